@@ -1,0 +1,1 @@
+"""Analysis of a network document: costs, memory and receptive fields."""

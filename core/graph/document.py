@@ -1,0 +1,340 @@
+"""The network document: layer nodes, the edges between them, and change events.
+
+The document is the single source of truth that the canvas, the inspector, the
+engine and the file format all read. Its methods keep it structurally sound (unique
+ids and names, valid parameters, edges between existing nodes on free ports);
+whether the network *computes* — shapes, arity, cycles — is checked by
+:mod:`core.graph.validation`, so a half-built network can still be edited and saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import GraphError, ParamError
+from core.graph.events import (
+    DocumentEvent,
+    Edge,
+    EdgeAdded,
+    EdgeRemoved,
+    MetadataChanged,
+    NodeAdded,
+    NodeMoved,
+    NodeRemoved,
+    NodeRenamed,
+    ParamChanged,
+)
+from core.layers.base import Layer
+from core.registry import create_layer
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[DocumentEvent], None]
+Position = tuple[float, float]
+
+MAX_NAME_LENGTH = 128
+
+
+@dataclass
+class Node:
+    """One layer placed in the network.
+
+    Attributes
+    ----------
+    id
+        Stable identifier, never shown to users, unchanged by renames.
+    name
+        Unique, user-visible name; files and exports refer to layers by it.
+    layer
+        The layer type and its validated parameters (immutable; replaced on change).
+    position
+        Canvas position of the node's centre, in scene units.
+    """
+
+    id: str
+    name: str
+    layer: Layer
+    position: Position = (0.0, 0.0)
+
+    @property
+    def type_name(self) -> str:
+        return self.layer.type_name
+
+
+def _default_name_stem(type_name: str) -> str:
+    # "GlobalAvgPool2D" -> "global_avg_pool2d", "LRN" -> "lrn"
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type_name).lower()
+
+
+class NetworkDocument:
+    """A network being built: nodes, edges, a name and a description.
+
+    Every change goes through a method, which emits exactly the events that describe
+    it to the subscribed listeners, after the change is complete.
+    """
+
+    def __init__(self, name: str = "Untitled network", description: str = "") -> None:
+        self._name = name
+        self._description = description
+        self._nodes: dict[str, Node] = {}
+        self._edges: list[Edge] = []
+        self._listeners: list[Listener] = []
+        self._next_id = 1
+
+    # -- observation -----------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(event)`` after every change; return a function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, event: DocumentEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # -- metadata --------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        if value != self._name:
+            old, self._name = self._name, value
+            self._emit(MetadataChanged("name", old, value))
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @description.setter
+    def description(self, value: str) -> None:
+        if value != self._description:
+            old, self._description = self._description, value
+            self._emit(MetadataChanged("description", old, value))
+
+    # -- queries ---------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> list[Node]:
+        """All nodes, in the order they were added."""
+        return list(self._nodes.values())
+
+    @property
+    def edges(self) -> list[Edge]:
+        return list(self._edges)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._nodes
+
+    def node(self, node_id: str) -> Node:
+        """Return the node with id ``node_id``; raise :class:`GraphError` if there is none."""
+        try:
+            return self._nodes[node_id]
+        except KeyError:
+            raise GraphError(f"no node with id {node_id!r}") from None
+
+    def node_by_name(self, name: str) -> Node | None:
+        return next((n for n in self._nodes.values() if n.name == name), None)
+
+    def input_edges(self, node_id: str) -> list[Edge]:
+        """Edges into ``node_id``, ordered by port (the order inputs are used in)."""
+        return sorted((e for e in self._edges if e.target == node_id), key=lambda e: e.port)
+
+    def output_edges(self, node_id: str) -> list[Edge]:
+        return [e for e in self._edges if e.source == node_id]
+
+    def inputs_of(self, node_id: str) -> list[Node]:
+        """Nodes feeding ``node_id``, in port order."""
+        return [self._nodes[e.source] for e in self.input_edges(node_id)]
+
+    def consumers_of(self, node_id: str) -> list[Node]:
+        return [self._nodes[e.target] for e in self.output_edges(node_id)]
+
+    def unique_name(self, stem: str) -> str:
+        """Return ``stem`` if free, else ``stem_1``, ``stem_2`` … (the first free one)."""
+        taken = {n.name for n in self._nodes.values()}
+        if stem not in taken:
+            return stem
+        index = 1
+        while f"{stem}_{index}" in taken:
+            index += 1
+        return f"{stem}_{index}"
+
+    def reaches(self, start_id: str, goal_id: str) -> bool:
+        """Return whether ``goal_id`` can be reached from ``start_id`` along edges."""
+        stack, seen = [start_id], set()
+        while stack:
+            current = stack.pop()
+            if current == goal_id:
+                return True
+            if current not in seen:
+                seen.add(current)
+                stack.extend(e.target for e in self._edges if e.source == current)
+        return False
+
+    # -- node edits ------------------------------------------------------------------
+
+    def _check_name(self, name: str, node_id: str | None = None) -> str:
+        if not isinstance(name, str) or not name.strip():
+            raise GraphError("a layer name must not be empty")
+        if name != name.strip():
+            raise GraphError(f"layer name {name!r} must not start or end with spaces")
+        if len(name) > MAX_NAME_LENGTH:
+            raise GraphError(f"layer name {name[:20]!r}… is longer than {MAX_NAME_LENGTH} characters")
+        other = self.node_by_name(name)
+        if other is not None and other.id != node_id:
+            raise GraphError(f"another layer is already named {name!r}")
+        return name
+
+    def add_node(
+        self,
+        type_name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        position: Position = (0.0, 0.0),
+        node_id: str | None = None,
+    ) -> Node:
+        """Add a layer of ``type_name`` and return its node.
+
+        Parameters
+        ----------
+        type_name
+            A registered layer type, e.g. ``"Conv2D"``.
+        params
+            Parameter values; missing ones take the type's defaults.
+        name
+            Unique display name; generated from the type when omitted.
+        position
+            Canvas position of the node's centre.
+        node_id
+            Reuse a known id (undo of a removal); generated when omitted.
+
+        Raises
+        ------
+        core.errors.LayerwiseError
+            Unknown type, invalid parameter, taken name or id.
+        """
+        layer = create_layer(type_name, params)
+        name = self._check_name(name) if name is not None else self.unique_name(_default_name_stem(type_name))
+        if node_id is None:
+            while f"n{self._next_id}" in self._nodes:
+                self._next_id += 1
+            node_id = f"n{self._next_id}"
+            self._next_id += 1
+        elif node_id in self._nodes:
+            raise GraphError(f"a node with id {node_id!r} exists already")
+        node = Node(node_id, name, layer, (float(position[0]), float(position[1])))
+        self._nodes[node_id] = node
+        self._emit(NodeAdded(node_id))
+        return node
+
+    def remove_node(self, node_id: str) -> Node:
+        """Remove a node and every edge touching it (each edge removal is emitted first)."""
+        node = self.node(node_id)
+        for edge in [e for e in self._edges if node_id in (e.source, e.target)]:
+            self.disconnect(edge)
+        del self._nodes[node_id]
+        self._emit(NodeRemoved(node_id))
+        return node
+
+    def set_param(self, node_id: str, param: str, value: Any) -> None:
+        """Set one parameter of a node's layer after validating it.
+
+        Raises
+        ------
+        ParamError
+            Naming the layer, the field and what is wrong; the node is unchanged.
+        """
+        node = self.node(node_id)
+        try:
+            new_layer = node.layer.with_params(**{param: value})
+        except ParamError as exc:
+            raise ParamError(exc.field, f"{exc.reason} (layer {node.name!r})") from None
+        old_value = node.layer.params[param]
+        new_value = new_layer.params[param]
+        if old_value == new_value:
+            return
+        node.layer = new_layer
+        self._emit(ParamChanged(node_id, param, old_value, new_value))
+
+    def rename_node(self, node_id: str, new_name: str) -> None:
+        node = self.node(node_id)
+        if new_name == node.name:
+            return
+        self._check_name(new_name, node_id)
+        old, node.name = node.name, new_name
+        self._emit(NodeRenamed(node_id, old, new_name))
+
+    def move_node(self, node_id: str, position: Position) -> None:
+        node = self.node(node_id)
+        new = (float(position[0]), float(position[1]))
+        if new != node.position:
+            old, node.position = node.position, new
+            self._emit(NodeMoved(node_id, old, new))
+
+    # -- edge edits ------------------------------------------------------------------
+
+    def connect(self, source_id: str, target_id: str, port: int | None = None) -> Edge:
+        """Connect ``source``'s output to input ``port`` of ``target``.
+
+        ``port=None`` takes the next free input. Cycles are allowed here (a file may
+        contain one, and validation names it); interactive front ends ask
+        :func:`core.graph.validation.connection_problem` first.
+
+        Raises
+        ------
+        GraphError
+            Unknown node, a node wired to itself, a port beyond the target's inputs
+            or one that is taken.
+        """
+        source, target = self.node(source_id), self.node(target_id)
+        if source_id == target_id:
+            raise GraphError(f"layer {source.name!r} cannot feed itself")
+        used = {e.port: e for e in self._edges if e.target == target_id}
+        if port is None:
+            port = max(used, default=-1) + 1
+        limit = target.layer.max_inputs
+        if not isinstance(port, int) or port < 0 or (limit is not None and port >= limit):
+            if limit == 0:
+                raise GraphError(f"{target.type_name} layer {target.name!r} takes no inputs")
+            raise GraphError(
+                f"{target.type_name} layer {target.name!r} has {limit} input(s); port {port} does not exist"
+            )
+        if port in used:
+            taken_by = self._nodes[used[port].source].name
+            raise GraphError(f"input {port + 1} of {target.name!r} is already fed by {taken_by!r}")
+        edge = Edge(source_id, target_id, port)
+        self._edges.append(edge)
+        self._emit(EdgeAdded(edge))
+        return edge
+
+    def disconnect(self, edge: Edge) -> None:
+        if edge not in self._edges:
+            raise GraphError(f"no such connection: {edge}")
+        self._edges.remove(edge)
+        self._emit(EdgeRemoved(edge))
+
+    # -- building helpers ------------------------------------------------------------
+
+    def chain(self, first_id: str, layers: Iterable[tuple[str, Mapping[str, Any] | None, str | None]]) -> Node:
+        """Append ``(type, params, name)`` layers one after another behind ``first_id``.
+
+        Returns the last node; handy for building example networks in code.
+        """
+        current = self.node(first_id)
+        for type_name, params, name in layers:
+            node = self.add_node(type_name, params, name=name)
+            self.connect(current.id, node.id)
+            current = node
+        return current
+

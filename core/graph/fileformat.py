@@ -1,0 +1,267 @@
+"""The network file: versioned JSON, read strictly, written atomically.
+
+The format is documented in ``docs/network-file.md``. Reading never evaluates
+anything from the file; every error names the file, the layer (by name and index)
+and the field, and nothing is half-loaded: a document is returned only when the
+whole file is valid.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from core.errors import LayerwiseError, NetworkFileError, ParamError
+from core.graph.document import NetworkDocument
+
+FORMAT_ID = "layerwise.network"
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 64 * 1024 * 1024
+"""Larger files are refused before parsing; real networks are a few hundred KB."""
+
+_TOP_LEVEL_KEYS = {"format", "version", "name", "description", "layers"}
+_LAYER_KEYS = {"name", "type", "params", "inputs", "position"}
+
+
+class _Reject(Exception):
+    """Internal: a problem found while reading, before the file name is attached."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+
+
+def _plain_number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(float(value), 3)
+
+
+def network_to_dict(document: NetworkDocument) -> dict[str, Any]:
+    """Return the JSON data of ``document`` (layers in document order)."""
+    layers = []
+    for node in document.nodes:
+        layers.append(
+            {
+                "name": node.name,
+                "type": node.type_name,
+                "params": node.layer.get_config(),
+                "inputs": [source.name for source in document.inputs_of(node.id)],
+                "position": [_plain_number(node.position[0]), _plain_number(node.position[1])],
+            }
+        )
+    return {
+        "format": FORMAT_ID,
+        "version": FORMAT_VERSION,
+        "name": document.name,
+        "description": document.description,
+        "layers": layers,
+    }
+
+
+def _format_json(value: Any, depth: int = 0) -> str:
+    """Indented JSON in which lists of plain values stay on one line, as people write them."""
+    pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(value, dict) and value:
+        items = (f"{inner}{json.dumps(k, ensure_ascii=False)}: {_format_json(v, depth + 1)}" for k, v in value.items())
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return "[\n" + ",\n".join(f"{inner}{_format_json(v, depth + 1)}" for v in value) + f"\n{pad}]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def dumps_network(document: NetworkDocument) -> str:
+    """Return ``document`` as the text of a network file."""
+    return _format_json(network_to_dict(document)) + "\n"
+
+
+def _unknown_keys(found: Mapping[str, Any], known: set[str]) -> str | None:
+    extra = sorted(set(found) - known)
+    return ", ".join(repr(k) for k in extra) if extra else None
+
+
+def _check_header(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise _Reject(f"must contain a JSON object, found {type(data).__name__}")
+    if data.get("format") != FORMAT_ID:
+        raise _Reject(f'is not a Layerwise network file ("format" must be "{FORMAT_ID}")')
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _Reject(f'field "version" must be a whole number ≥ 1, got {version!r}')
+    if version > FORMAT_VERSION:
+        raise _Reject(
+            f"was written by a newer Layerwise (file format version {version}; this version "
+            f"reads up to {FORMAT_VERSION}); update Layerwise to open it"
+        )
+    extra = _unknown_keys(data, _TOP_LEVEL_KEYS)
+    if extra:
+        raise _Reject(f"has unknown field(s) {extra}")
+    for key in ("name", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise _Reject(f'field "{key}" must be a string, got {type(data[key]).__name__}')
+    if not isinstance(data.get("layers"), list):
+        raise _Reject('field "layers" must be a list of layer objects')
+
+
+def _layer_where(index: int, entry: Any) -> str:
+    name = entry.get("name") if isinstance(entry, dict) else None
+    return f"layer {name!r} (layers[{index}])" if isinstance(name, str) else f"layers[{index}]"
+
+
+def _read_position(value: Any) -> tuple[float, float]:
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    ):
+        raise _Reject('field "position" must be [x, y] with two finite numbers')
+    return (float(value[0]), float(value[1]))
+
+
+def _add_layers(document: NetworkDocument, layers: list[Any]) -> None:
+    for index, entry in enumerate(layers):
+        where = _layer_where(index, entry)
+        if not isinstance(entry, dict):
+            raise _Reject(f"must be an object, got {type(entry).__name__}", where)
+        extra = _unknown_keys(entry, _LAYER_KEYS)
+        if extra:
+            raise _Reject(f"has unknown field(s) {extra}; layer fields are {sorted(_LAYER_KEYS)}", where)
+        for key in ("name", "type"):
+            if not isinstance(entry.get(key), str):
+                raise _Reject(f'field "{key}" must be a string', where)
+        params = entry.get("params", {})
+        if not isinstance(params, dict):
+            raise _Reject(f'field "params" must be an object, got {type(params).__name__}', where)
+        position = _read_position(entry["position"]) if "position" in entry else (0.0, 0.0)
+        try:
+            document.add_node(entry["type"], params, name=entry["name"], position=position)
+        except ParamError as exc:
+            raise _Reject(f'field "params.{exc.field}": {exc.reason}', where) from None
+        except LayerwiseError as exc:
+            raise _Reject(str(exc), where) from None
+
+
+def _add_edges(document: NetworkDocument, layers: list[dict[str, Any]]) -> None:
+    for index, entry in enumerate(layers):
+        where = _layer_where(index, entry)
+        inputs = entry.get("inputs", [])
+        if not isinstance(inputs, list) or not all(isinstance(name, str) for name in inputs):
+            raise _Reject('field "inputs" must be a list of layer names', where)
+        target = document.node_by_name(entry["name"])
+        assert target is not None  # added by _add_layers
+        for port, source_name in enumerate(inputs):
+            source = document.node_by_name(source_name)
+            if source is None:
+                raise _Reject(f'field "inputs" names {source_name!r}, but no layer has that name', where)
+            try:
+                document.connect(source.id, target.id, port)
+            except LayerwiseError as exc:
+                raise _Reject(f'field "inputs": {exc}', where) from None
+
+
+def network_from_dict(data: Any) -> NetworkDocument:
+    """Build a document from parsed JSON data.
+
+    Raises
+    ------
+    NetworkFileError
+        Without a file name; :func:`load_network` adds it.
+    """
+    try:
+        _check_header(data)
+        document = NetworkDocument(data.get("name", "Untitled network"), data.get("description", ""))
+        _add_layers(document, data["layers"])
+        _add_edges(document, data["layers"])
+    except _Reject as exc:
+        raise NetworkFileError(f"{exc.where}: {exc}" if exc.where else str(exc)) from None
+    return document
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads_network(text: str) -> NetworkDocument:
+    """Parse the text of a network file (see :func:`load_network`)."""
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise NetworkFileError(f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        reason = "is nested too deeply" if isinstance(exc, RecursionError) else f"is not valid JSON: {exc}"
+        raise NetworkFileError(reason) from None
+    return network_from_dict(data)
+
+
+def load_network(path: str | os.PathLike[str]) -> NetworkDocument:
+    """Read a network file.
+
+    Raises
+    ------
+    NetworkFileError
+        ``"<path>: layer 'conv1' (layers[1]): field "params.kernel_size": must be ≥ 1, got 0"``.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise NetworkFileError(
+                f"{path}: is {size / 2**20:.0f} MB; network files are at most {MAX_FILE_BYTES // 2**20} MB"
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise NetworkFileError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NetworkFileError(f"{path}: is not UTF-8 text (byte {exc.start})") from None
+    try:
+        return loads_network(text)
+    except NetworkFileError as exc:
+        raise NetworkFileError(f"{path}: {exc}") from None
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` so that a crash leaves either the old or the new file.
+
+    Writes a temporary file beside the target, flushes it to disk, then renames it
+    over the target (atomic on POSIX and Windows) and syncs the directory.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        try:
+            os.unlink(temp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def save_network(document: NetworkDocument, path: str | os.PathLike[str]) -> None:
+    """Write ``document`` to ``path`` atomically.
+
+    Raises
+    ------
+    NetworkFileError
+        With the path and the system's reason; the previous file is left intact.
+    """
+    try:
+        atomic_write_text(path, dumps_network(document))
+    except OSError as exc:
+        raise NetworkFileError(f"{path}: cannot be written: {exc.strerror or exc}") from None

@@ -1,0 +1,67 @@
+"""Activation functions: elementwise non-linearities (and Softmax)."""
+
+from __future__ import annotations
+
+from core.layers.base import Layer
+from core.params import FloatParam
+from core.registry import register
+
+
+@register
+class ReLU(Layer):
+    """``max(0, x)``."""
+
+    type_name = "ReLU"
+    category = "Activation"
+    summary = "max(0, x): passes positive values, zeroes negative ones."
+
+
+@register
+class LeakyReLU(Layer):
+    """``x`` for ``x > 0``, ``alpha · x`` otherwise."""
+
+    type_name = "LeakyReLU"
+    category = "Activation"
+    summary = "Like ReLU, but lets a small slope alpha·x through for negative x."
+    param_specs = (
+        FloatParam("alpha", 0.01, "Slope for negative inputs.", minimum=0.0, maximum=1.0),
+    )
+
+
+@register
+class Sigmoid(Layer):
+    """``1 / (1 + e^−x)``."""
+
+    type_name = "Sigmoid"
+    category = "Activation"
+    summary = "1 / (1 + e^−x): squashes any value into (0, 1); saturates for large |x|."
+
+
+@register
+class Tanh(Layer):
+    """``tanh(x)``."""
+
+    type_name = "Tanh"
+    category = "Activation"
+    summary = "tanh(x): squashes any value into (−1, 1), centred on zero."
+
+
+@register
+class ELU(Layer):
+    """``x`` for ``x > 0``, ``alpha · (e^x − 1)`` otherwise."""
+
+    type_name = "ELU"
+    category = "Activation"
+    summary = "x for x > 0, alpha·(e^x − 1) below: smooth, with negative outputs near −alpha."
+    param_specs = (
+        FloatParam("alpha", 1.0, "Value approached for very negative inputs (as −alpha).", minimum=0.0),
+    )
+
+
+@register
+class Softmax(Layer):
+    """Exponentiates and normalises over the features (or channels, per pixel) to sum to one."""
+
+    type_name = "Softmax"
+    category = "Activation"
+    summary = "Turns scores into probabilities that sum to one (over features, or channels per pixel)."

@@ -1,0 +1,170 @@
+"""The base class every layer type derives from.
+
+A layer class is a description: the parameters it takes, how many inputs it has,
+what it does to shapes, what it costs and how it moves the receptive field. An
+instance holds one validated set of parameter values and is immutable.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from core.errors import ParamError, ShapeError
+from core.params import ParamSpec
+from core.shapes import Shape, describe_shape, is_image
+
+
+@dataclass(frozen=True)
+class SpatialGeometry:
+    """How one output unit of a layer maps onto its input grid, per axis (H, W).
+
+    Output unit ``u`` reads input rows ``[u·stride − pad_begin, u·stride − pad_begin
+    + dilation·(kernel − 1)]``; this is all the receptive-field analysis needs.
+    """
+
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pad_begin: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+
+    @property
+    def effective_kernel(self) -> tuple[int, int]:
+        """Span of the (dilated) kernel on the input: ``dilation·(kernel − 1) + 1``."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))  # type: ignore[return-value]
+
+
+IDENTITY_GEOMETRY = SpatialGeometry()
+"""Geometry of a layer that maps each position to the same position (activations, BN …)."""
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Number of parameters of a layer, split as Keras reports them."""
+
+    trainable: int = 0
+    non_trainable: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+
+class Layer:
+    """A layer type (the class) and one configuration of it (an instance).
+
+    Subclasses set the class attributes and override the rule methods that apply
+    to them; the defaults describe a parameter-free, shape-preserving, elementwise
+    layer with one input.
+
+    Attributes
+    ----------
+    type_name
+        Registry key and file name of the type, e.g. ``"Conv2D"``.
+    category
+        Palette group, one of :data:`core.registry.CATEGORIES`.
+    summary
+        One sentence a user reads in the palette tooltip.
+    param_specs
+        The parameters, in the order editors show them.
+    min_inputs, max_inputs
+        Allowed number of inputs; ``max_inputs=None`` means any number.
+    """
+
+    type_name: ClassVar[str] = ""
+    category: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    param_specs: ClassVar[tuple[ParamSpec, ...]] = ()
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+
+    def __init__(self, **params: Any) -> None:
+        specs = {spec.name: spec for spec in self.param_specs}
+        for name in params:
+            if name not in specs:
+                close = difflib.get_close_matches(name, specs, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                valid = ", ".join(specs) or "none"
+                raise ParamError(name, f"is not a parameter of {self.type_name}{hint}; its parameters: {valid}")
+        values = {name: spec.coerce(params.get(name, spec.default)) for name, spec in specs.items()}
+        self.params: Mapping[str, Any] = MappingProxyType(values)
+        self.check_params()
+
+    # -- configuration -------------------------------------------------------------
+
+    def check_params(self) -> None:
+        """Check rules that tie several parameters together; raise :class:`ParamError`."""
+
+    @classmethod
+    def param_spec(cls, name: str) -> ParamSpec:
+        """Return the spec of parameter ``name``."""
+        for spec in cls.param_specs:
+            if spec.name == name:
+                return spec
+        raise ParamError(name, f"is not a parameter of {cls.type_name}")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Layer:
+        """Build a layer from a JSON-like mapping of parameter values."""
+        if not isinstance(config, Mapping):
+            raise ParamError("params", f"must be an object of parameter values, got {type(config).__name__}")
+        return cls(**config)
+
+    def get_config(self) -> dict[str, Any]:
+        """Return every parameter as plain JSON data; ``from_config`` inverts it."""
+        return {spec.name: spec.to_json(self.params[spec.name]) for spec in self.param_specs}
+
+    def with_params(self, **changes: Any) -> Layer:
+        """Return a copy of this layer with some parameters changed (validated)."""
+        return type(self)(**{**self.params, **changes})
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and dict(self.params) == dict(other.params)  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, tuple(self.params.items())))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+    # -- rules ---------------------------------------------------------------------
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        """Return the output shape for ``input_shapes`` or raise :class:`ShapeError`."""
+        return input_shapes[0]
+
+    def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
+        """Return how many parameters the layer has for these inputs."""
+        return ParamCount()
+
+    def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
+        """Return multiply-accumulates of one inference forward pass for one sample.
+
+        Counted: products of weights with inputs (Conv2D, Dense), the folded affine
+        of BatchNorm (one per element), the accumulations of average pooling (one per
+        window element) and LRN's sum of squares. Not counted: comparisons (max,
+        ReLU), elementwise additions, exponentials.
+        """
+        return 0
+
+    def spatial_geometry(self, input_shapes: Sequence[Shape]) -> SpatialGeometry | None:
+        """Return how output positions map to input positions.
+
+        ``None`` means the layer destroys the spatial layout (Flatten, Dense), so
+        receptive fields have no meaning after it.
+        """
+        return IDENTITY_GEOMETRY
+
+    # -- helpers for subclasses ------------------------------------------------------
+
+    def require_image(self, shape: Shape, what: str = "input") -> tuple[int, int, int]:
+        """Return ``(C, H, W)`` or raise a :class:`ShapeError` that says what to add."""
+        if not is_image(shape):
+            raise ShapeError(
+                f"{self.type_name} needs a C×H×W map as its {what}, but gets {describe_shape(shape)}"
+            )
+        return shape  # type: ignore[return-value]

@@ -1,0 +1,81 @@
+"""Convolution layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.errors import ParamError, ShapeError
+from core.layers.base import Layer, ParamCount, SpatialGeometry
+from core.layers.spatial import Window, resolve_window
+from core.params import BoolParam, IntParam, PaddingParam, PairParam
+from core.registry import register
+from core.shapes import Shape
+
+
+@register
+class Conv2D(Layer):
+    """2-D cross-correlation of a C×H×W map with ``filters`` kernels.
+
+    Each kernel has shape ``(C / groups, kh, kw)`` — as deep as its input group —
+    so the weight tensor is ``(filters, C / groups, kh, kw)``. A 1×1 kernel mixes
+    channels at every pixel without touching the resolution.
+    """
+
+    type_name = "Conv2D"
+    category = "Convolution"
+    summary = "Slides learned kernels over the input; each filter spans all input channels and yields one output channel."
+    param_specs = (
+        IntParam("filters", 32, "Number of kernels, i.e. output channels.", minimum=1, maximum=65536),
+        PairParam("kernel_size", (3, 3), "Kernel height and width.", minimum=1, maximum=1024),
+        PairParam("stride", (1, 1), "Step between neighbouring windows.", minimum=1, maximum=1024),
+        PaddingParam("padding", "valid", "Zero padding: 'valid', 'same', p, [ph, pw] or [top, left, bottom, right]."),
+        PairParam("dilation", (1, 1), "Spacing between kernel taps (atrous convolution).", minimum=1, maximum=1024),
+        IntParam("groups", 1, "Split channels into this many independent groups (C for depthwise).", minimum=1, maximum=65536),
+        BoolParam("bias", True, "Add a learned offset per output channel."),
+    )
+
+    def check_params(self) -> None:
+        if self.params["filters"] % self.params["groups"]:
+            raise ParamError(
+                "groups",
+                f"must divide filters ({self.params['filters']}), got {self.params['groups']}",
+            )
+
+    def window(self, input_shape: Shape) -> Window:
+        """Resolve padding and output size for ``input_shape``."""
+        channels, height, width = self.require_image(input_shape)
+        groups = self.params["groups"]
+        if channels % groups:
+            raise ShapeError(
+                f"Conv2D groups={groups} must divide the {channels} input channels"
+            )
+        return resolve_window(
+            "Conv2D",
+            (height, width),
+            self.params["kernel_size"],
+            self.params["stride"],
+            self.params["padding"],
+            self.params["dilation"],
+        )
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        out_h, out_w = self.window(input_shapes[0]).output_hw
+        return (self.params["filters"], out_h, out_w)
+
+    def weight_shape(self, input_shape: Shape) -> tuple[int, int, int, int]:
+        """Return the kernel tensor's shape ``(filters, C / groups, kh, kw)``."""
+        kh, kw = self.params["kernel_size"]
+        return (self.params["filters"], input_shape[0] // self.params["groups"], kh, kw)
+
+    def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
+        n, c, kh, kw = self.weight_shape(input_shapes[0])
+        return ParamCount(trainable=n * c * kh * kw + (n if self.params["bias"] else 0))
+
+    def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
+        _, c, kh, kw = self.weight_shape(input_shapes[0])
+        filters, out_h, out_w = output_shape
+        return filters * out_h * out_w * c * kh * kw
+
+    def spatial_geometry(self, input_shapes: Sequence[Shape]) -> SpatialGeometry:
+        window = self.window(input_shapes[0])
+        return SpatialGeometry(window.kernel, window.stride, window.pad_begin, window.dilation)

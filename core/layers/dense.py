@@ -1,0 +1,61 @@
+"""Fully connected layers and the reshape that feeds them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.errors import ShapeError
+from core.layers.base import Layer, ParamCount
+from core.params import BoolParam, IntParam
+from core.registry import register
+from core.shapes import Shape, describe_shape, num_elements
+
+
+@register
+class Flatten(Layer):
+    """Unrolls a C×H×W map into C·H·W features (row-major, channel first)."""
+
+    type_name = "Flatten"
+    category = "Dense"
+    summary = "Unrolls a C×H×W map into one vector of C·H·W features, so Dense layers can follow."
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        return (num_elements(input_shapes[0]),)
+
+    def spatial_geometry(self, input_shapes: Sequence[Shape]) -> None:
+        return None
+
+
+@register
+class Dense(Layer):
+    """``y = W x + b`` on a feature vector: every output sees every input."""
+
+    type_name = "Dense"
+    category = "Dense"
+    summary = "Fully connected: every output unit is a weighted sum of all input features."
+    param_specs = (
+        IntParam("units", 10, "Number of output features.", minimum=1, maximum=1 << 20),
+        BoolParam("bias", True, "Add a learned offset per output unit."),
+    )
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        shape = input_shapes[0]
+        if len(shape) != 1:
+            hint = (
+                " — a Dense layer on a 1×1 map is a 1×1 Conv2D; add Flatten or use Conv2D with kernel 1"
+                if len(shape) == 3 and shape[1:] == (1, 1)
+                else " — add a Flatten (or GlobalAvgPool2D) before it"
+            )
+            raise ShapeError(f"Dense needs a feature vector, but gets {describe_shape(shape)}{hint}")
+        return (self.params["units"],)
+
+    def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
+        features = input_shapes[0][0]
+        units = self.params["units"]
+        return ParamCount(trainable=features * units + (units if self.params["bias"] else 0))
+
+    def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
+        return input_shapes[0][0] * self.params["units"]
+
+    def spatial_geometry(self, input_shapes: Sequence[Shape]) -> None:
+        return None

@@ -1,0 +1,52 @@
+"""Layers that merge several branches into one tensor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.errors import ShapeError
+from core.layers.base import Layer
+from core.registry import register
+from core.shapes import Shape, format_shape, is_image
+
+
+@register
+class Add(Layer):
+    """Elementwise sum of any number of equally shaped inputs (residual connections)."""
+
+    type_name = "Add"
+    category = "Merge"
+    summary = "Adds its inputs element by element; all must have the same shape (residual connections)."
+    min_inputs = 2
+    max_inputs = None
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        first = input_shapes[0]
+        for index, shape in enumerate(input_shapes[1:], start=2):
+            if shape != first:
+                raise ShapeError(
+                    f"Add needs inputs of equal shape, but input 1 is {format_shape(first)} "
+                    f"and input {index} is {format_shape(shape)}"
+                )
+        return first
+
+
+@register
+class Concat(Layer):
+    """Stacks inputs along the channel (or feature) axis; spatial sizes must agree."""
+
+    type_name = "Concat"
+    category = "Merge"
+    summary = "Stacks its inputs along the channel axis; their H×W must agree (Inception branches)."
+    min_inputs = 2
+    max_inputs = None
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        first = input_shapes[0]
+        for index, shape in enumerate(input_shapes[1:], start=2):
+            if is_image(first) != is_image(shape) or (is_image(first) and shape[1:] != first[1:]):
+                raise ShapeError(
+                    f"Concat needs inputs of equal spatial size (H×W), but input 1 is "
+                    f"{format_shape(first)} and input {index} is {format_shape(shape)}"
+                )
+        return (sum(shape[0] for shape in input_shapes),) + tuple(first[1:])

@@ -1,0 +1,61 @@
+"""Normalization layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.layers.base import Layer, ParamCount
+from core.params import FloatParam, IntParam
+from core.registry import register
+from core.shapes import Shape, num_elements
+
+
+@register
+class BatchNorm(Layer):
+    """Normalises each channel (or feature) to zero mean and unit variance, then scales and shifts.
+
+    Training uses the batch's statistics and updates running ones as
+    ``running = momentum · running + (1 − momentum) · batch`` (the ONNX and Keras
+    convention); inference uses the running statistics.
+    """
+
+    type_name = "BatchNorm"
+    category = "Normalization"
+    summary = "Normalises each channel over the batch to zero mean and unit variance, then learns a scale and shift."
+    param_specs = (
+        FloatParam("epsilon", 1e-5, "Added to the variance to avoid dividing by zero.", minimum=0.0, maximum=1.0, min_inclusive=False),
+        FloatParam("momentum", 0.9, "Weight of the old running statistics in each update.", minimum=0.0, maximum=1.0, max_inclusive=False),
+    )
+
+    def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
+        channels = input_shapes[0][0]
+        # gamma and beta are learned; running mean and variance are not.
+        return ParamCount(trainable=2 * channels, non_trainable=2 * channels)
+
+    def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
+        return num_elements(output_shape)
+
+
+@register
+class LRN(Layer):
+    """Local response normalisation across ``size`` neighbouring channels (AlexNet).
+
+    ``y_c = x_c / (bias + alpha / size · Σ_{c'} x_{c'}²) ** beta`` over the ``size``
+    channels centred on ``c``, as in ONNX and PyTorch.
+    """
+
+    type_name = "LRN"
+    category = "Normalization"
+    summary = "Divides each value by the energy of neighbouring channels at the same pixel (AlexNet)."
+    param_specs = (
+        IntParam("size", 5, "Number of neighbouring channels summed over.", minimum=1, maximum=1024),
+        FloatParam("alpha", 1e-4, "Scale of the sum of squares.", minimum=0.0),
+        FloatParam("beta", 0.75, "Exponent of the denominator.", minimum=0.0),
+        FloatParam("bias", 1.0, "Constant added inside the denominator (k).", minimum=0.0, min_inclusive=False),
+    )
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        return self.require_image(input_shapes[0])
+
+    def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
+        return num_elements(output_shape) * self.params["size"]

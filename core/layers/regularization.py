@@ -1,0 +1,23 @@
+"""Regularisation layers."""
+
+from __future__ import annotations
+
+from core.layers.base import Layer
+from core.params import FloatParam
+from core.registry import register
+
+
+@register
+class Dropout(Layer):
+    """Zeroes each unit with probability ``rate`` during training (inverted scaling).
+
+    Survivors are scaled by ``1 / (1 − rate)`` so inference, which drops nothing,
+    needs no rescaling; the exported model has no dropout at all.
+    """
+
+    type_name = "Dropout"
+    category = "Regularization"
+    summary = "During training, zeroes a random fraction of units anew each step; does nothing at inference."
+    param_specs = (
+        FloatParam("rate", 0.5, "Probability of dropping each unit.", minimum=0.0, maximum=1.0, max_inclusive=False),
+    )

@@ -1,0 +1,1 @@
+"""Data shipped with Layerwise: example networks, icons, styles."""
