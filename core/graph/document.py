@@ -10,7 +10,6 @@ whether the network *computes* — shapes, arity, cycles — is checked by
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,11 +62,6 @@ class Node:
     @property
     def type_name(self) -> str:
         return self.layer.type_name
-
-
-def _default_name_stem(type_name: str) -> str:
-    # "GlobalAvgPool2D" -> "global_avg_pool2d", "LRN" -> "lrn"
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type_name).lower()
 
 
 class NetworkDocument:
@@ -225,7 +219,7 @@ class NetworkDocument:
             Unknown type, invalid parameter, taken name or id.
         """
         layer = create_layer(type_name, params)
-        name = self._check_name(name) if name is not None else self.unique_name(_default_name_stem(type_name))
+        name = self._check_name(name) if name is not None else self.unique_name(layer.default_name_stem())
         if node_id is None:
             while f"n{self._next_id}" in self._nodes:
                 self._next_id += 1

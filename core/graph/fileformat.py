@@ -111,13 +111,13 @@ def _layer_where(index: int, entry: Any) -> str:
     return f"layer {name!r} (layers[{index}])" if isinstance(name, str) else f"layers[{index}]"
 
 
-def _read_position(value: Any) -> tuple[float, float]:
+def _read_position(value: Any, where: str) -> tuple[float, float]:
     if (
         not isinstance(value, list)
         or len(value) != 2
         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
     ):
-        raise _Reject('field "position" must be [x, y] with two finite numbers')
+        raise _Reject('field "position" must be [x, y] with two finite numbers', where)
     return (float(value[0]), float(value[1]))
 
 
@@ -135,7 +135,7 @@ def _add_layers(document: NetworkDocument, layers: list[Any]) -> None:
         params = entry.get("params", {})
         if not isinstance(params, dict):
             raise _Reject(f'field "params" must be an object, got {type(params).__name__}', where)
-        position = _read_position(entry["position"]) if "position" in entry else (0.0, 0.0)
+        position = _read_position(entry["position"], where) if "position" in entry else (0.0, 0.0)
         try:
             document.add_node(entry["type"], params, name=entry["name"], position=position)
         except ParamError as exc:

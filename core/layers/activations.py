@@ -21,6 +21,7 @@ class LeakyReLU(Layer):
     """``x`` for ``x > 0``, ``alpha · x`` otherwise."""
 
     type_name = "LeakyReLU"
+    name_stem = "leaky_relu"
     category = "Activation"
     summary = "Like ReLU, but lets a small slope alpha·x through for negative x."
     param_specs = (

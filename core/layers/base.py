@@ -72,9 +72,13 @@ class Layer:
         The parameters, in the order editors show them.
     min_inputs, max_inputs
         Allowed number of inputs; ``max_inputs=None`` means any number.
+    name_stem
+        Start of generated node names (``conv``, ``conv_1`` …); the lower-cased type
+        name when empty.
     """
 
     type_name: ClassVar[str] = ""
+    name_stem: ClassVar[str] = ""
     category: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     param_specs: ClassVar[tuple[ParamSpec, ...]] = ()
@@ -94,6 +98,10 @@ class Layer:
         self.check_params()
 
     # -- configuration -------------------------------------------------------------
+
+    @classmethod
+    def default_name_stem(cls) -> str:
+        return cls.name_stem or cls.type_name.lower()
 
     def check_params(self) -> None:
         """Check rules that tie several parameters together; raise :class:`ParamError`."""

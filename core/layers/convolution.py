@@ -22,6 +22,7 @@ class Conv2D(Layer):
     """
 
     type_name = "Conv2D"
+    name_stem = "conv"
     category = "Convolution"
     summary = "Slides learned kernels over the input; each filter spans all input channels and yields one output channel."
     param_specs = (

@@ -20,6 +20,7 @@ class BatchNorm(Layer):
     """
 
     type_name = "BatchNorm"
+    name_stem = "bn"
     category = "Normalization"
     summary = "Normalises each channel over the batch to zero mean and unit variance, then learns a scale and shift."
     param_specs = (

@@ -56,6 +56,7 @@ class MaxPool2D(_Pool2D):
     """Keeps the largest value of each window: the dominant feature, some shift tolerance."""
 
     type_name = "MaxPool2D"
+    name_stem = "maxpool"
     summary = "Keeps the strongest response in each window: down-samples and tolerates small shifts."
 
 
@@ -64,6 +65,7 @@ class AvgPool2D(_Pool2D):
     """Averages each window; keeps the background level as well as the peaks."""
 
     type_name = "AvgPool2D"
+    name_stem = "avgpool"
     summary = "Averages each window: down-samples smoothly, keeping background as well as peaks."
     param_specs = _Pool2D.param_specs + (
         BoolParam(
@@ -84,6 +86,7 @@ class GlobalAvgPool2D(Layer):
     """Averages each channel over the whole map: C×H×W → C features (or C×1×1)."""
 
     type_name = "GlobalAvgPool2D"
+    name_stem = "global_pool"
     category = "Pooling"
     summary = "Averages each channel over the whole map, turning C×H×W into C features."
     param_specs = (

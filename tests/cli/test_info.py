@@ -1,0 +1,90 @@
+"""`main.py info`: the table, the JSON contract, and exit status 2 with one clear line on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import main
+from core.examples import example_path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(capsys, *argv):
+    status = main.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_json_contract_from_a_real_process():
+    result = subprocess.run(
+        [sys.executable, "main.py", "info", str(example_path("vgg16")), "--json"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    data = json.loads(result.stdout)
+    assert data["total_params"] == 138_357_544 and data["total_macs"] == 15_470_264_320
+    pool5 = next(layer for layer in data["layers"] if layer["name"] == "pool5")
+    assert pool5 == {
+        **pool5,
+        "type": "MaxPool2D",
+        "inputs": ["relu5_3"],
+        "output_shape": [512, 7, 7],
+        "params": 0,
+        "macs": 0,
+        "receptive_field": {"size": [212, 212], "stride": [32, 32], "padding": [90, 90], "aligned": True},
+    }
+    for layer in data["layers"]:
+        assert {"name", "type", "inputs", "output_shape", "params", "macs", "receptive_field"} <= set(layer)
+
+
+def test_table_lists_every_layer_with_totals(capsys):
+    status, out, err = run(capsys, "info", "lenet5")
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert any(line.startswith("conv1 (Conv2D)") and "6×28×28" in line and "156" in line and "117,600" in line for line in lines)
+    assert any(line.startswith("pool2 (MaxPool2D)") and line.split()[-3:] == ["16", "4", "2"] for line in lines)
+    assert "Total params:        61,706" in out
+    assert sum(1 for line in lines if "(" in line and ")" in line and line.split()[0].isidentifier()) >= 14
+
+
+def test_example_name_and_path_both_work(capsys):
+    by_name = run(capsys, "info", "mlp", "--json")
+    by_path = run(capsys, "info", str(example_path("mlp")), "--json")
+    assert by_name[0] == by_path[0] == 0
+    assert json.loads(by_name[1]) == json.loads(by_path[1])
+
+
+def test_bad_file_exits_2_with_one_line_naming_file_layer_and_field(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    text = example_path("lenet5").read_text().replace('"kernel_size": 5', '"kernel_size": 0', 1)
+    bad.write_text(text)
+    status, out, err = run(capsys, "info", str(bad))
+    assert status == 2 and out == ""
+    assert err == f"layerwise: {bad}: layer 'conv1' (layers[1]): field \"params.kernel_size\": must be ≥ 1, got 0\n"
+    assert bad.read_text() == text  # nothing overwritten
+
+
+def test_invalid_graph_lists_problems_and_exits_2(capsys, tmp_path):
+    data = json.loads(example_path("lenet5").read_text())
+    flatten = next(layer for layer in data["layers"] if layer["name"] == "fc1")
+    flatten["inputs"] = ["pool2"]
+    bad = tmp_path / "no_flatten.json"
+    bad.write_text(json.dumps(data))
+    status, out, err = run(capsys, "info", str(bad))
+    assert status == 2 and out == ""
+    assert "the network does not compute" in err
+    assert "layer 'fc1': Dense needs a feature vector, but gets a 16×5×5 (C×H×W) map" in err
+    assert "Traceback" not in err
+
+
+def test_missing_file_and_unknown_command(capsys):
+    status, _, err = run(capsys, "info", "no_such_network")
+    assert status == 2 and "no such file (shipped examples: alexnet" in err
+    with pytest.raises(SystemExit) as info:
+        main.main(["info"])
+    assert info.value.code == 2

@@ -1,0 +1,74 @@
+"""Whole-network figures against published ones, and the 1×1 bottleneck argument."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.analysis.bottleneck import bottleneck_for_node, compare_bottleneck
+from core.analysis.summary import summarize
+from core.errors import LayerwiseError
+from core.examples import example_path
+from core.graph.fileformat import load_network
+from core.registry import create_layer
+
+
+def summary_of(name):
+    return summarize(load_network(example_path(name)))
+
+
+def test_vgg16_totals_match_the_published_figures():
+    summary = summary_of("vgg16")
+    assert summary.total_params == 138_357_544
+    # 15.47 GMACs: the figure ptflops and torchinfo report for torchvision's VGG-16.
+    assert summary.total_macs == 15_470_264_320
+
+
+def test_lenet5_and_resnet_block_parameters():
+    assert summary_of("lenet5").total_params == 61_706
+    resnet = summary_of("resnet_block")
+    bn_channels = 64 + 64 + 128 + 128 + 128
+    assert resnet.non_trainable_params == 2 * bn_channels
+    assert resnet.total_params == resnet.trainable_params + 2 * bn_channels
+
+
+def test_activation_memory_is_float32_output_size():
+    layer = summary_of("vgg16").layer("conv1_1")
+    assert layer.activation_bytes == 64 * 224 * 224 * 4
+    assert layer.output_shape == (64, 224, 224)
+
+
+def test_json_has_the_documented_fields():
+    data = summary_of("squeezenet_fire").to_json()
+    assert {"layers", "total_params", "total_macs"} <= set(data)
+    concat = next(l for l in data["layers"] if l["name"] == "concat")
+    assert concat["inputs"] == ["expand1x1_relu", "expand3x3_relu"]
+    assert concat["output_shape"] == [128, 55, 55]
+    assert concat["receptive_field"]["size"] == [3, 3]
+    flat = next(l for l in summary_of("lenet5").to_json()["layers"] if l["name"] == "flatten")
+    assert flat["receptive_field"] is None
+
+
+def test_inception_bottleneck_argument():
+    # 28×28×192 → 5×5 "same" conv with 32 filters: 120 M MACs; through 16 channels: 12.4 M.
+    conv = create_layer("Conv2D", {"filters": 32, "kernel_size": 5, "padding": "same", "bias": False})
+    comparison = compare_bottleneck(conv, (192, 28, 28), 16)
+    assert comparison.direct.macs == 28 * 28 * 32 * 192 * 25 == 120_422_400
+    assert comparison.reduction.macs == 28 * 28 * 16 * 192
+    assert comparison.reduced_conv.macs == 28 * 28 * 32 * 16 * 25
+    assert comparison.with_bottleneck.macs == 12_443_648
+    assert comparison.direct.params == 32 * 192 * 25
+    assert comparison.with_bottleneck.params == 16 * 192 + 32 * 16 * 25
+    assert comparison.macs_ratio == pytest.approx(0.1033, abs=1e-4)
+
+
+def test_bottleneck_for_a_node_and_its_refusals():
+    doc = load_network(example_path("inception_block"))
+    comparison = bottleneck_for_node(doc, doc.node_by_name("b2_3x3").id, 32)
+    assert comparison.input_shape == (96, 28, 28)
+    with pytest.raises(LayerwiseError, match="is a ReLU, not a Conv2D"):
+        bottleneck_for_node(doc, doc.node_by_name("b2_relu").id, 16)
+    with pytest.raises(LayerwiseError, match="≥ 1"):
+        bottleneck_for_node(doc, doc.node_by_name("b2_3x3").id, 0)
+    grouped = create_layer("Conv2D", {"filters": 8, "groups": 4})
+    with pytest.raises(LayerwiseError, match="multiple of the convolution's groups"):
+        compare_bottleneck(grouped, (16, 8, 8), 6)
