@@ -38,10 +38,10 @@ def _per_axis(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
 
 
-def receptive_field_cells(field: ReceptiveField | None) -> tuple[str, str, str]:
+def receptive_field_cells(field: ReceptiveField | None, missing: str = "-") -> tuple[str, str, str]:
     """Size, stride and padding as table cells (``h×w`` only when the axes differ)."""
     if field is None:
-        return ("-", "-", "-")
+        return (missing, missing, missing)
     mark = "*" if not field.aligned else ""
     return (_per_axis(field.size) + mark, _per_axis(field.stride), _per_axis(field.padding))
 

@@ -148,3 +148,14 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatc
 def test_save_into_missing_folder_names_the_path(tmp_path):
     with pytest.raises(NetworkFileError, match="cannot be written"):
         save_network(load_network(example_path("mlp")), tmp_path / "no" / "such" / "net.json")
+
+
+def test_the_documented_example_loads_and_every_type_is_documented():
+    doc_text = (example_path("lenet5").parents[2] / "docs" / "network-file.md").read_text(encoding="utf-8")
+    example = doc_text.split("```json\n", 1)[1].split("```", 1)[0]
+    doc = fileformat.loads_network(example)
+    assert validate(doc) == [] and len(doc) == 5
+    from core.registry import layer_types
+
+    for cls in layer_types():
+        assert f"`{cls.type_name}`" in doc_text, f"{cls.type_name} is missing from docs/network-file.md"

@@ -1,0 +1,1 @@
+"""Layerwise's Qt front end: a view and controller over :mod:`core`."""

@@ -1,0 +1,107 @@
+"""The main window against the document it shows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from core.examples import example_path
+from gui import app as gui_app
+from gui.main_window import MainWindow
+from gui.panels.summary_panel import COLUMNS
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow()
+    qtbot.addWidget(win)
+    assert win.open_network(example_path("lenet5"))
+    return win
+
+
+def cell(win, row_name: str, header: str) -> str:
+    model = win.summary_panel.model
+    column = [c.header for c in COLUMNS].index(header)
+    for row in range(model.rowCount()):
+        if model.index(row, 0).data() == row_name:
+            return model.index(row, column).data()
+    raise KeyError(row_name)
+
+
+def test_shows_every_layer_of_the_open_network(window):
+    assert window.windowTitle() == "LeNet-5 — lenet5.json — Layerwise"
+    assert window.summary_panel.model.rowCount() == len(window.document)
+    assert cell(window, "conv1", "Output shape") == "6×28×28"
+    assert cell(window, "conv1", "Params") == "156"
+    assert cell(window, "pool2", "RF size") == "16"
+    assert cell(window, "fc1", "RF size") == "–"
+    assert "61,706" in window.summary_panel.totals_label.text()
+    assert window.summary_panel.problems_label.isHidden()
+
+
+def test_table_follows_document_edits(window):
+    conv1 = window.document.node_by_name("conv1")
+    window.document.set_param(conv1.id, "filters", 12)
+    assert cell(window, "conv1", "Output shape") == "12×28×28"
+    assert cell(window, "conv1", "Params") == f"{12 * 25 + 12:,}"
+    assert cell(window, "conv2", "Params") == f"{16 * 12 * 25 + 16:,}"
+
+
+def test_problem_is_shown_on_its_row_and_in_the_banner(window, tmp_path):
+    data = json.loads(example_path("lenet5").read_text())
+    next(l for l in data["layers"] if l["name"] == "fc1")["inputs"] = ["pool2"]
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(data))
+    assert window.open_network(broken)
+    panel = window.summary_panel
+    assert not panel.problems_label.isHidden()
+    assert "layer 'fc1': Dense needs a feature vector" in panel.problems_label.text()
+    row = next(r for r in range(panel.model.rowCount()) if panel.model.index(r, 0).data() == "fc1")
+    tooltip = panel.model.index(row, 3).data(Qt.ItemDataRole.ToolTipRole)
+    assert tooltip.startswith("Dense needs a feature vector")
+    assert cell(window, "fc2", "Params") == "?"
+    assert "totals of the 8 layers whose shapes are known" in panel.totals_label.text()
+
+
+def test_a_bad_file_is_reported_and_the_open_network_kept(window, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append((title, text)))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    before = window.document
+    assert not window.open_network(bad)
+    assert window.document is before and window.windowTitle().startswith("LeNet-5")
+    assert shown == [("Cannot open network", f"{bad}: is not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2")]
+
+
+def test_example_menu_lists_every_example(window):
+    file_menu = window.menuBar().actions()[0].menu()
+    examples = next(a.menu() for a in file_menu.actions() if a.text() == "Open &Example")
+    titles = [a.text() for a in examples.actions()]
+    assert "VGG-16" in titles and "Inception block" in titles and len(titles) >= 7
+    next(a for a in examples.actions() if a.text() == "VGG-16").trigger()
+    assert window.document.name == "VGG-16"
+
+
+def test_run_app_opens_the_requested_network(qtbot, monkeypatch):
+    monkeypatch.setattr(QApplication, "exec", lambda self: 0)
+    assert gui_app.run_app("squeezenet_fire") == 0
+    windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    assert any(w.document.name == "SqueezeNet fire module" for w in windows)
+    for w in windows:
+        w.close()
+
+
+def test_missing_display_is_explained_before_qt_starts(monkeypatch, capsys):
+    monkeypatch.setattr(gui_app.sys, "platform", "linux")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert gui_app.run_app() == 2
+    assert "no display found" in capsys.readouterr().err
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr(gui_app.ctypes.util, "find_library", lambda name: None)
+    assert "libxcb-cursor0" in gui_app.platform_problem()
