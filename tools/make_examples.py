@@ -115,10 +115,7 @@ def inception_block() -> NetworkDocument:
         [conv(16, 1, "b3_reduce"), relu("b3_reduce_relu"), conv(32, 5, "b3_5x5", padding=2), relu("b3_relu")],
         [("MaxPool2D", {"pool_size": 3, "stride": 1, "padding": 1}, "b4_pool"), conv(32, 1, "b4_proj"), relu("b4_relu")],
     ]
-    ends = [doc.chain(x.id, branch) for branch in branches]
-    concat = doc.add_node("Concat", name="concat")
-    for end in ends:
-        doc.connect(end.id, concat.id)
+    doc.merge("Concat", [doc.chain(x.id, branch).id for branch in branches], name="concat")
     return doc
 
 
@@ -141,9 +138,7 @@ def resnet_block() -> NetworkDocument:
             shortcut = doc.chain(entry.id, [
                 conv(width, 1, f"{prefix}_proj", stride=stride, bias=False), ("BatchNorm", None, f"{prefix}_proj_bn"),
             ])
-        add = doc.add_node("Add", name=f"{prefix}_add")
-        doc.connect(body.id, add.id)
-        doc.connect(shortcut.id, add.id)
+        add = doc.merge("Add", [body.id, shortcut.id], name=f"{prefix}_add")
         return doc.chain(add.id, [relu(f"{prefix}_out")])
 
     block("block2", block("block1", x, 64, 1), 128, 2)
@@ -160,9 +155,7 @@ def squeezenet_fire() -> NetworkDocument:
     squeeze = doc.chain(x.id, [conv(16, 1, "squeeze1x1"), relu("squeeze_relu")])
     left = doc.chain(squeeze.id, [conv(64, 1, "expand1x1"), relu("expand1x1_relu")])
     right = doc.chain(squeeze.id, [conv(64, 3, "expand3x3", padding=1), relu("expand3x3_relu")])
-    concat = doc.add_node("Concat", name="concat")
-    doc.connect(left.id, concat.id)
-    doc.connect(right.id, concat.id)
+    doc.merge("Concat", [left.id, right.id], name="concat")
     return doc
 
 

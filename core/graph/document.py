@@ -76,6 +76,9 @@ class NetworkDocument:
         self._description = description
         self._nodes: dict[str, Node] = {}
         self._edges: list[Edge] = []
+        # Per-node indices of _edges, so graph walks cost O(edges), not O(nodes × edges).
+        self._in_edges: dict[str, list[Edge]] = {}
+        self._out_edges: dict[str, list[Edge]] = {}
         self._listeners: list[Listener] = []
         self._next_id = 1
 
@@ -141,17 +144,14 @@ class NetworkDocument:
 
     def input_edges(self, node_id: str) -> list[Edge]:
         """Edges into ``node_id``, ordered by port (the order inputs are used in)."""
-        return sorted((e for e in self._edges if e.target == node_id), key=lambda e: e.port)
+        return sorted(self._in_edges.get(node_id, ()), key=lambda e: e.port)
 
     def output_edges(self, node_id: str) -> list[Edge]:
-        return [e for e in self._edges if e.source == node_id]
+        return list(self._out_edges.get(node_id, ()))
 
     def inputs_of(self, node_id: str) -> list[Node]:
         """Nodes feeding ``node_id``, in port order."""
         return [self._nodes[e.source] for e in self.input_edges(node_id)]
-
-    def consumers_of(self, node_id: str) -> list[Node]:
-        return [self._nodes[e.target] for e in self.output_edges(node_id)]
 
     def unique_name(self, stem: str) -> str:
         """Return ``stem`` if free, else ``stem_1``, ``stem_2`` … (the first free one)."""
@@ -172,7 +172,7 @@ class NetworkDocument:
                 return True
             if current not in seen:
                 seen.add(current)
-                stack.extend(e.target for e in self._edges if e.source == current)
+                stack.extend(e.target for e in self._out_edges.get(current, ()))
         return False
 
     # -- node edits ------------------------------------------------------------------
@@ -229,15 +229,16 @@ class NetworkDocument:
             raise GraphError(f"a node with id {node_id!r} exists already")
         node = Node(node_id, name, layer, (float(position[0]), float(position[1])))
         self._nodes[node_id] = node
+        self._in_edges[node_id], self._out_edges[node_id] = [], []
         self._emit(NodeAdded(node_id))
         return node
 
     def remove_node(self, node_id: str) -> Node:
         """Remove a node and every edge touching it (each edge removal is emitted first)."""
         node = self.node(node_id)
-        for edge in [e for e in self._edges if node_id in (e.source, e.target)]:
+        for edge in self._in_edges[node_id] + self._out_edges[node_id]:
             self.disconnect(edge)
-        del self._nodes[node_id]
+        del self._nodes[node_id], self._in_edges[node_id], self._out_edges[node_id]
         self._emit(NodeRemoved(node_id))
         return node
 
@@ -294,7 +295,7 @@ class NetworkDocument:
         source, target = self.node(source_id), self.node(target_id)
         if source_id == target_id:
             raise GraphError(f"layer {source.name!r} cannot feed itself")
-        used = {e.port: e for e in self._edges if e.target == target_id}
+        used = {e.port: e for e in self._in_edges[target_id]}
         if port is None:
             port = max(used, default=-1) + 1
         limit = target.layer.max_inputs
@@ -309,6 +310,8 @@ class NetworkDocument:
             raise GraphError(f"input {port + 1} of {target.name!r} is already fed by {taken_by!r}")
         edge = Edge(source_id, target_id, port)
         self._edges.append(edge)
+        self._in_edges[target_id].append(edge)
+        self._out_edges[source_id].append(edge)
         self._emit(EdgeAdded(edge))
         return edge
 
@@ -316,9 +319,18 @@ class NetworkDocument:
         if edge not in self._edges:
             raise GraphError(f"no such connection: {edge}")
         self._edges.remove(edge)
+        self._in_edges[edge.target].remove(edge)
+        self._out_edges[edge.source].remove(edge)
         self._emit(EdgeRemoved(edge))
 
     # -- building helpers ------------------------------------------------------------
+
+    def merge(self, type_name: str, source_ids: Iterable[str], name: str | None = None) -> Node:
+        """Add a merge layer (``Add``, ``Concat``) fed by ``source_ids`` in order; return it."""
+        node = self.add_node(type_name, name=name)
+        for source_id in source_ids:
+            self.connect(source_id, node.id)
+        return node
 
     def chain(self, first_id: str, layers: Iterable[tuple[str, Mapping[str, Any] | None, str | None]]) -> Node:
         """Append ``(type, params, name)`` layers one after another behind ``first_id``.

@@ -107,7 +107,8 @@ def _topological_order(document: NetworkDocument) -> tuple[list[Node], set[str]]
 
 def _find_cycle(document: NetworkDocument, candidates: set[str]) -> list[str]:
     """Return node ids of one cycle among ``candidates`` (first id repeated at the end)."""
-    start = min(candidates, key=[n.id for n in document.nodes].index)
+    order = {n.id: i for i, n in enumerate(document.nodes)}
+    start = min(candidates, key=order.__getitem__)
     path: list[str] = []
     current = start
     while current not in path:

@@ -31,11 +31,6 @@ class SpatialGeometry:
     pad_begin: tuple[int, int] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
 
-    @property
-    def effective_kernel(self) -> tuple[int, int]:
-        """Span of the (dilated) kernel on the input: ``dilation·(kernel − 1) + 1``."""
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))  # type: ignore[return-value]
-
 
 IDENTITY_GEOMETRY = SpatialGeometry()
 """Geometry of a layer that maps each position to the same position (activations, BN …)."""
@@ -105,14 +100,6 @@ class Layer:
 
     def check_params(self) -> None:
         """Check rules that tie several parameters together; raise :class:`ParamError`."""
-
-    @classmethod
-    def param_spec(cls, name: str) -> ParamSpec:
-        """Return the spec of parameter ``name``."""
-        for spec in cls.param_specs:
-            if spec.name == name:
-                return spec
-        raise ParamError(name, f"is not a parameter of {cls.type_name}")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Layer:

@@ -34,13 +34,6 @@ class Window:
     def pad_begin(self) -> tuple[int, int]:
         return (self.pads[0], self.pads[1])
 
-    @property
-    def effective_kernel(self) -> tuple[int, int]:
-        return (
-            self.dilation[0] * (self.kernel[0] - 1) + 1,
-            self.dilation[1] * (self.kernel[1] - 1) + 1,
-        )
-
 
 def _same_padding(size: int, span: int, stride: int) -> tuple[int, int]:
     """TensorFlow / ONNX SAME_UPPER: output ``ceil(size/stride)``, odd pixel at the end."""

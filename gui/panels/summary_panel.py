@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QTableView, QVBoxLayout, QWid
 from core.analysis.report import format_bytes, format_count, format_si, receptive_field_cells
 from core.analysis.summary import LayerSummary, NetworkSummary, summarize
 from core.graph.document import NetworkDocument
+from core.graph.events import DocumentEvent, NodeMoved
 from core.shapes import format_shape
 
 PROBLEM_COLOUR = QColor("#b3261e")
@@ -144,8 +145,12 @@ class SummaryPanel(QWidget):
         if self._unsubscribe:
             self._unsubscribe()
         self._document = document
-        self._unsubscribe = document.subscribe(lambda _event: self.refresh())
+        self._unsubscribe = document.subscribe(self._on_document_event)
         self.refresh()
+
+    def _on_document_event(self, event: DocumentEvent) -> None:
+        if not isinstance(event, NodeMoved):  # positions do not change any figure
+            self.refresh()
 
     def refresh(self) -> None:
         if self._document is None:

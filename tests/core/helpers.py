@@ -18,10 +18,3 @@ def network(input_shape, *layers) -> tuple[NetworkDocument, Node]:
     doc = NetworkDocument("test")
     first = doc.add_node("Input", {"shape": list(input_shape)}, name="input")
     return doc, doc.chain(first.id, layers)
-
-
-def merge(doc: NetworkDocument, type_name: str, *sources: Node, name=None) -> Node:
-    node = doc.add_node(type_name, name=name)
-    for source in sources:
-        doc.connect(source.id, node.id)
-    return node

@@ -118,3 +118,20 @@ def test_unsubscribe_stops_events():
     unsubscribe()
     doc.add_node("ReLU")
     assert events == []
+
+
+def test_metadata_changes_are_events(recorded):
+    from core.graph.events import MetadataChanged
+
+    doc, events = recorded
+    doc.name = "Renamed"
+    doc.description = "Text"
+    doc.name = "Renamed"
+    assert events == [MetadataChanged("name", "Untitled network", "Renamed"), MetadataChanged("description", "", "Text")]
+
+
+def test_merge_helper_feeds_inputs_in_order():
+    doc = NetworkDocument()
+    sources = [doc.add_node("Input", {"shape": [c, 4, 4]}) for c in (1, 2, 3)]
+    concat = doc.merge("Concat", [s.id for s in sources], name="cat")
+    assert doc.inputs_of(concat.id) == sources and concat.name == "cat"

@@ -12,7 +12,7 @@ from core.examples import example_path
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import load_network
 from core.graph.validation import check_graph
-from tests.core.helpers import conv, merge, network, pool
+from tests.core.helpers import conv, network, pool
 
 
 def field_of(doc: NetworkDocument, name: str):
@@ -35,7 +35,7 @@ def distill_aligned_network(side=8):
         doc.node_by_name("input").id,
         [conv(kernel=3, stride=2, padding=[1, 1, 0, 0], name="L2"), conv(kernel=1, stride=2, name="L3")],
     )
-    return doc, merge(doc, "Add", left, right, name="add")
+    return doc, doc.merge("Add", [left.id, right.id], name="add")
 
 
 def test_distill_aligned_example():
@@ -49,7 +49,7 @@ def test_distill_example_with_an_intermediate_add():
     relu = doc.chain(first_add.id, [("ReLU", None, "relu")])
     left = doc.chain(relu.id, [conv(kernel=1, stride=2, name="L5")])
     right = doc.chain(relu.id, [conv(kernel=3, stride=2, padding=[1, 1, 0, 0], name="L6")])
-    merge(doc, "Add", left, right, name="output")
+    doc.merge("Add", [left.id, right.id], name="output")
     field = field_of(doc, "output")
     assert (field.size, field.stride, field.padding) == ((11, 11), (8, 8), (5, 5))
 
@@ -58,7 +58,7 @@ def test_distill_misaligned_example_is_flagged():
     # First figure: a padded 5×5 stride-2 path against two unpadded 3×3 convolutions.
     doc, left = network((1, 8, 8), conv(kernel=5, stride=2, padding=[2, 2, 1, 1], name="L1"))
     right = doc.chain(doc.node_by_name("input").id, [conv(kernel=3, name="L2"), conv(kernel=3, name="L3")])
-    merge(doc, "Add", left, right, name="add")
+    doc.merge("Add", [left.id, right.id], name="add")
     assert check_graph(doc).ok
     assert field_of(doc, "add").aligned is False
 
@@ -191,7 +191,7 @@ def test_merged_fields_equal_brute_force_where_strides_agree():
         doc = NetworkDocument("random")
         entry = doc.add_node("Input", {"shape": [1, side, side]}, name="input")
         ends = [doc.chain(entry.id, [(t, p, None) for t, p, _ in random_chain(rng)]) for _ in range(2)]
-        add = merge(doc, "Add", *ends)
+        add = doc.merge("Add", [end.id for end in ends])
         check = check_graph(doc)
         if not check.ok:
             continue

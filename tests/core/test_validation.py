@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.graph.document import NetworkDocument
 from core.graph.validation import check_graph, connection_problem, validate
-from tests.core.helpers import conv, merge, network
+from tests.core.helpers import conv, network
 
 
 def messages(doc):
@@ -36,7 +36,7 @@ def test_cycle_is_named():
 def test_missing_input_and_wrong_arity():
     doc, relu = network((1, 8, 8), ("ReLU", None, "r"))
     loose = doc.add_node("Conv2D", name="loose")
-    add = merge(doc, "Add", relu, name="lonely_add")
+    add = doc.merge("Add", [relu.id], name="lonely_add")
     assert set(messages(doc)) == {
         "layer 'loose': Conv2D needs 1 input, but has no input",
         "layer 'lonely_add': Add needs at least 2 inputs, but has 1 input",
@@ -47,7 +47,7 @@ def test_missing_input_and_wrong_arity():
 def test_shape_problems_are_reported_once_at_their_root():
     doc, left = network((3, 16, 16), conv(8, 3, padding=1, name="left"))
     right = doc.chain(doc.node_by_name("input").id, [conv(4, 3, padding=1, name="right")])
-    add = merge(doc, "Add", left, right, name="sum")
+    add = doc.merge("Add", [left.id, right.id], name="sum")
     doc.chain(add.id, [("ReLU", None, "after"), ("Flatten", None, None)])
     assert messages(doc) == ["layer 'sum': Add needs inputs of equal shape, but input 1 is 8×16×16 and input 2 is 4×16×16"]
 
@@ -55,7 +55,7 @@ def test_shape_problems_are_reported_once_at_their_root():
 def test_concat_spatial_mismatch_dense_on_map_and_oversized_kernel():
     doc, a = network((3, 16, 16), conv(8, 3, name="a"))
     b = doc.chain(doc.node_by_name("input").id, [conv(8, 3, padding=1, name="b")])
-    merge(doc, "Concat", a, b, name="cat")
+    doc.merge("Concat", [a.id, b.id], name="cat")
     assert "equal spatial size" in messages(doc)[0] and "'cat'" in messages(doc)[0]
 
     doc, _ = network((3, 16, 16), ("Dense", {"units": 10}, "fc"))

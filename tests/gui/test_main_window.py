@@ -105,3 +105,13 @@ def test_missing_display_is_explained_before_qt_starts(monkeypatch, capsys):
     monkeypatch.setenv("DISPLAY", ":99")
     monkeypatch.setattr(gui_app.ctypes.util, "find_library", lambda name: None)
     assert "libxcb-cursor0" in gui_app.platform_problem()
+
+
+def test_moving_a_node_does_not_recompute_the_summary(window, monkeypatch):
+    calls = []
+    monkeypatch.setattr(window.summary_panel, "refresh", lambda: calls.append(1))
+    node = window.document.nodes[1]
+    window.document.move_node(node.id, (500, 500))
+    assert calls == []
+    window.document.rename_node(node.id, "first_conv")
+    assert calls == [1]
