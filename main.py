@@ -19,8 +19,6 @@ from core.errors import LayerwiseError
 EXIT_OK, EXIT_INTERNAL, EXIT_USER_ERROR = 0, 1, 2
 COMMANDS = ("info",)
 
-log = logging.getLogger("layerwise")
-
 
 def _load(argument: str):
     """Load a network file or a shipped example by name; raise LayerwiseError otherwise."""

@@ -9,7 +9,6 @@ whether the network *computes* — shapes, arity, cycles — is checked by
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +28,6 @@ from core.graph.events import (
 )
 from core.layers.base import Layer
 from core.registry import create_layer
-
-log = logging.getLogger(__name__)
 
 Listener = Callable[[DocumentEvent], None]
 Position = tuple[float, float]

@@ -71,7 +71,6 @@ def test_non_square_kernels():
 
 
 def test_padding_moves_the_field_but_does_not_grow_it():
-    _, _ = network((1, 16, 16))
     unpadded, _ = network((1, 16, 16), conv(kernel=5, name="c"))
     padded, _ = network((1, 16, 16), conv(kernel=5, padding=2, name="c"))
     assert field_of(unpadded, "c").size == field_of(padded, "c").size == (5, 5)
@@ -149,7 +148,6 @@ def assert_fields_match_brute_force(doc, node):
     check = check_graph(doc)
     assert check.ok, check.problems
     field = receptive_fields(doc, check)[node.id]
-    side = check.shapes[doc.node_by_name("input").id][1]
     cache: dict = {}
     clean = 0
     for unit in range(check.shapes[node.id][1]):

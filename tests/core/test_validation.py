@@ -35,7 +35,7 @@ def test_cycle_is_named():
 
 def test_missing_input_and_wrong_arity():
     doc, relu = network((1, 8, 8), ("ReLU", None, "r"))
-    loose = doc.add_node("Conv2D", name="loose")
+    doc.add_node("Conv2D", name="loose")
     add = doc.merge("Add", [relu.id], name="lonely_add")
     assert set(messages(doc)) == {
         "layer 'loose': Conv2D needs 1 input, but has no input",
