@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from core.layers.base import Layer
 from core.params import FloatParam
 from core.registry import register
+from core.shapes import Shape
+
+if TYPE_CHECKING:
+    from core.engine.op import Op
 
 
 @register
@@ -14,6 +21,11 @@ class ReLU(Layer):
     type_name = "ReLU"
     category = "Activation"
     summary = "max(0, x): passes positive values, zeroes negative ones."
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import ReLUOp
+
+        return ReLUOp()
 
 
 @register
@@ -28,6 +40,11 @@ class LeakyReLU(Layer):
         FloatParam("alpha", 0.01, "Slope for negative inputs.", minimum=0.0, maximum=1.0),
     )
 
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import LeakyReLUOp
+
+        return LeakyReLUOp(self.params["alpha"])
+
 
 @register
 class Sigmoid(Layer):
@@ -37,6 +54,11 @@ class Sigmoid(Layer):
     category = "Activation"
     summary = "1 / (1 + e^−x): squashes any value into (0, 1); saturates for large |x|."
 
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import SigmoidOp
+
+        return SigmoidOp()
+
 
 @register
 class Tanh(Layer):
@@ -45,6 +67,11 @@ class Tanh(Layer):
     type_name = "Tanh"
     category = "Activation"
     summary = "tanh(x): squashes any value into (−1, 1), centred on zero."
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import TanhOp
+
+        return TanhOp()
 
 
 @register
@@ -58,6 +85,11 @@ class ELU(Layer):
         FloatParam("alpha", 1.0, "Value approached for very negative inputs (as −alpha).", minimum=0.0),
     )
 
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import ELUOp
+
+        return ELUOp(self.params["alpha"])
+
 
 @register
 class Softmax(Layer):
@@ -66,3 +98,8 @@ class Softmax(Layer):
     type_name = "Softmax"
     category = "Activation"
     summary = "Turns scores into probabilities that sum to one (over features, or channels per pixel)."
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import SoftmaxOp
+
+        return SoftmaxOp()

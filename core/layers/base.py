@@ -11,11 +11,14 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import ParamError, ShapeError
 from core.params import ParamSpec
 from core.shapes import Shape, describe_shape, is_image
+
+if TYPE_CHECKING:
+    from core.engine.op import Op
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,10 @@ class Layer:
         receptive fields have no meaning after it.
         """
         return IDENTITY_GEOMETRY
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        """Return the runtime (forward and backward) of this layer for ``input_shapes``."""
+        raise NotImplementedError(f"{self.type_name} has no runtime")
 
     # -- helpers for subclasses ------------------------------------------------------
 

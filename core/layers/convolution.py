@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core.errors import ParamError, ShapeError
 from core.layers.base import Layer, ParamCount, SpatialGeometry
@@ -10,6 +11,9 @@ from core.layers.spatial import Window, resolve_window
 from core.params import BoolParam, IntParam, PaddingParam, PairParam
 from core.registry import register
 from core.shapes import Shape
+
+if TYPE_CHECKING:
+    from core.engine.op import Op
 
 
 @register
@@ -76,6 +80,13 @@ class Conv2D(Layer):
         _, c, kh, kw = self.weight_shape(input_shapes[0])
         filters, out_h, out_w = output_shape
         return filters * out_h * out_w * c * kh * kw
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.conv_ops import Conv2DOp
+
+        return Conv2DOp(
+            input_shapes[0][0], self.params["filters"], self.window(input_shapes[0]), self.params["groups"], self.params["bias"]
+        )
 
     def spatial_geometry(self, input_shapes: Sequence[Shape]) -> SpatialGeometry:
         window = self.window(input_shapes[0])

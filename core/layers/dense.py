@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core.errors import ShapeError
 from core.layers.base import Layer, ParamCount
 from core.params import BoolParam, IntParam
 from core.registry import register
 from core.shapes import Shape, describe_shape, num_elements
+
+if TYPE_CHECKING:
+    from core.engine.op import Op
 
 
 @register
@@ -21,6 +25,11 @@ class Flatten(Layer):
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         return (num_elements(input_shapes[0]),)
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import FlattenOp
+
+        return FlattenOp()
 
     def spatial_geometry(self, input_shapes: Sequence[Shape]) -> None:
         return None
@@ -48,6 +57,11 @@ class Dense(Layer):
             )
             raise ShapeError(f"Dense needs a feature vector, but gets {describe_shape(shape)}{hint}")
         return (self.params["units"],)
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import DenseOp
+
+        return DenseOp(input_shapes[0][0], self.params["units"], self.params["bias"])
 
     def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
         features = input_shapes[0][0]

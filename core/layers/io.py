@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core.layers.base import Layer
 from core.params import ShapeParam
 from core.registry import register
 from core.shapes import Shape
+
+if TYPE_CHECKING:
+    from core.engine.op import Op
 
 
 @register
@@ -25,3 +29,8 @@ class Input(Layer):
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         return self.params["shape"]
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import InputOp
+
+        return InputOp()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core.errors import ShapeError
 from core.layers.base import Layer
 from core.registry import register
 from core.shapes import Shape, format_shape, is_image
+
+if TYPE_CHECKING:
+    from core.engine.op import Op
 
 
 @register
@@ -30,6 +34,11 @@ class Add(Layer):
                 )
         return first
 
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import AddOp
+
+        return AddOp(len(input_shapes))
+
 
 @register
 class Concat(Layer):
@@ -50,3 +59,8 @@ class Concat(Layer):
                     f"{format_shape(first)} and input {index} is {format_shape(shape)}"
                 )
         return (sum(shape[0] for shape in input_shapes),) + tuple(first[1:])
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import ConcatOp
+
+        return ConcatOp([shape[0] for shape in input_shapes], is_image(input_shapes[0]))

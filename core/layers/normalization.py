@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core.layers.base import Layer, ParamCount
 from core.params import FloatParam, IntParam
 from core.registry import register
 from core.shapes import Shape, num_elements
+
+if TYPE_CHECKING:
+    from core.engine.op import Op
 
 
 @register
@@ -27,6 +31,11 @@ class BatchNorm(Layer):
         FloatParam("epsilon", 1e-5, "Added to the variance to avoid dividing by zero.", minimum=0.0, maximum=1.0, min_inclusive=False),
         FloatParam("momentum", 0.9, "Weight of the old running statistics in each update.", minimum=0.0, maximum=1.0, max_inclusive=False),
     )
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import BatchNormOp
+
+        return BatchNormOp(input_shapes[0][0], self.params["epsilon"], self.params["momentum"])
 
     def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
         channels = input_shapes[0][0]
@@ -57,6 +66,11 @@ class LRN(Layer):
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         return self.require_image(input_shapes[0])
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import LRNOp
+
+        return LRNOp(self.params["size"], self.params["alpha"], self.params["beta"], self.params["bias"])
 
     def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
         return num_elements(output_shape) * self.params["size"]

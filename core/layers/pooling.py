@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core.errors import ShapeError
 from core.layers.base import Layer, SpatialGeometry
@@ -10,6 +11,9 @@ from core.layers.spatial import Window, resolve_window
 from core.params import BoolParam, PaddingParam, PairParam
 from core.shapes import Shape
 from core.registry import register
+
+if TYPE_CHECKING:
+    from core.engine.op import Op
 
 
 class _Pool2D(Layer):
@@ -59,6 +63,12 @@ class MaxPool2D(_Pool2D):
     name_stem = "maxpool"
     summary = "Keeps the strongest response in each window: down-samples and tolerates small shifts."
 
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.conv_ops import MaxPool2DOp
+
+        _, height, width = input_shapes[0]
+        return MaxPool2DOp(self.window(input_shapes[0]), (height, width))
+
 
 @register
 class AvgPool2D(_Pool2D):
@@ -74,6 +84,12 @@ class AvgPool2D(_Pool2D):
             "Divide by the full window size even where it overlaps the padding.",
         ),
     )
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.conv_ops import AvgPool2DOp
+
+        _, height, width = input_shapes[0]
+        return AvgPool2DOp(self.window(input_shapes[0]), (height, width), self.params["count_include_pad"])
 
     def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
         kh, kw = self.params["pool_size"]
@@ -96,6 +112,11 @@ class GlobalAvgPool2D(Layer):
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         channels, _, _ = self.require_image(input_shapes[0])
         return (channels, 1, 1) if self.params["keepdims"] else (channels,)
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.conv_ops import GlobalAvgPoolOp
+
+        return GlobalAvgPoolOp(self.params["keepdims"])
 
     def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
         channels, height, width = input_shapes[0]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from core.layers.base import Layer
 from core.params import FloatParam
 from core.registry import register
+from core.shapes import Shape
+
+if TYPE_CHECKING:
+    from core.engine.op import Op
 
 
 @register
@@ -21,3 +28,8 @@ class Dropout(Layer):
     param_specs = (
         FloatParam("rate", 0.5, "Probability of dropping each unit.", minimum=0.0, maximum=1.0, max_inclusive=False),
     )
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import DropoutOp
+
+        return DropoutOp(self.params["rate"])

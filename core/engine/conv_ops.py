@@ -1,0 +1,210 @@
+"""Convolution and pooling runtimes on C×N×H×W tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.engine.kernels import PaddedBuffer, tap, window_view
+from core.engine.op import Op, ParamInit
+from core.layers.spatial import Window
+
+
+class Conv2DOp(Op):
+    """``y = W ⋆ x + b`` as one GEMM per group over an im2col column matrix.
+
+    Columns are ``(C·kh·kw, N·Ho·Wo)``; the GEMM ``W (F×K) @ cols`` lands directly in
+    C×N×H×W order. A 1×1, stride-1, unpadded convolution uses the input itself as
+    its column matrix (no copy).
+    """
+
+    def __init__(self, channels: int, filters: int, window: Window, groups: int, bias: bool) -> None:
+        super().__init__()
+        self.channels, self.filters, self.window, self.groups, self.use_bias = channels, filters, window, groups, bias
+        kh, kw = window.kernel
+        self.group_k = channels // groups * kh * kw
+        self.pointwise = (kh, kw) == (1, 1) and window.stride == (1, 1) and not any(window.pads)
+        self.pad = PaddedBuffer(window.pads)
+        self._cols: np.ndarray | None = None
+        self._input_shape: tuple[int, ...] = ()
+
+    def param_inits(self) -> dict[str, ParamInit]:
+        kh, kw = self.window.kernel
+        fan_in = self.group_k
+        fan_out = self.filters // self.groups * kh * kw
+        inits = {
+            "weight": ParamInit((self.filters, self.channels // self.groups, kh, kw), "he_normal", fan_in, fan_out, regularized=True)
+        }
+        if self.use_bias:
+            inits["bias"] = ParamInit((self.filters,), "zeros")
+        return inits
+
+    def _columns(self, x: np.ndarray) -> np.ndarray:
+        """``(K, N·Ho·Wo)`` column matrix, reusing one buffer across steps."""
+        if self.pointwise:
+            return x.reshape(self.channels, -1)
+        padded = self.pad(x)
+        out_hw = self.window.output_hw
+        view = window_view(padded, self.window.kernel, self.window.stride, self.window.dilation, out_hw)
+        shape = view.shape
+        if self._cols is None or self._cols.shape != shape or self._cols.dtype != x.dtype:
+            self._cols = np.empty(shape, dtype=x.dtype)
+        np.copyto(self._cols, view)
+        return self._cols.reshape(shape[0] * shape[1] * shape[2], -1)
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        x = inputs[0]
+        batch = x.shape[1]
+        out_h, out_w = self.window.output_hw
+        cols = self._columns(x)
+        weight = self.params["weight"].reshape(self.groups, self.filters // self.groups, self.group_k)
+        out = np.empty((self.filters, batch, out_h, out_w), dtype=x.dtype)
+        out2d = out.reshape(self.groups, self.filters // self.groups, -1)
+        np.matmul(weight, cols.reshape(self.groups, self.group_k, -1), out=out2d)
+        if self.use_bias:
+            out.reshape(self.filters, -1)[...] += self.params["bias"][:, None]
+        if training:
+            self._saved_cols = cols
+            self._input_shape = x.shape
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        groups, per_group = self.groups, self.filters // self.groups
+        d_out = grad_output.reshape(groups, per_group, -1)
+        cols = self._saved_cols.reshape(groups, self.group_k, -1)
+        # cols @ d_out.T is the faster orientation of this GEMM (long shared axis inside).
+        weight_grad = np.matmul(cols, d_out.transpose(0, 2, 1))
+        self.grads["weight"][...] = weight_grad.transpose(0, 2, 1).reshape(self.grads["weight"].shape)
+        if self.use_bias:
+            np.sum(grad_output.reshape(self.filters, -1), axis=1, out=self.grads["bias"])
+        weight = self.params["weight"].reshape(groups, per_group, self.group_k)
+        d_cols = np.matmul(weight.transpose(0, 2, 1), d_out)
+        if self.pointwise:
+            return [d_cols.reshape(self._input_shape)]
+        return [self._col2im(d_cols.reshape(self._saved_cols_shape()))]
+
+    def _saved_cols_shape(self) -> tuple[int, ...]:
+        channels, batch = self._input_shape[0], self._input_shape[1]
+        kh, kw = self.window.kernel
+        return (channels, kh, kw, batch, *self.window.output_hw)
+
+    def _col2im(self, d_cols: np.ndarray) -> np.ndarray:
+        """Scatter-add column gradients back onto the padded input, one kernel tap at a time."""
+        channels, batch, height, width = self._input_shape
+        top, left, bottom, right = self.window.pads
+        d_padded = np.zeros((channels, batch, height + top + bottom, width + left + right), dtype=d_cols.dtype)
+        kh, kw = self.window.kernel
+        for i in range(kh):
+            for j in range(kw):
+                tap(d_padded, i, j, self.window.stride, self.window.dilation, self.window.output_hw)[...] += d_cols[:, i, j]
+        return self.pad.crop(d_padded) if any(self.window.pads) else d_padded
+
+
+def pool_padding(window: Window, input_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The window's padding plus the overhang a ceil-mode last window reads past the bottom/right."""
+    top, left, bottom, right = window.pads
+    needed = [(out - 1) * s + k for out, s, k in zip(window.output_hw, window.stride, window.kernel)]
+    extra_h = max(needed[0] - (input_hw[0] + top + bottom), 0)
+    extra_w = max(needed[1] - (input_hw[1] + left + right), 0)
+    return (top, left, bottom + extra_h, right + extra_w)
+
+
+class MaxPool2DOp(Op):
+    """Maximum over each window, one kernel tap at a time (no window copy)."""
+
+    def __init__(self, window: Window, input_hw: tuple[int, int]) -> None:
+        super().__init__()
+        self.window = window
+        self.pad = PaddedBuffer(pool_padding(window, input_hw), fill=-np.inf)
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        padded = self.pad(inputs[0])
+        kh, kw = self.window.kernel
+        out = tap(padded, 0, 0, self.window.stride, (1, 1), self.window.output_hw).copy()
+        for i in range(kh):
+            for j in range(kw):
+                if i or j:
+                    np.maximum(out, tap(padded, i, j, self.window.stride, (1, 1), self.window.output_hw), out=out)
+        if training:
+            self._padded, self._out, self._input_shape = padded, out, inputs[0].shape
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        d_padded = np.zeros(self._padded.shape, dtype=grad_output.dtype)
+        taken = np.zeros(self._out.shape, dtype=bool)
+        kh, kw = self.window.kernel
+        for i in range(kh):
+            for j in range(kw):
+                # The first tap holding the maximum receives the gradient, as in PyTorch.
+                hit = tap(self._padded, i, j, self.window.stride, (1, 1), self.window.output_hw) == self._out
+                hit &= ~taken
+                taken |= hit
+                tap(d_padded, i, j, self.window.stride, (1, 1), self.window.output_hw)[...] += grad_output * hit
+        return [self.pad.crop(d_padded) if any(self.pad.pads) else d_padded]
+
+
+class AvgPool2DOp(Op):
+    """Mean over each window; divides by the taps inside the input unless ``count_include_pad``."""
+
+    def __init__(self, window: Window, input_hw: tuple[int, int], count_include_pad: bool) -> None:
+        super().__init__()
+        self.window = window
+        self.pad = PaddedBuffer(pool_padding(window, input_hw))
+        kh, kw = window.kernel
+        top, left, bottom, right = window.pads
+        height, width = input_hw
+        extended = self.pad.pads
+        inside = np.zeros((1, 1, height + extended[0] + extended[2], width + extended[1] + extended[3]))
+        if count_include_pad:  # the explicit padding counts, a ceil-mode overhang does not
+            inside[:, :, : height + top + bottom, : width + left + right] = 1.0
+        else:
+            inside[:, :, top : top + height, left : left + width] = 1.0
+        counts = sum(tap(inside, i, j, window.stride, (1, 1), window.output_hw) for i in range(kh) for j in range(kw))
+        self._inverse_counts = 1.0 / np.maximum(counts, 1.0)
+        self._typed: dict[np.dtype, np.ndarray] = {}
+
+    def _scale(self, dtype: np.dtype) -> np.ndarray:
+        if dtype not in self._typed:
+            self._typed[dtype] = self._inverse_counts.astype(dtype)
+        return self._typed[dtype]
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        padded = self.pad(inputs[0])
+        kh, kw = self.window.kernel
+        out = tap(padded, 0, 0, self.window.stride, (1, 1), self.window.output_hw).copy()
+        for i in range(kh):
+            for j in range(kw):
+                if i or j:
+                    out += tap(padded, i, j, self.window.stride, (1, 1), self.window.output_hw)
+        out *= self._scale(out.dtype)
+        if training:
+            self._padded_shape = padded.shape
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        d_padded = np.zeros(self._padded_shape, dtype=grad_output.dtype)
+        scaled = grad_output * self._scale(grad_output.dtype)
+        kh, kw = self.window.kernel
+        for i in range(kh):
+            for j in range(kw):
+                tap(d_padded, i, j, self.window.stride, (1, 1), self.window.output_hw)[...] += scaled
+        return [self.pad.crop(d_padded) if any(self.pad.pads) else d_padded]
+
+
+class GlobalAvgPoolOp(Op):
+    """Mean of each channel over H×W: C×N×H×W → N×C (or C×N×1×1 with ``keepdims``)."""
+
+    def __init__(self, keepdims: bool) -> None:
+        super().__init__()
+        self.keepdims = keepdims
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        x = inputs[0]
+        self._input_shape = x.shape
+        means = x.reshape(x.shape[0], x.shape[1], -1).mean(axis=2)
+        return means[:, :, None, None] if self.keepdims else np.ascontiguousarray(means.T)
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        channels, batch, height, width = self._input_shape
+        per_channel = grad_output.reshape(channels, batch) if self.keepdims else grad_output.T
+        scaled = per_channel / (height * width)
+        return [np.broadcast_to(scaled[:, :, None, None], self._input_shape).copy()]

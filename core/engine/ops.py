@@ -1,0 +1,294 @@
+"""Runtimes of the non-convolutional layers (tensors C×N×H×W or N×F)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.engine.kernels import channel_window_sum, to_channel_major
+from core.engine.op import ElementwiseOp, Op, ParamInit
+
+
+class InputOp(Op):
+    """Turns a user batch (N×C×H×W or N×F) into the engine's layout; backward turns it back."""
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        return to_channel_major(inputs[0])
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        return [np.ascontiguousarray(grad_output.transpose(1, 0, 2, 3)) if grad_output.ndim == 4 else grad_output]
+
+
+class DenseOp(Op):
+    """``y = x Wᵀ + b`` with ``W`` of shape ``(units, features)`` (PyTorch's layout)."""
+
+    def __init__(self, features: int, units: int, bias: bool) -> None:
+        super().__init__()
+        self.features, self.units, self.use_bias = features, units, bias
+
+    def param_inits(self) -> dict[str, ParamInit]:
+        inits = {"weight": ParamInit((self.units, self.features), "he_normal", self.features, self.units, regularized=True)}
+        if self.use_bias:
+            inits["bias"] = ParamInit((self.units,), "zeros")
+        return inits
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        x = inputs[0]
+        out = x @ self.params["weight"].T
+        if self.use_bias:
+            out += self.params["bias"]
+        if training:
+            self._x = x
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        np.matmul(grad_output.T, self._x, out=self.grads["weight"])
+        if self.use_bias:
+            np.sum(grad_output, axis=0, out=self.grads["bias"])
+        return [grad_output @ self.params["weight"]]
+
+
+class FlattenOp(Op):
+    """C×N×H×W → N×(C·H·W) in N×C×H×W element order (as ONNX and PyTorch flatten)."""
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        x = inputs[0]
+        self._input_shape = x.shape
+        if x.ndim == 2:
+            return x
+        return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(x.shape[1], -1)
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        if len(self._input_shape) == 2:
+            return [grad_output]
+        channels, batch, height, width = self._input_shape
+        return [np.ascontiguousarray(grad_output.reshape(batch, channels, height, width).transpose(1, 0, 2, 3))]
+
+
+class BatchNormOp(Op):
+    """Normalise per channel (axis 0 of C×N×H×W, or per feature of N×F), then scale and shift.
+
+    Training normalises with the batch's biased variance and updates the running
+    statistics with the unbiased one, ``running = momentum·running + (1 − momentum)·batch``.
+    """
+
+    def __init__(self, channels: int, epsilon: float, momentum: float) -> None:
+        super().__init__()
+        self.channels, self.epsilon, self.momentum = channels, epsilon, momentum
+
+    def param_inits(self) -> dict[str, ParamInit]:
+        return {"gamma": ParamInit((self.channels,), "ones"), "beta": ParamInit((self.channels,), "zeros")}
+
+    def buffer_inits(self) -> dict[str, tuple[tuple[int, ...], float]]:
+        return {"running_mean": ((self.channels,), 0.0), "running_var": ((self.channels,), 1.0)}
+
+    def _rows(self, x: np.ndarray) -> np.ndarray:
+        """``(channels, values)`` view: contiguous rows for C×N×H×W, a transpose for N×F."""
+        return x.reshape(self.channels, -1) if x.ndim == 4 else x.T
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        x = inputs[0]
+        rows = self._rows(x)
+        if training:
+            mean = rows.mean(axis=1)
+            centred = rows - mean[:, None]
+            var = np.einsum("ij,ij->i", centred, centred) / rows.shape[1]
+            inv_std = 1.0 / np.sqrt(var + self.epsilon)
+            normalised = centred * inv_std[:, None]
+            count = rows.shape[1]
+            unbiased = var * (count / max(count - 1, 1))
+            m = self.momentum
+            self.buffers["running_mean"][...] = m * self.buffers["running_mean"] + (1 - m) * mean
+            self.buffers["running_var"][...] = m * self.buffers["running_var"] + (1 - m) * unbiased
+            self._normalised, self._inv_std = normalised, inv_std
+            out_rows = normalised * self.params["gamma"][:, None] + self.params["beta"][:, None]
+        else:
+            scale = self.params["gamma"] / np.sqrt(self.buffers["running_var"] + self.epsilon)
+            shift = self.params["beta"] - self.buffers["running_mean"] * scale
+            out_rows = rows * scale[:, None].astype(x.dtype) + shift[:, None].astype(x.dtype)
+        return out_rows.reshape(x.shape) if x.ndim == 4 else np.ascontiguousarray(out_rows.T)
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        d_rows = self._rows(grad_output)
+        normalised = self._normalised
+        d_beta = d_rows.sum(axis=1)
+        d_gamma = np.einsum("ij,ij->i", d_rows, normalised)
+        self.grads["beta"][...] = d_beta
+        self.grads["gamma"][...] = d_gamma
+        count = d_rows.shape[1]
+        scale = (self.params["gamma"] * self._inv_std / count)[:, None]
+        d_x = scale * (count * d_rows - d_beta[:, None] - normalised * d_gamma[:, None])
+        return [d_x.reshape(grad_output.shape) if grad_output.ndim == 4 else np.ascontiguousarray(d_x.T)]
+
+
+class LRNOp(Op):
+    """Local response normalisation across channels (axis 0), as ONNX LRN.
+
+    ``y = x / (bias + alpha/size · Σ x²)^beta`` over channels ``[c − ⌊(size−1)/2⌋, c + ⌈(size−1)/2⌉]``.
+    """
+
+    def __init__(self, size: int, alpha: float, beta: float, bias: float) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.bias = size, alpha, beta, bias
+        self.before, self.after = (size - 1) // 2, size - 1 - (size - 1) // 2
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        x = inputs[0]
+        scale = self.bias + (self.alpha / self.size) * channel_window_sum(x * x, self.before, self.after)
+        out = x * scale ** (-self.beta)
+        if training:
+            self._x, self._scale, self._out = x, scale, out
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        x, scale = self._x, self._scale
+        # Each channel's denominator reads the window around it; the gradient flows back
+        # through the mirrored window.
+        through_scale = channel_window_sum(grad_output * self._out / scale, self.after, self.before)
+        d_x = grad_output * scale ** (-self.beta) - (2 * self.alpha * self.beta / self.size) * x * through_scale
+        return [d_x]
+
+
+class ReLUOp(ElementwiseOp):
+    def function(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0)
+
+    def gradient(self, grad_output: np.ndarray, saved: np.ndarray) -> np.ndarray:
+        # Multiplying by a mask is several times faster than np.where.
+        return grad_output * (saved > 0)
+
+
+class LeakyReLUOp(ElementwiseOp):
+    def __init__(self, alpha: float) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def function(self, x: np.ndarray) -> np.ndarray:
+        return np.where(x > 0, x, x * x.dtype.type(self.alpha))
+
+    def save_for_backward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return x > 0
+
+    def gradient(self, grad_output: np.ndarray, saved: np.ndarray) -> np.ndarray:
+        slope = saved.astype(grad_output.dtype)
+        slope *= 1 - self.alpha
+        slope += self.alpha
+        return grad_output * slope
+
+
+class SigmoidOp(ElementwiseOp):
+    def function(self, x: np.ndarray) -> np.ndarray:
+        # 0.5·(1 + tanh(x/2)) equals 1/(1 + e^−x) and never overflows.
+        half = x.dtype.type(0.5)
+        return half * (np.tanh(x * half) + 1)
+
+    def gradient(self, grad_output: np.ndarray, saved: np.ndarray) -> np.ndarray:
+        return grad_output * saved * (1 - saved)
+
+
+class TanhOp(ElementwiseOp):
+    def function(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)
+
+    def gradient(self, grad_output: np.ndarray, saved: np.ndarray) -> np.ndarray:
+        return grad_output * (1 - saved * saved)
+
+
+class ELUOp(ElementwiseOp):
+    def __init__(self, alpha: float) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def function(self, x: np.ndarray) -> np.ndarray:
+        alpha = x.dtype.type(self.alpha)
+        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+    def save_for_backward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        # The slope: 1 above zero, alpha·e^x = y + alpha below.
+        return np.where(x > 0, x.dtype.type(1), y + x.dtype.type(self.alpha))
+
+    def gradient(self, grad_output: np.ndarray, saved: np.ndarray) -> np.ndarray:
+        return grad_output * saved
+
+
+class SoftmaxOp(Op):
+    """Softmax over features (N×F, axis 1) or over channels at each pixel (C×N×H×W, axis 0)."""
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        x = inputs[0]
+        axis = 0 if x.ndim == 4 else 1
+        shifted = x - x.max(axis=axis, keepdims=True)
+        np.exp(shifted, out=shifted)
+        shifted /= shifted.sum(axis=axis, keepdims=True)
+        if training:
+            self._out, self._axis = shifted, axis
+        return shifted
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        y = self._out
+        return [y * (grad_output - (grad_output * y).sum(axis=self._axis, keepdims=True))]
+
+
+class DropoutOp(Op):
+    """Inverted dropout: in training, zero each unit with probability ``rate`` and scale survivors.
+
+    Masks come from 16-bit random integers (much faster than uniform floats); the
+    rate is applied to within 1/65536. ``enabled`` switches it off while training runs.
+    """
+
+    uses_rng = True
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        self.rate = rate
+        self.enabled = True
+        self._threshold = int(round(rate * 65536))
+        self._mask: np.ndarray | None = None
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        x = inputs[0]
+        if not (training and self.enabled and self._threshold):
+            self._mask = None
+            return x
+        keep = self.rng.integers(0, 65536, size=x.shape, dtype=np.uint16) >= self._threshold
+        mask = keep.astype(x.dtype)
+        mask *= x.dtype.type(65536 / (65536 - self._threshold))
+        self._mask = mask
+        return x * mask
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        return [grad_output if self._mask is None else grad_output * self._mask]
+
+
+class AddOp(Op):
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        out = inputs[0] + inputs[1]
+        for extra in inputs[2:]:
+            out += extra
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        return [grad_output] * self.count
+
+
+class ConcatOp(Op):
+    """Join along channels: axis 0 of C×N×H×W (contiguous blocks), axis 1 of N×F."""
+
+    def __init__(self, sizes: list[int], image: bool) -> None:
+        super().__init__()
+        self.sizes, self.axis = sizes, 0 if image else 1
+        self.bounds = np.cumsum([0, *sizes])
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        return np.concatenate(inputs, axis=self.axis)
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        pieces = []
+        for start, stop in zip(self.bounds[:-1], self.bounds[1:]):
+            index = [slice(None)] * grad_output.ndim
+            index[self.axis] = slice(start, stop)
+            pieces.append(grad_output[tuple(index)])
+        return pieces
