@@ -2,58 +2,31 @@
 """Layerwise entry point.
 
 ``python main.py [NETWORK]`` opens the app (on the LeNet-5 example when no network is
-given); ``python main.py info NETWORK`` and the other subcommands work headless on
-the same ``core/`` library.
+given); ``python main.py info|train NETWORK …`` work headless on the same ``core/``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import sys
-from collections.abc import Sequence
+import os
 
-from core.errors import LayerwiseError
+# OpenBLAS's idle threads otherwise spin after each GEMM and steal the second core
+# from NumPy's memory-bound work; must be set before NumPy is first imported.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+from core.errors import LayerwiseError  # noqa: E402
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER_ERROR = 0, 1, 2
-COMMANDS = ("info",)
-
-
-def _load(argument: str):
-    """Load a network file or a shipped example by name; raise LayerwiseError otherwise."""
-    from core.examples import example_names, resolve_network_path
-    from core.graph.fileformat import load_network
-
-    path = resolve_network_path(argument)
-    if not path.exists():
-        raise LayerwiseError(
-            f"{argument}: no such file (shipped examples: {', '.join(example_names())})"
-        )
-    return path, load_network(path)
-
-
-def cmd_info(args: argparse.Namespace) -> int:
-    """Print the per-layer summary table (or JSON) of a network."""
-    from core.analysis.report import format_summary
-    from core.analysis.summary import summarize
-
-    path, document = _load(args.network)
-    summary = summarize(document)
-    if summary.problems:
-        print(f"{path}: the network does not compute:", file=sys.stderr)
-        for problem in summary.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    if args.json:
-        json.dump(summary.to_json(), sys.stdout, indent=2, ensure_ascii=False)
-        print()
-    else:
-        print(format_summary(summary, title=f"{document.name} — {path}"))
-    return EXIT_OK
+COMMANDS = ("info", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cli import info, train
+
     parser = argparse.ArgumentParser(
         prog="layerwise",
         description="Build, train, understand and export convolutional networks. "
@@ -61,15 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    info = commands.add_parser(
-        "info",
-        help="print every layer's shape, parameters, MACs, memory and receptive field",
-        description="Print a summary table of NETWORK: output shape, parameters, multiply-accumulates, "
-        "activation memory and receptive field (size, effective stride, effective padding) per layer.",
-    )
-    info.add_argument("network", help="a network file, or the name of a shipped example (e.g. vgg16)")
-    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    info.set_defaults(handler=cmd_info)
+    info.add_parser(commands)
+    train.add_parser(commands)
     return parser
 
 
@@ -95,6 +61,9 @@ def run_command(argv: Sequence[str]) -> int:
         return EXIT_USER_ERROR
     except BrokenPipeError:  # `layerwise info vgg16 | head`
         return EXIT_OK
+    except KeyboardInterrupt:
+        print("\nlayerwise: interrupted", file=sys.stderr)
+        return EXIT_INTERNAL
     except Exception as exc:  # a bug: say so in one line unless asked for details
         if args.debug:
             raise

@@ -159,6 +159,28 @@ def squeezenet_fire() -> NetworkDocument:
     return doc
 
 
+def cifar_cnn() -> NetworkDocument:
+    doc = NetworkDocument(
+        "CIFAR CNN",
+        "A small CNN for 32×32 colour images: conv–BatchNorm–ReLU blocks, a 1×1 bottleneck "
+        "before the widest 3×3 convolution, and global average pooling instead of dense layers.",
+    )
+    x = doc.add_node("Input", {"shape": [3, 32, 32]}, name="input")
+
+    def block(name: str, filters: int, kernel: int) -> list[tuple[str, dict | None, str]]:
+        padding = kernel // 2
+        return [conv(filters, kernel, name, padding=padding, bias=False), ("BatchNorm", None, f"{name}_bn"), relu(f"{name}_relu")]
+
+    doc.chain(x.id, [
+        *block("conv1", 32, 3), *block("conv2", 32, 3), ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool1"),
+        *block("conv3", 64, 3), *block("bottleneck", 32, 1), *block("conv4", 64, 3),
+        ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool2"),
+        *block("conv5", 128, 3), ("GlobalAvgPool2D", None, "gap"), ("Dense", {"units": 10}, "fc"),
+        ("Softmax", None, "probabilities"),
+    ])
+    return doc
+
+
 BUILDERS = {
     "lenet5": lenet5,
     "mlp": mlp,
@@ -167,6 +189,7 @@ BUILDERS = {
     "inception_block": inception_block,
     "resnet_block": resnet_block,
     "squeezenet_fire": squeezenet_fire,
+    "cifar_cnn": cifar_cnn,
 }
 
 

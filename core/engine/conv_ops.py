@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.engine.kernels import PaddedBuffer, tap, window_view
+from core.engine.kernels import PaddedBuffer, parallel_copy, tap, window_view
 from core.engine.op import Op, ParamInit
 from core.layers.spatial import Window
 
@@ -14,7 +14,10 @@ class Conv2DOp(Op):
 
     Columns are ``(C·kh·kw, N·Ho·Wo)``; the GEMM ``W (F×K) @ cols`` lands directly in
     C×N×H×W order. A 1×1, stride-1, unpadded convolution uses the input itself as
-    its column matrix (no copy).
+    its column matrix (no copy). For stride 1 the input gradient is the transposed
+    convolution (im2col of the padded output gradient, one GEMM) when the layer does
+    not widen the channels; it writes far less memory than scattering a column
+    gradient back.
     """
 
     def __init__(self, channels: int, filters: int, window: Window, groups: int, bias: bool) -> None:
@@ -24,7 +27,17 @@ class Conv2DOp(Op):
         self.group_k = channels // groups * kh * kw
         self.pointwise = (kh, kw) == (1, 1) and window.stride == (1, 1) and not any(window.pads)
         self.pad = PaddedBuffer(window.pads)
+        # The transposed form copies F·k² rows, the scatter form C·k²: pick the smaller.
+        self.transposed = window.stride == (1, 1) and not self.pointwise and filters <= channels
+        if self.transposed:
+            top, left, bottom, right = window.pads
+            span_h, span_w = window.dilation[0] * (kh - 1), window.dilation[1] * (kw - 1)
+            self.grad_pads = (span_h - top, span_w - left, span_h - bottom, span_w - right)
+            # Padding wider than the kernel span would need a crop; use the scatter path.
+            self.transposed = min(self.grad_pads) >= 0
+            self.grad_pad = PaddedBuffer(self.grad_pads) if self.transposed else None
         self._cols: np.ndarray | None = None
+        self._grad_cols: np.ndarray | None = None
         self._input_shape: tuple[int, ...] = ()
 
     def param_inits(self) -> dict[str, ParamInit]:
@@ -38,24 +51,25 @@ class Conv2DOp(Op):
             inits["bias"] = ParamInit((self.filters,), "zeros")
         return inits
 
-    def _columns(self, x: np.ndarray) -> np.ndarray:
-        """``(K, N·Ho·Wo)`` column matrix, reusing one buffer across steps."""
-        if self.pointwise:
-            return x.reshape(self.channels, -1)
-        padded = self.pad(x)
-        out_hw = self.window.output_hw
-        view = window_view(padded, self.window.kernel, self.window.stride, self.window.dilation, out_hw)
-        shape = view.shape
-        if self._cols is None or self._cols.shape != shape or self._cols.dtype != x.dtype:
-            self._cols = np.empty(shape, dtype=x.dtype)
-        np.copyto(self._cols, view)
-        return self._cols.reshape(shape[0] * shape[1] * shape[2], -1)
+    @staticmethod
+    def _im2col(padded: np.ndarray, buffer: np.ndarray | None, kernel, dilation, stride, out_hw) -> np.ndarray:
+        """Copy every window tap of ``padded`` into ``buffer`` (reallocated when the shape changes)."""
+        view = window_view(padded, kernel, stride, dilation, out_hw)
+        if buffer is None or buffer.shape != view.shape or buffer.dtype != padded.dtype:
+            buffer = np.empty(view.shape, dtype=padded.dtype)
+        parallel_copy(buffer, view)
+        return buffer
 
     def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
         x = inputs[0]
         batch = x.shape[1]
         out_h, out_w = self.window.output_hw
-        cols = self._columns(x)
+        if self.pointwise:
+            cols = x.reshape(self.channels, -1)
+        else:
+            w = self.window
+            self._cols = self._im2col(self.pad(x), self._cols, w.kernel, w.dilation, w.stride, w.output_hw)
+            cols = self._cols.reshape(self.channels * w.kernel[0] * w.kernel[1], -1)
         weight = self.params["weight"].reshape(self.groups, self.filters // self.groups, self.group_k)
         out = np.empty((self.filters, batch, out_h, out_w), dtype=x.dtype)
         out2d = out.reshape(self.groups, self.filters // self.groups, -1)
@@ -76,11 +90,30 @@ class Conv2DOp(Op):
         self.grads["weight"][...] = weight_grad.transpose(0, 2, 1).reshape(self.grads["weight"].shape)
         if self.use_bias:
             np.sum(grad_output.reshape(self.filters, -1), axis=1, out=self.grads["bias"])
+        if not self.input_grad:
+            return [None]
         weight = self.params["weight"].reshape(groups, per_group, self.group_k)
-        d_cols = np.matmul(weight.transpose(0, 2, 1), d_out)
         if self.pointwise:
-            return [d_cols.reshape(self._input_shape)]
+            return [np.matmul(weight.transpose(0, 2, 1), d_out).reshape(self._input_shape)]
+        if self.transposed:
+            return [self._transposed_conv(grad_output)]
+        d_cols = np.matmul(weight.transpose(0, 2, 1), d_out)
         return [self._col2im(d_cols.reshape(self._saved_cols_shape()))]
+
+    def _transposed_conv(self, grad_output: np.ndarray) -> np.ndarray:
+        """Input gradient for stride 1: the output gradient convolved with the flipped, transposed kernel."""
+        channels, batch, height, width = self._input_shape
+        kh, kw = self.window.kernel
+        assert self.grad_pad is not None
+        padded = self.grad_pad(grad_output)
+        self._grad_cols = self._im2col(padded, self._grad_cols, (kh, kw), self.window.dilation, (1, 1), (height, width))
+        groups, per_group = self.groups, self.filters // self.groups
+        # flipped[g, c, (f, i, j)] = W[g·F/G + f, c, kh−1−i, kw−1−j]
+        weight = self.params["weight"].reshape(groups, per_group, channels // groups, kh, kw)
+        flipped = weight[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4).reshape(groups, channels // groups, per_group * kh * kw)
+        d_x = np.empty((channels, batch, height, width), dtype=grad_output.dtype)
+        np.matmul(flipped, self._grad_cols.reshape(groups, per_group * kh * kw, -1), out=d_x.reshape(groups, channels // groups, -1))
+        return d_x
 
     def _saved_cols_shape(self) -> tuple[int, ...]:
         channels, batch = self._input_shape[0], self._input_shape[1]

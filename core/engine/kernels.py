@@ -8,6 +8,8 @@ per-channel statistics run over contiguous rows. Feature vectors are N×F.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -98,3 +100,30 @@ def to_channel_major(x: np.ndarray) -> np.ndarray:
 def to_batch_major(x: np.ndarray) -> np.ndarray:
     """C×N×H×W → N×C×H×W (contiguous copy); N×F passes unchanged."""
     return np.ascontiguousarray(x.transpose(1, 0, 2, 3)) if x.ndim == 4 else x
+
+
+_POOL: ThreadPoolExecutor | None = None
+PARALLEL_MIN_BYTES = 1 << 20
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerwise-copy")
+    return _POOL
+
+
+def parallel_copy(destination: np.ndarray, source: np.ndarray) -> None:
+    """``np.copyto(destination, source)`` split over two threads along axis 0.
+
+    NumPy releases the GIL while copying, so a strided gather (im2col) that is bound by
+    memory latency runs on both cores while OpenBLAS threads are idle.
+    """
+    rows = destination.shape[0]
+    if destination.nbytes < PARALLEL_MIN_BYTES or rows < 2:
+        np.copyto(destination, source)
+        return
+    half = rows // 2
+    other = _pool().submit(np.copyto, destination[half:], source[half:])
+    np.copyto(destination[:half], source[:half])
+    other.result()

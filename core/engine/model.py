@@ -87,6 +87,7 @@ class Model:
         self.input_shape = self.shapes[self.input_node.id]
         self.output_shape = self.shapes[self.output_node.id]
         self.sources = {n.id: [s.id for s in document.inputs_of(n.id)] for n in self.order}
+        self._reading_input = [n.id for n in self.order if self.input_node.id in self.sources[n.id]]
         self.ops: dict[str, Op] = {
             n.id: n.layer.build([self.shapes[s] for s in self.sources[n.id]]) for n in self.order
         }
@@ -208,14 +209,23 @@ class Model:
         """Like :meth:`forward`, but stop before a final Softmax: the class scores."""
         return to_batch_major(self._run(x, training, self.logits_node))
 
-    def backward(self, grad: np.ndarray, from_logits: bool = True) -> np.ndarray:
+    def backward(self, grad: np.ndarray, from_logits: bool = True, input_grad: bool = True) -> np.ndarray | None:
         """Back-propagate ``grad`` (w.r.t. the logits or the output); fill :attr:`grads`.
+
+        Parameters
+        ----------
+        input_grad
+            Also compute the gradient with respect to the input (effective receptive
+            fields, gradient checks). Training turns it off: layers reading the data
+            then skip their input gradient.
 
         Returns
         -------
-        np.ndarray
+        np.ndarray or None
             The gradient with respect to the network's input, ``(N, *input_shape)``.
         """
+        for node in self._reading_input:
+            self.ops[node].input_grad = input_grad
         start = self.logits_node if from_logits else self.output_node
         pending: dict[str, np.ndarray] = {start.id: grad if grad.ndim == 2 else np.ascontiguousarray(grad.transpose(1, 0, 2, 3))}
         position = {n.id: i for i, n in enumerate(self.order)}
@@ -225,10 +235,14 @@ class Model:
                 continue  # a branch that does not reach the loss
             input_grads = self.ops[node.id].backward(upstream)
             if node is self.input_node:
-                return input_grads[0]  # type: ignore[return-value]
+                return input_grads[0]
             for source, piece in zip(self.sources[node.id], input_grads):
+                if piece is None:
+                    continue
                 # Out of place: merge ops hand the same array to several inputs.
                 pending[source] = piece if source not in pending else pending[source] + piece
+        if not input_grad:
+            return None
         raise AssertionError("input not reached")
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -48,11 +48,15 @@ class Op:
         Set by the model: name → array view into the flat parameter / gradient buffer.
     buffers
         Non-trained state the op keeps and the model saves (BatchNorm's running statistics).
+    input_grad
+        Whether ``backward`` must return the input gradient; the model turns it off for
+        layers reading the data directly during training, where it would be wasted.
     """
 
     uses_rng: ClassVar[bool] = False
 
     def __init__(self) -> None:
+        self.input_grad = True
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}

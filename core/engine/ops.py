@@ -44,7 +44,7 @@ class DenseOp(Op):
         np.matmul(grad_output.T, self._x, out=self.grads["weight"])
         if self.use_bias:
             np.sum(grad_output, axis=0, out=self.grads["bias"])
-        return [grad_output @ self.params["weight"]]
+        return [grad_output @ self.params["weight"] if self.input_grad else None]
 
 
 class FlattenOp(Op):

@@ -1,0 +1,1 @@
+"""The headless front end: one module per ``layerwise`` subcommand."""

@@ -1,0 +1,41 @@
+"""``layerwise info``: the per-layer summary table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cli.common import load_network_argument
+from core.analysis.report import format_summary
+from core.analysis.summary import summarize
+
+EXIT_OK, EXIT_USER_ERROR = 0, 2
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    info = commands.add_parser(
+        "info",
+        help="print every layer's shape, parameters, MACs, memory and receptive field",
+        description="Print a summary table of NETWORK: output shape, parameters, multiply-accumulates, "
+        "activation memory and receptive field (size, effective stride, effective padding) per layer.",
+    )
+    info.add_argument("network", help="a network file, or the name of a shipped example (e.g. vgg16)")
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path, document = load_network_argument(args.network)
+    summary = summarize(document)
+    if summary.problems:
+        print(f"{path}: the network does not compute:", file=sys.stderr)
+        for problem in summary.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    if args.json:
+        json.dump(summary.to_json(), sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    else:
+        print(format_summary(summary, title=f"{document.name} — {path}"))
+    return EXIT_OK

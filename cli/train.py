@@ -1,0 +1,222 @@
+"""``layerwise train``: train a network on a dataset, printing progress per epoch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import IO, Any
+
+import numpy as np
+
+from cli.common import load_network_argument
+from core.data import Dataset, builtin_names, load_dataset
+from core.engine.model import Model
+from core.engine.optimizers import OPTIMIZERS
+from core.errors import LayerwiseError
+from core.training.augment import AugmentSettings, parse_kinds
+from core.training.events import (
+    BatchEnded,
+    EarlyStopChecked,
+    EpochEnded,
+    SettingChanged,
+    TrainingEvent,
+    TrainingFinished,
+    TrainingStarted,
+)
+from core.training.trainer import Trainer, TrainingConfig
+
+EXIT_OK, EXIT_FAILED = 0, 1
+BAR_WIDTH = 24
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train a network on a built-in or imported dataset",
+        description="Train NETWORK on DATASET, printing training and validation loss and accuracy per epoch. "
+        f"Built-in datasets ({', '.join(builtin_names())}) are generated at the network's input size; "
+        "imported ones (MNIST IDX folder, .npz, CIFAR-10 batches, image folder) must match it.",
+    )
+    train.add_argument("network", help="a network file or the name of a shipped example")
+    train.add_argument("--dataset", required=True, help="a built-in dataset name or a path to import")
+    train.add_argument("--samples", type=int, help="number of samples to generate for a built-in dataset")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 0.001)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    train.add_argument("--momentum", type=float, default=0.9, help="for --optimizer momentum")
+    train.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    train.add_argument("--loss", choices=("cross_entropy", "mse"), default="cross_entropy")
+    train.add_argument("--val-split", type=float, default=0.2, help="fraction held out for validation (0 for none)")
+    train.add_argument("--train-subset", type=int, metavar="K", help="train on K random training samples only (provokes overfitting)")
+    train.add_argument("--seed", type=int, default=0, help="the same seed gives the same run, bit for bit")
+    train.add_argument("--l1", type=float, default=0.0, help="L1 penalty strength on kernels")
+    train.add_argument("--l2", type=float, default=0.0, help="L2 penalty strength on kernels")
+    train.add_argument("--no-dropout", action="store_true", help="switch every Dropout layer off")
+    train.add_argument("--augment", default="", metavar="KINDS", help="comma-separated: noise,shift,flip,rotate,resample,sample")
+    train.add_argument("--noise-std", type=float, default=AugmentSettings.noise_std, help="std of the 'noise' augmentation")
+    train.add_argument("--early-stop", type=int, metavar="N", help="stop after N epochs without a new best validation metric")
+    train.add_argument("--monitor", choices=("val_loss", "val_accuracy"), default="val_loss")
+    train.add_argument("--min-delta", type=float, default=0.0, help="smallest change that counts as an improvement")
+    train.add_argument("--no-restore-best", action="store_true", help="keep the last weights instead of the best epoch's")
+    train.add_argument("--weights", help="start from weights saved with --save")
+    train.add_argument("--save", metavar="WEIGHTS.npz", help="write the trained weights here")
+    train.add_argument("--log", metavar="RUN.jsonl", help="write every batch and epoch event as JSON lines")
+    train.set_defaults(handler=run)
+
+
+def _datasets(args: argparse.Namespace, model: Model) -> tuple[Dataset, Dataset | None, Dataset | None]:
+    """Training, validation and (when the source has one) test data."""
+    data = load_dataset(args.dataset, input_shape=tuple(model.input_shape), n_samples=args.samples, seed=args.seed)
+    test = data.test
+    if args.val_split:
+        train, val = data.split(args.val_split, args.seed)
+    else:
+        train, val = data, None
+    if args.train_subset is not None:
+        if not 1 <= args.train_subset <= len(train):
+            raise LayerwiseError(f"--train-subset must be between 1 and {len(train)}, got {args.train_subset}")
+        chosen = np.random.default_rng(args.seed).permutation(len(train))[: args.train_subset]
+        train = train.subset(np.sort(chosen))
+    return train, val, test
+
+
+def _config(args: argparse.Namespace) -> TrainingConfig:
+    return TrainingConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+        nesterov=args.nesterov,
+        loss=args.loss,
+        l1=args.l1,
+        l2=args.l2,
+        dropout=not args.no_dropout,
+        augment=AugmentSettings(kinds=parse_kinds(args.augment), noise_std=args.noise_std),
+        early_stopping=args.early_stop,
+        monitor=args.monitor,
+        min_delta=args.min_delta,
+        restore_best=not args.no_restore_best,
+        seed=args.seed,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    path, document = load_network_argument(args.network)
+    config = _config(args)
+    model = Model(document, seed=args.seed)
+    if args.weights:
+        model.load_weights(args.weights)
+    train, val, test = _datasets(args, model)
+    trainer = Trainer(document, train, val, config, model=model)
+    log = open(args.log, "w", encoding="utf-8") if args.log else None  # noqa: SIM115 (closed below)
+    try:
+        finished = _consume(trainer, ProgressPrinter(sys.stdout), log)
+    finally:
+        if log:
+            log.close()
+    if test is not None and finished.reason != "failed":
+        loss, accuracy = trainer.evaluate(test)
+        print(f"test: loss {loss:.4f}  accuracy {accuracy:.2%} on {len(test):,} held-out samples")
+    if args.save and finished.reason != "failed":
+        model.save_weights(args.save)
+        print(f"weights ({finished.restored}) saved to {args.save}")
+    return EXIT_OK if finished.reason in ("completed", "early_stopped", "stopped") else EXIT_FAILED
+
+
+def _consume(trainer: Trainer, printer: ProgressPrinter, log: IO[str] | None) -> TrainingFinished:
+    finished: TrainingFinished | None = None
+    for event in trainer.run():
+        printer.show(event)
+        if log:
+            log.write(json.dumps(event.to_json(), allow_nan=True) + "\n")
+            if not isinstance(event, BatchEnded):
+                log.flush()
+        if isinstance(event, TrainingFinished):
+            finished = event
+    assert finished is not None
+    return finished
+
+
+class ProgressPrinter:
+    """Turns trainer events into a progress bar (on a terminal) and one line per epoch."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.epochs = 0
+        self.pending_epoch: str | None = None
+        self.early_stopping = False
+
+    def _print(self, text: str) -> None:
+        if self.live:
+            self.stream.write("\r\033[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _flush_epoch(self, suffix: str = "") -> None:
+        if self.pending_epoch is not None:
+            self._print(self.pending_epoch + suffix)
+            self.pending_epoch = None
+
+    def show(self, event: TrainingEvent) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_TrainingStarted(self, event: TrainingStarted) -> None:  # noqa: N802
+        self.epochs = event.epochs
+        self.early_stopping = bool(event.settings.get("early_stopping"))
+        val = f" / {event.val_samples:,} validation" if event.val_samples else " (no validation split)"
+        self._print(
+            f"Training {event.network} on {event.dataset}: {event.train_samples:,} training{val} samples, "
+            f"{event.parameters:,} parameters, {event.batches_per_epoch} batches per epoch"
+        )
+
+    def _on_BatchEnded(self, event: BatchEnded) -> None:  # noqa: N802
+        if not self.live:
+            return
+        done = event.batch / event.batches
+        filled = int(done * BAR_WIDTH)
+        bar = "█" * filled + "░" * (BAR_WIDTH - filled)
+        self.stream.write(
+            f"\r\033[Kepoch {event.epoch}/{self.epochs} {bar} {event.batch}/{event.batches}  "
+            f"loss {event.loss:.4f}  acc {event.accuracy:.1%}"
+        )
+        self.stream.flush()
+
+    def _on_EpochEnded(self, event: EpochEnded) -> None:  # noqa: N802
+        width = len(str(self.epochs))
+        line = f"epoch {event.epoch:>{width}}/{self.epochs}  train loss {event.train_loss:.4f} acc {event.train_accuracy:6.2%}"
+        if event.train_penalty:
+            line += f" (data {event.train_data_loss:.4f} + penalty {event.train_penalty:.4f})"
+        if event.val_loss is not None:
+            line += f"  │  val loss {event.val_loss:.4f} acc {event.val_accuracy:6.2%}"
+        line += f"  {event.seconds:5.1f} s"
+        self.pending_epoch = line
+        if not self.early_stopping:
+            self._flush_epoch()
+
+    def _on_EarlyStopChecked(self, event: EarlyStopChecked) -> None:  # noqa: N802
+        if event.improved:
+            self._flush_epoch("  ★ best")
+        else:
+            self._flush_epoch(f"  ({event.epochs_without_improvement}/{event.patience} without improvement)")
+
+    def _on_SettingChanged(self, event: SettingChanged) -> None:  # noqa: N802
+        self._print(f"  · {event.setting}: {_show(event.old)} → {_show(event.new)} (epoch {event.epoch}, batch {event.batch})")
+
+    def _on_TrainingFinished(self, event: TrainingFinished) -> None:  # noqa: N802
+        self._flush_epoch()
+        prefix = {"diverged": "Diverged: ", "failed": "Failed: "}.get(event.reason, "")
+        self._print(f"{prefix}{event.message[0].upper()}{event.message[1:]}.")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(value) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,558 @@
+"""Reading datasets from disk: IDX (MNIST), .npz, CIFAR-10 python batches, image folders.
+
+Every file is treated as hostile: headers are checked before anything is
+allocated from them, CIFAR pickles are read by an unpickler that can only rebuild
+NumPy arrays, and images are decoded with a pixel cap. Every error is a
+:class:`DatasetError` whose message starts with the offending file's path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import pickle
+import re
+import warnings
+import zipfile
+import zlib
+from collections import Counter
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from PIL import Image
+
+from core.data.dataset import Dataset, DatasetError, check_total_size
+from core.shapes import format_shape
+
+SUPPORTED_FORMATS = (
+    "an MNIST-style IDX folder (train-images-idx3-ubyte and train-labels-idx1-ubyte, each optionally .gz) "
+    "or one IDX images file",
+    "a .npz file with arrays x_train and y_train (optionally x_test and y_test) or x and y",
+    "a CIFAR-10 python folder (data_batch_1 … data_batch_5, optionally test_batch and batches.meta) "
+    "or one batch file",
+    "a folder with one sub-folder of images (png, jpg, jpeg, bmp, gif, webp) per class",
+)
+MAX_DATA_BYTES = 2**31
+"""Largest array an imported file may declare (IDX data, .npz array, decoded image folder as float32)."""
+MAX_BATCH_FILE_BYTES = 2**30
+"""CIFAR batch files are about 30 MB; larger pickles are refused before reading."""
+MAX_IMAGE_PIXELS = 40_000_000
+"""Larger images in an image folder are refused (decompression-bomb guard)."""
+MAX_CLASSES = 10_000
+"""More distinct labels than this in a .npz file means its labels are not class indices."""
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+_IDX_IMAGES_MAGIC = 0x00000803
+_IDX_LABELS_MAGIC = 0x00000801
+_GREY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
+_CIFAR_BATCH_NAME = re.compile(r"data_batch_\d+|test_batch")
+
+
+def import_dataset(path: str | os.PathLike[str]) -> Dataset:
+    """Read the dataset at ``path``, detecting its format.
+
+    Parameters
+    ----------
+    path
+        A folder (IDX, CIFAR-10 or image folder) or a file (``.npz``, IDX images
+        file, CIFAR-10 batch); see :data:`SUPPORTED_FORMATS`.
+
+    Returns
+    -------
+    Dataset
+        Images as ``(N, C, H, W)`` float32; ``.test`` holds the test split when the
+        source has one (IDX ``t10k``, CIFAR ``test_batch``, npz ``x_test``).
+
+    Raises
+    ------
+    DatasetError
+        ``"<path>: …"`` naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise _unsupported(path, "does not exist")
+    if path.is_dir():
+        return _import_directory(path)
+    return _import_file(path)
+
+
+def _unsupported(path: Path, reason: str) -> DatasetError:
+    return DatasetError(f"{path}: {reason}; Layerwise imports " + "; ".join(SUPPORTED_FORMATS))
+
+
+def _import_directory(path: Path) -> Dataset:
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if not entries:
+        raise _unsupported(path, "is an empty folder")
+    train_images = _idx_file(path, "train", "images")
+    if train_images is not None:
+        return _import_idx_directory(path, train_images)
+    if any(_CIFAR_BATCH_NAME.fullmatch(entry.name) for entry in entries):
+        return _import_cifar_directory(path)
+    class_dirs = [entry for entry in entries if entry.is_dir() and not entry.name.startswith(".")]
+    if class_dirs:
+        return _import_image_folder(path, class_dirs)
+    raise _unsupported(path, "is a folder in none of the supported layouts")
+
+
+def _import_file(path: Path) -> Dataset:
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".npz"):
+        return _import_npz(path)
+    if "idx1" in name:
+        raise DatasetError(f"{path}: is an IDX labels file; choose its images file (…-idx3-ubyte) or its folder")
+    if "idx3" in name:
+        return _import_idx_file(path)
+    if _CIFAR_BATCH_NAME.fullmatch(name):
+        return _import_cifar_file(path)
+    head = _peek(path)
+    if head.startswith(_IDX_IMAGES_MAGIC.to_bytes(4, "big")):
+        return _import_idx_file(path)
+    if head.startswith(b"PK\x03\x04"):
+        return _import_npz(path)
+    if head.startswith(b"\x80"):
+        return _import_cifar_file(path)
+    raise _unsupported(path, "is not a file format Layerwise recognises")
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _peek(path: Path) -> bytes:
+    """First bytes of ``path`` (decompressed when it ends in ``.gz``); empty when unreadable."""
+    try:
+        with _open_binary(path) as handle:
+            return handle.read(4)
+    except (OSError, EOFError, zlib.error):
+        return b""
+
+
+# --- IDX (MNIST, Fashion-MNIST) ---------------------------------------------------------------
+
+
+def _idx_file(directory: Path, split: str, kind: str) -> Path | None:
+    """The IDX file of ``split`` ("train", "t10k") and ``kind`` ("images", "labels") in ``directory``.
+
+    Accepts the original names (``train-images-idx3-ubyte``) and the common
+    variant with a dot (``train-images.idx3-ubyte``), each optionally gzipped.
+    """
+    idx = "idx3" if kind == "images" else "idx1"
+    for separator in ("-", "."):
+        for suffix in ("", ".gz"):
+            candidate = directory / f"{split}-{kind}{separator}{idx}-ubyte{suffix}"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _labels_beside(images: Path) -> Path:
+    name = images.name.replace("images", "labels").replace("idx3", "idx1")
+    candidates = [images.with_name(name)]
+    # The labels may be gzipped when the images are not, or the other way round.
+    candidates.append(images.with_name(name.removesuffix(".gz") if name.endswith(".gz") else f"{name}.gz"))
+    for candidate in candidates:
+        if candidate != images and candidate.is_file():
+            return candidate
+    raise DatasetError(f"{images}: its labels file {candidates[0].name} is missing; it must sit beside the images")
+
+
+def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
+    """Read an IDX file of unsigned bytes with ``ndim`` dimensions.
+
+    The header is checked (magic number, size at most :data:`MAX_DATA_BYTES`)
+    before the data is read, and the data must be exactly as long as announced.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 array of the shape given in the header.
+    """
+    kind = "images" if ndim == 3 else "labels"
+    try:
+        with _open_binary(path) as handle:
+            found = int.from_bytes(handle.read(4), "big")
+            if found != magic:
+                raise DatasetError(
+                    f"{path}: is not an IDX {kind} file: its magic number is 0x{found:08X}, expected 0x{magic:08X} "
+                    f"(unsigned bytes, {ndim} dimension{'s' if ndim > 1 else ''})"
+                )
+            header = handle.read(4 * ndim)
+            if len(header) < 4 * ndim:
+                raise DatasetError(f"{path}: is truncated: its header ends after {4 + len(header)} bytes")
+            dims = tuple(int.from_bytes(header[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
+            expected = math.prod(dims)
+            if expected > MAX_DATA_BYTES:
+                raise DatasetError(
+                    f"{path}: its header announces {format_shape(dims)} = {expected:,} bytes of data; "
+                    f"Layerwise reads at most {MAX_DATA_BYTES:,}"
+                )
+            # One byte more than announced reveals trailing data.
+            data = handle.read(expected + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DatasetError(f"{path}: cannot be read, the file is damaged or truncated: {exc}") from None
+    if len(data) != expected:
+        actual = f"{len(data):,}" if len(data) < expected else "more"
+        raise DatasetError(
+            f"{path}: its header announces {format_shape(dims)} = {expected:,} bytes of data, the file holds {actual}"
+        )
+    if expected == 0:
+        raise DatasetError(f"{path}: its header announces {format_shape(dims)}: the file holds no {kind}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, 1, H, W)`` float32 images in [0, 1] and ``(N,)`` int64 labels."""
+    images = _read_idx(images_path, _IDX_IMAGES_MAGIC, 3)
+    labels = _read_idx(labels_path, _IDX_LABELS_MAGIC, 1)
+    if len(images) != len(labels):
+        raise DatasetError(
+            f"{images_path}: holds {len(images):,} images but {labels_path} holds {len(labels):,} labels"
+        )
+    return images[:, None].astype(np.float32) / np.float32(255), labels.astype(np.int64)
+
+
+def _digit_names(*labels: np.ndarray) -> list[str]:
+    return [str(k) for k in range(max(int(y.max()) for y in labels) + 1)]
+
+
+def _import_idx_directory(path: Path, train_images: Path) -> Dataset:
+    train_labels = _idx_file(path, "train", "labels")
+    if train_labels is None:
+        raise DatasetError(f"{path}: has {train_images.name} but no train-labels-idx1-ubyte file beside it")
+    x, y = _read_idx_pair(train_images, train_labels)
+    test_images, test_labels = _idx_file(path, "t10k", "images"), _idx_file(path, "t10k", "labels")
+    if (test_images is None) != (test_labels is None):
+        present = (test_images or test_labels).name
+        missing = "labels" if test_images else "images"
+        raise DatasetError(f"{path}: has {present} but not the matching t10k {missing} file")
+    if test_images is None:
+        return Dataset(path.name, x, y, _digit_names(y))
+    x_test, y_test = _read_idx_pair(test_images, test_labels)
+    if x_test.shape[1:] != x.shape[1:]:
+        raise DatasetError(
+            f"{test_images}: images are {format_shape(x_test.shape[2:])} "
+            f"but the training images are {format_shape(x.shape[2:])}"
+        )
+    names = _digit_names(y, y_test)
+    return Dataset(path.name, x, y, names, test=Dataset(f"{path.name} test", x_test, y_test, names))
+
+
+def _import_idx_file(path: Path) -> Dataset:
+    x, y = _read_idx_pair(path, _labels_beside(path))
+    return Dataset(path.name.removesuffix(".gz"), x, y, _digit_names(y))
+
+
+# --- .npz -------------------------------------------------------------------------------------
+
+
+def _import_npz(path: Path) -> Dataset:
+    # np.load would read a plain .npy file whole, before any size check; only archives are accepted.
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"{path}: is not a .npz archive (a zip file of .npy arrays, as numpy.savez writes)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            if {"x_train", "y_train"} <= keys:
+                train_keys = ("x_train", "y_train")
+                test_keys = ("x_test", "y_test") if keys & {"x_test", "y_test"} else None
+            elif {"x", "y"} <= keys:
+                train_keys, test_keys = ("x", "y"), None
+            else:
+                found = ", ".join(sorted(keys)) or "no arrays"
+                raise DatasetError(
+                    f"{path}: needs arrays x_train and y_train (optionally x_test and y_test) or x and y; found {found}"
+                )
+            for key in test_keys or ():
+                if key not in keys:
+                    raise DatasetError(f"{path}: has {' and '.join(sorted(keys & set(test_keys)))} but no {key}")
+            arrays = {key: _npz_array(path, archive, key) for key in (*train_keys, *(test_keys or ()))}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DatasetError(f"{path}: is not a readable .npz file: {exc}") from None
+    x = _npz_samples(path, train_keys[0], arrays[train_keys[0]])
+    y = _npz_labels(path, train_keys, arrays[train_keys[1]], len(x))
+    if test_keys is None:
+        values = np.unique(y)
+        return Dataset(path.stem, x, _label_indices(path, values, y), _value_names(values))
+    x_test = _npz_samples(path, "x_test", arrays["x_test"])
+    y_test = _npz_labels(path, test_keys, arrays["y_test"], len(x_test))
+    if x_test.shape[1:] != x.shape[1:]:
+        raise DatasetError(
+            f"{path}: x_test samples are {format_shape(x_test.shape[1:])} "
+            f"but x_train samples are {format_shape(x.shape[1:])}"
+        )
+    values = np.unique(np.concatenate([y, y_test]))
+    names = _value_names(values)
+    test = Dataset(f"{path.stem} test", x_test, _label_indices(path, values, y_test), names)
+    return Dataset(path.stem, x, _label_indices(path, values, y), names, test=test)
+
+
+def _npz_array(path: Path, archive: Any, key: str) -> np.ndarray:
+    """Read array ``key`` after checking its header: numeric dtype and at most :data:`MAX_DATA_BYTES`."""
+    member = f"{key}.npy" if f"{key}.npy" in archive.zip.namelist() else key
+    with archive.zip.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise DatasetError(f"{path}: array {key} uses .npy format version {version}, which Layerwise does not read")
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise DatasetError(f"{path}: array {key} holds {dtype} values; only numbers are accepted (object arrays never)")
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_DATA_BYTES:
+        raise DatasetError(
+            f"{path}: array {key} is {format_shape(shape)} = {size:,} bytes; the limit is {MAX_DATA_BYTES:,}"
+        )
+    return archive[key]
+
+
+def _npz_samples(path: Path, key: str, x: np.ndarray) -> np.ndarray:
+    """``x`` as float32 ``(N, C, H, W)`` or ``(N, F)``; uint8 scaled to [0, 1], other numbers kept."""
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        # Channels last (N, H, W, C): move them first and drop an alpha channel.
+        x = x.transpose(0, 3, 1, 2)[:, :3]
+    elif x.ndim not in (2, 4):
+        raise DatasetError(
+            f"{path}: array {key} has shape {x.shape}; expected (N, F), (N, H, W), (N, H, W, C) or (N, C, H, W)"
+        )
+    if len(x) == 0 or 0 in x.shape[1:]:
+        raise DatasetError(f"{path}: array {key} has shape {x.shape}, which holds no samples")
+    with np.errstate(over="ignore"):  # values beyond float32 become Inf and are refused just below
+        samples = x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x.astype(np.float32)
+    if not np.isfinite(samples).all():
+        raise DatasetError(f"{path}: array {key} holds NaN or infinite values (or numbers too large for float32)")
+    return np.ascontiguousarray(samples)
+
+
+def _npz_labels(path: Path, keys: tuple[str, str], y: np.ndarray, count: int) -> np.ndarray:
+    """``y`` checked to be ``count`` whole-number labels, as a 1-D array of its own dtype."""
+    x_key, y_key = keys
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DatasetError(f"{path}: array {y_key} must be one label per sample, shape (N,), got {y.shape}")
+    if len(y) != count:
+        raise DatasetError(f"{path}: {x_key} holds {count:,} samples but {y_key} holds {len(y):,} labels")
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
+        raise DatasetError(f"{path}: array {y_key} must hold whole-number class labels; it holds fractions, NaN or Inf")
+    return y
+
+
+def _value_names(values: np.ndarray) -> list[str]:
+    """Class names from the sorted distinct label values: ``[3.0, 7.0]`` → ``["3", "7"]``."""
+    return [str(int(v)) for v in values]
+
+
+def _label_indices(path: Path, values: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if len(values) > MAX_CLASSES:
+        raise DatasetError(
+            f"{path}: the labels take {len(values):,} distinct values; Layerwise classifies into at most "
+            f"{MAX_CLASSES:,} classes"
+        )
+    return np.searchsorted(values, y).astype(np.int64)
+
+
+# --- CIFAR-10 python batches ------------------------------------------------------------------
+
+_NUMPY_RECONSTRUCT = np.empty(0).__reduce__()[0]
+
+
+class _NdarrayType:
+    """Stands for ``numpy.ndarray`` inside a batch: accepted by :func:`_reconstruct`, never called.
+
+    Returning the real class would let a pickle call ``numpy.ndarray(shape)`` and
+    allocate any amount of memory.
+    """
+
+    def __new__(cls, *args: object) -> _NdarrayType:
+        raise pickle.UnpicklingError("it calls numpy.ndarray directly, which array pickles never do")
+
+
+def _reconstruct(subtype: object, shape: object, dtype: object) -> np.ndarray:
+    # NumPy pickles always start an array empty, then fill it from its state, whose
+    # length NumPy checks; any other use is refused.
+    if subtype is not _NdarrayType or shape not in (0, (0,)):
+        raise pickle.UnpicklingError(f"it rebuilds an array of shape {shape!r}, which array pickles never do")
+    return _NUMPY_RECONSTRUCT(np.ndarray, shape, dtype)
+
+
+_ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): _NdarrayType,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickler that can rebuild NumPy arrays and plain containers, and nothing else."""
+
+    def __init__(self, handle: BinaryIO, path: Path) -> None:
+        super().__init__(handle, encoding="bytes")
+        self._path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = _ALLOWED_GLOBALS.get((module, name))
+        if allowed is None:
+            raise DatasetError(
+                f"{self._path}: refuses to load {module}.{name}: a CIFAR batch holds only NumPy arrays, "
+                "lists and numbers, so this file is not one and may be malicious"
+            )
+        return allowed
+
+
+def _unpickle(path: Path) -> Any:
+    try:
+        size = path.stat().st_size
+        if size > MAX_BATCH_FILE_BYTES:
+            raise DatasetError(f"{path}: is {size:,} bytes; CIFAR batch files are at most {MAX_BATCH_FILE_BYTES:,}")
+        with open(path, "rb") as handle:
+            return _BatchUnpickler(handle, path).load()
+    except DatasetError:
+        raise
+    except Exception as exc:
+        # A damaged or hostile pickle can fail in many ways (UnpicklingError, EOFError,
+        # ValueError, TypeError, RecursionError, …); each means the same to the user.
+        raise DatasetError(f"{path}: is not a readable CIFAR batch: {type(exc).__name__}: {exc}") from None
+
+
+def _entry(path: Path, batch: dict[Any, Any], key: str) -> Any:
+    for candidate in (key.encode(), key):
+        if candidate in batch:
+            return batch[candidate]
+    found = ", ".join(sorted(k.decode(errors="replace") if isinstance(k, bytes) else str(k) for k in batch))
+    raise DatasetError(f"{path}: has no {key!r} entry; found {found or 'no entries'}")
+
+
+def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, 3, 32, 32)`` float32 images in [0, 1] and ``(N,)`` int64 labels of one batch file."""
+    batch = _unpickle(path)
+    if not isinstance(batch, dict):
+        raise DatasetError(f"{path}: holds a {type(batch).__name__}, not a CIFAR batch dictionary")
+    data, labels = _entry(path, batch, "data"), _entry(path, batch, "labels")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        shown = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DatasetError(f"{path}: entry 'data' must be a uint8 array of shape (N, 3072), got {shown}")
+    try:
+        labels = np.asarray(labels)
+    except (TypeError, ValueError, OverflowError):
+        labels = np.asarray([], dtype=object)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DatasetError(f"{path}: entry 'labels' must be a list of whole numbers")
+    if len(labels) != len(data) or len(data) == 0:
+        raise DatasetError(f"{path}: holds {len(data):,} images but {len(labels):,} labels")
+    if labels.min() < 0:
+        raise DatasetError(f"{path}: entry 'labels' holds the negative label {int(labels.min())}")
+    images = data.reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255)
+    return images, labels.astype(np.int64)
+
+
+def _class_names(meta: Path | None, labels: list[tuple[Path, np.ndarray]]) -> list[str]:
+    """Names from ``batches.meta`` when there is one, else ``"0"``, ``"1"``, … (at least ten)."""
+    if meta is None:
+        return [str(k) for k in range(max(10, *(int(y.max()) + 1 for _, y in labels)))]
+    content = _unpickle(meta)
+    names = _entry(meta, content, "label_names") if isinstance(content, dict) else None
+    if not isinstance(names, list) or not names or not all(isinstance(n, (bytes, str)) for n in names):
+        raise DatasetError(f"{meta}: entry 'label_names' must be a non-empty list of names")
+    names = [n.decode("utf-8", errors="replace") if isinstance(n, bytes) else n for n in names]
+    for path, y in labels:
+        if y.max() >= len(names):
+            raise DatasetError(f"{path}: holds label {int(y.max())} but {meta} names only {len(names)} classes")
+    return names
+
+
+def _import_cifar_directory(path: Path) -> Dataset:
+    batches = sorted(
+        (p for p in path.glob("data_batch_*") if _CIFAR_BATCH_NAME.fullmatch(p.name)),
+        key=lambda p: int(p.name.rsplit("_", 1)[1]),
+    )
+    if not batches:
+        raise DatasetError(f"{path}: has a test_batch but no training batches (data_batch_1 … data_batch_5)")
+    parts = [(batch, *_read_batch(batch)) for batch in batches]
+    test_path = path / "test_batch"
+    test = _read_batch(test_path) if test_path.is_file() else None
+    meta = path / "batches.meta"
+    labelled = [(p, y) for p, _, y in parts] + ([(test_path, test[1])] if test else [])
+    names = _class_names(meta if meta.is_file() else None, labelled)
+    x = np.concatenate([x for _, x, _ in parts])
+    y = np.concatenate([y for _, _, y in parts])
+    test_set = Dataset(f"{path.name} test", test[0], test[1], names) if test else None
+    return Dataset(path.name, x, y, names, test=test_set)
+
+
+def _import_cifar_file(path: Path) -> Dataset:
+    x, y = _read_batch(path)
+    meta = path.with_name("batches.meta")
+    return Dataset(path.name, x, y, _class_names(meta if meta.is_file() else None, [(path, y)]))
+
+
+# --- image folders ----------------------------------------------------------------------------
+
+
+def _import_image_folder(path: Path, class_dirs: list[Path]) -> Dataset:
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    classes: list[str] = []
+    files: list[Path] = []
+    labels: list[int] = []
+    for directory in class_dirs:
+        images = sorted(f for f in directory.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        if images:
+            files += images
+            labels += [len(classes)] * len(images)
+            classes.append(directory.name)
+    if len(classes) < 2:
+        found = f"only {classes[0]!r} has" if classes else "none has"
+        raise _unsupported(path, f"of its sub-folders {found} images; an image folder needs at least 2 classes")
+    headers = [_image_header(f) for f in files]
+    (width, height), _ = Counter(size for size, _ in headers).most_common(1)[0]
+    mode = "L" if all(grey for _, grey in headers) else "RGB"
+    channels = 1 if mode == "L" else 3
+    check_total_size(str(path), len(files), (channels, height, width), MAX_DATA_BYTES)
+    pixels = np.empty((len(files), height, width, channels), dtype=np.uint8)
+    for i, file in enumerate(files):
+        pixels[i] = _decode_image(file, mode, (width, height)).reshape(height, width, channels)
+    x = pixels.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
+    return Dataset(path.name, x, np.array(labels, dtype=np.int64), classes)
+
+
+def _image_header(file: Path) -> tuple[tuple[int, int], bool]:
+    """``((width, height), is_greyscale)`` of ``file`` from its header, with the pixel cap checked."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between the cap and twice the cap; both are refused here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                return image.size, image.mode in _GREY_MODES
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DatasetError(
+            f"{file}: is larger than {MAX_IMAGE_PIXELS:,} pixels, the limit for images in a dataset"
+        ) from None
+    except Exception as exc:
+        # Pillow's format plugins raise many exception types on damaged headers.
+        raise DatasetError(f"{file}: is not a readable image: {exc}") from None
+
+
+def _decode_image(file: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """Pixels of ``file`` in ``mode`` ("L" or "RGB") resized to ``size``: uint8 ``(H, W)`` or ``(H, W, 3)``."""
+    try:
+        with Image.open(file) as image:
+            if image.mode.startswith("I;16"):
+                # Pillow clamps 16-bit grey at 255 when converting to "L"; keep the top 8 bits instead.
+                image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
+            converted = image.convert(mode)
+            if converted.size != size:
+                converted = converted.resize(size, Image.Resampling.BILINEAR)
+            return np.asarray(converted, dtype=np.uint8)
+    except Exception as exc:
+        # Decoders fail on damaged data with OSError, ValueError, SyntaxError, struct.error, ….
+        raise DatasetError(f"{file}: is not a readable image: {exc}") from None

@@ -1,0 +1,1 @@
+"""Training: the trainer loop, regularisation, augmentation and early stopping."""

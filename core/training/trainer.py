@@ -1,0 +1,356 @@
+"""The trainer: a generator over epochs and batches that emits events.
+
+It never blocks a caller it does not own: a GUI runs :meth:`Trainer.run` in a worker and
+calls the control methods (pause, stop, live settings) from its own thread; changes
+take effect before the next batch, each reported as a :class:`SettingChanged` event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.data.dataset import Dataset
+from core.engine.losses import LOSSES
+from core.engine.model import Model
+from core.engine.optimizers import OPTIMIZERS, make_optimizer
+from core.errors import LayerwiseError
+from core.graph.document import NetworkDocument
+from core.shapes import format_shape
+from core.training.augment import AugmentSettings, Augmenter
+from core.training.early_stopping import EarlyStopping
+from core.training.events import (
+    BatchEnded,
+    EarlyStopChecked,
+    EpochEnded,
+    SettingChanged,
+    TrainingEvent,
+    TrainingFinished,
+    TrainingPaused,
+    TrainingResumed,
+    TrainingStarted,
+)
+
+EVAL_BATCH = 512
+
+
+class TrainingError(LayerwiseError):
+    """Training cannot start: bad settings, or data that does not fit the network."""
+
+
+@dataclass
+class TrainingConfig:
+    """Everything a run needs besides the network and the data."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    nesterov: bool = False
+    loss: str = "cross_entropy"
+    l1: float = 0.0
+    l2: float = 0.0
+    dropout: bool = True
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    early_stopping: int | None = None
+    monitor: str = "val_loss"
+    min_delta: float = 0.0
+    restore_best: bool = True
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise :class:`TrainingError` naming the first setting out of range."""
+        checks = [
+            (self.epochs >= 1, "epochs", "must be ≥ 1", self.epochs),
+            (self.batch_size >= 1, "batch_size", "must be ≥ 1", self.batch_size),
+            (np.isfinite(self.learning_rate) and self.learning_rate > 0, "learning_rate", "must be > 0", self.learning_rate),
+            (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}", self.optimizer),
+            (0 <= self.momentum < 1, "momentum", "must be in [0, 1)", self.momentum),
+            (self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}", self.loss),
+            (self.l1 >= 0, "l1", "must be ≥ 0", self.l1),
+            (self.l2 >= 0, "l2", "must be ≥ 0", self.l2),
+            (self.early_stopping is None or self.early_stopping >= 1, "early_stopping", "patience must be ≥ 1", self.early_stopping),
+            (self.monitor in ("val_loss", "val_accuracy"), "monitor", "must be val_loss or val_accuracy", self.monitor),
+            (self.min_delta >= 0, "min_delta", "must be ≥ 0", self.min_delta),
+        ]
+        for ok, name, rule, value in checks:
+            if not ok:
+                raise TrainingError(f"{name} {rule}, got {value!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["augment"] = {**data["augment"], "kinds": sorted(self.augment.kinds)}
+        return data
+
+
+def regularization_penalty(weights: np.ndarray, l1: float, l2: float) -> float:
+    """``l1·Σ|w| + l2·Σw²`` over the regularised weights (kernels, not biases)."""
+    penalty = 0.0
+    if l1:
+        penalty += l1 * float(np.abs(weights).sum())
+    if l2:
+        penalty += l2 * float(np.dot(weights, weights))
+    return penalty
+
+
+def add_regularization_gradient(weights: np.ndarray, grads: np.ndarray, l1: float, l2: float) -> None:
+    """``grads += l1·sign(w) + 2·l2·w`` in place."""
+    if l1:
+        grads += weights.dtype.type(l1) * np.sign(weights)
+    if l2:
+        grads += weights.dtype.type(2 * l2) * weights
+
+
+class Trainer:
+    """Trains ``model`` (or a fresh one built from ``document``) on ``train``, validating on ``val``.
+
+    Raises
+    ------
+    TrainingError
+        Before anything runs, when a setting is out of range or the data do not fit
+        the network (naming both shapes, or the class counts).
+    """
+
+    def __init__(
+        self,
+        document: NetworkDocument,
+        train: Dataset,
+        val: Dataset | None,
+        config: TrainingConfig,
+        *,
+        model: Model | None = None,
+    ) -> None:
+        config.validate()
+        self.document, self.train, self.val, self.config = document, train, val, config
+        self.model = model or Model(document, seed=config.seed)
+        self._check_data_fits(train, "training")
+        if val is not None:
+            self._check_data_fits(val, "validation")
+        if config.early_stopping and (val is None or len(val) == 0):
+            raise TrainingError("early stopping needs validation data; set a validation split above 0")
+        self.augmenter = Augmenter(config.augment)
+        self._changes: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+
+    def _check_data_fits(self, data: Dataset, role: str) -> None:
+        model = self.model
+        if tuple(data.sample_shape) != tuple(model.input_shape):
+            raise TrainingError(
+                f"the {role} data {data.name!r} has samples of shape {format_shape(data.sample_shape)}, "
+                f"but the network's input {model.input_node.name!r} expects {format_shape(model.input_shape)}"
+            )
+        if len(model.output_shape) != 1:
+            raise TrainingError(
+                f"the network's output {model.output_node.name!r} is {format_shape(model.output_shape)}; "
+                "a classifier must end in a vector of class scores (add Flatten or GlobalAvgPool2D and a Dense layer)"
+            )
+        if model.output_shape[0] != data.num_classes:
+            raise TrainingError(
+                f"the network outputs {model.output_shape[0]} class scores ({model.output_node.name!r}), but the "
+                f"{role} data {data.name!r} has {data.num_classes} classes; set the last Dense layer's units to {data.num_classes}"
+            )
+
+    # -- controls (any thread) -----------------------------------------------------------
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def set_dropout(self, enabled: bool) -> None:
+        self._changes.put(("dropout", bool(enabled)))
+
+    def set_l1(self, strength: float) -> None:
+        self._changes.put(("l1", float(strength)))
+
+    def set_l2(self, strength: float) -> None:
+        self._changes.put(("l2", float(strength)))
+
+    def set_learning_rate(self, rate: float) -> None:
+        self._changes.put(("learning_rate", float(rate)))
+
+    def set_augmentation(self, kinds: frozenset[str] | set[str]) -> None:
+        self._changes.put(("augment", frozenset(kinds)))
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _apply_changes(self, epoch: int, batch: int) -> Iterator[SettingChanged]:
+        while True:
+            try:
+                name, value = self._changes.get_nowait()
+            except queue.Empty:
+                return
+            if name == "augment":
+                old = sorted(self.augmenter.settings.kinds)
+                try:
+                    self.augmenter.settings = dataclasses.replace(self.augmenter.settings, kinds=value)
+                except (LayerwiseError, ValueError) as exc:
+                    raise TrainingError(str(exc)) from None
+                new: Any = sorted(value)
+            elif name == "dropout":
+                old, new = self.model.dropout_enabled, value
+                self.model.dropout_enabled = value
+            else:
+                if not (np.isfinite(value) and (value > 0 if name == "learning_rate" else value >= 0)):
+                    raise TrainingError(f"{name} must be {'> 0' if name == 'learning_rate' else '≥ 0'}, got {value!r}")
+                old, new = getattr(self, f"_{name}"), value
+                setattr(self, f"_{name}", value)
+            if old != new:
+                yield SettingChanged(epoch, batch, name, old, new)
+
+    def evaluate(self, data: Dataset) -> tuple[float, float]:
+        """Data loss and accuracy over ``data`` in inference mode."""
+        loss_fn = LOSSES[self.config.loss]
+        total_loss, correct = 0.0, 0
+        for start in range(0, len(data), EVAL_BATCH):
+            x, y = data.x[start : start + EVAL_BATCH], data.y[start : start + EVAL_BATCH]
+            scores = self._scores(x, training=False)
+            loss, _ = loss_fn(scores, y)
+            total_loss += loss * len(y)
+            correct += int((scores.argmax(axis=1) == y).sum())
+        return total_loss / len(data), correct / len(data)
+
+    def _scores(self, x: np.ndarray, training: bool) -> np.ndarray:
+        # Cross-entropy is fused with a final Softmax, so it reads the logits.
+        if self.config.loss == "cross_entropy":
+            return self.model.forward_logits(x, training)
+        return self.model.forward(x, training)
+
+    def run(self) -> Iterator[TrainingEvent]:
+        """Train, yielding events; the last one is always :class:`TrainingFinished`."""
+        try:
+            yield from self._run()
+        except LayerwiseError as exc:
+            yield TrainingFinished("failed", str(exc), 0, None, None, "last")
+        except Exception as exc:  # an engine bug must reach the user as a message, not kill the app
+            yield TrainingFinished("failed", f"training failed: {type(exc).__name__}: {exc}", 0, None, None, "last")
+
+    def _run(self) -> Iterator[TrainingEvent]:
+        config, model, train = self.config, self.model, self.train
+        rng = np.random.default_rng(config.seed)
+        model.reseed(config.seed)
+        model.dropout_enabled = config.dropout
+        self._l1, self._l2, self._learning_rate = config.l1, config.l2, config.learning_rate
+        optimizer = make_optimizer(config.optimizer, momentum=config.momentum, nesterov=config.nesterov)
+        loss_fn = LOSSES[config.loss]
+        self.augmenter.fit(train.x, train.y)
+        early = EarlyStopping(config.early_stopping, config.monitor, config.min_delta) if config.early_stopping else None
+        best_state: dict[str, np.ndarray] | None = None
+        last_good = model.state_dict()
+        batches = -(-len(train) // config.batch_size)
+        regularized = slice(0, model.regularized_size)
+        started = time.perf_counter()
+        yield TrainingStarted(
+            self.document.name, train.name, len(train), len(self.val) if self.val else 0,
+            model.parameter_count, config.epochs, batches, config.to_json(),
+        )
+        epoch = 0
+        for epoch in range(1, config.epochs + 1):
+            epoch_start = time.perf_counter()
+            order = self.augmenter.epoch_order(len(train), rng)
+            sums = np.zeros(4)  # loss, data loss, penalty, correct
+            seen = 0
+            for batch in range(1, batches + 1):
+                yield from self._apply_changes(epoch, batch)
+                if not self._running.is_set():
+                    yield TrainingPaused(epoch, batch)
+                    self._running.wait()
+                    if not self._stop.is_set():
+                        yield TrainingResumed(epoch, batch)
+                    yield from self._apply_changes(epoch, batch)
+                if self._stop.is_set():
+                    yield self._finish("stopped", f"stopped by the user in epoch {epoch}", epoch - 1, early, best_state)
+                    return
+                index = order[(batch - 1) * config.batch_size : batch * config.batch_size]
+                x, y = self.augmenter.apply(train.x[index], train.y[index], rng)
+                # Overflow is caught just below as a non-finite loss; no warning needed.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    scores = self._scores(x, training=True)
+                    data_loss, grad = loss_fn(scores, y)
+                weights = model.params[regularized]
+                penalty = regularization_penalty(weights, self._l1, self._l2)
+                if not np.isfinite(data_loss + penalty):
+                    model.load_state_dict(last_good)
+                    message = (
+                        f"the loss became {data_loss + penalty} in epoch {epoch}, batch {batch}; training stopped and the "
+                        f"weights from before that step are restored (try a learning rate below {self._learning_rate:g})"
+                    )
+                    yield TrainingFinished("diverged", message, epoch - 1, *self._best(early), "last_good")
+                    return
+                model.backward(grad, from_logits=config.loss == "cross_entropy", input_grad=False)
+                add_regularization_gradient(weights, model.grads[regularized], self._l1, self._l2)
+                last_good = self._snapshot(last_good)
+                optimizer.step(model.params, model.grads, self._learning_rate)
+                correct = int((scores.argmax(axis=1) == y).sum())
+                sums += (data_loss + penalty, data_loss, penalty, 0)
+                sums[3] += correct
+                seen += len(y)
+                yield BatchEnded(epoch, batch, batches, data_loss + penalty, data_loss, penalty, correct / len(y), time.perf_counter() - started)
+            val_loss = val_accuracy = None
+            if self.val is not None and len(self.val):
+                val_loss, val_accuracy = self.evaluate(self.val)
+            means = sums[:3] / batches
+            yield EpochEnded(
+                epoch, float(means[0]), float(means[1]), float(means[2]), float(sums[3] / seen),
+                val_loss, val_accuracy, self._learning_rate, time.perf_counter() - epoch_start,
+            )
+            if early is not None:
+                value = val_loss if config.monitor == "val_loss" else val_accuracy
+                decision = early.update(epoch, float(value))  # type: ignore[arg-type]
+                if decision.improved:
+                    best_state = model.state_dict()
+                yield EarlyStopChecked(
+                    epoch, config.monitor, decision.value, decision.improved, decision.best_epoch,
+                    decision.best_value, decision.epochs_without_improvement, config.early_stopping, decision.stop,
+                )
+                if decision.stop:
+                    best = (
+                        f"best: epoch {decision.best_epoch}, {config.monitor} {decision.best_value:.4g}"
+                        if decision.best_epoch is not None
+                        else f"no epoch had a finite {config.monitor}"
+                    )
+                    message = (
+                        f"stopped at epoch {epoch} after {decision.epochs_without_improvement} epochs without a new best "
+                        f"{config.monitor}; {best}"
+                    )
+                    yield self._finish("early_stopped", message, epoch, early, best_state)
+                    return
+        yield self._finish("completed", f"completed {epoch} epochs", epoch, early, best_state)
+
+    def _snapshot(self, previous: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Copy the current weights into ``previous``'s arrays (no allocation per step)."""
+        state = self.model
+        for entry in state.entries:
+            np.copyto(previous[entry.key], state.params[entry.start : entry.stop].reshape(entry.shape))
+        for key, buffer in state.buffers.items():
+            np.copyto(previous[key], buffer)
+        return previous
+
+    @staticmethod
+    def _best(early: EarlyStopping | None) -> tuple[int | None, float | None]:
+        return (early.best_epoch, early.best_value) if early is not None else (None, None)
+
+    def _finish(
+        self, reason: str, message: str, epochs_run: int, early: EarlyStopping | None, best_state: dict[str, np.ndarray] | None
+    ) -> TrainingFinished:
+        restored = "last"
+        if early is not None and best_state is not None and self.config.restore_best:
+            self.model.load_state_dict(best_state)
+            restored = "best"
+            message += f"; the weights of epoch {early.best_epoch} are restored"
+        return TrainingFinished(reason, message, epochs_run, *self._best(early), restored)  # type: ignore[arg-type]
