@@ -1,0 +1,72 @@
+"""`main.py train`: events to a log, weights to a file, clear refusals, the same run twice."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+import main
+from core.engine.model import Model
+from core.examples import example_path
+from core.graph.fileformat import load_network
+
+
+def train(capsys, *argv):
+    status = main.main(["train", *argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_train_logs_every_event_and_saves_loadable_weights(capsys, tmp_path):
+    log, weights = tmp_path / "run.jsonl", tmp_path / "w.npz"
+    status, out, err = train(
+        capsys, "lenet5", "--dataset", "digits", "--samples", "300", "--epochs", "2",
+        "--log", str(log), "--save", str(weights), "--l2", "1e-4", "--augment", "shift,noise", "--early-stop", "5",
+    )
+    assert status == 0, err
+    assert "Training LeNet-5 on digits: 240 training / 60 validation samples" in out
+    assert out.count("epoch ") >= 2 and "weights (best) saved to" in out
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "TrainingStarted" and kinds[-1] == "TrainingFinished"
+    assert kinds.count("EpochEnded") == 2 and kinds.count("BatchEnded") == 2 * 4
+    epoch = next(e for e in events if e["event"] == "EpochEnded")
+    assert epoch["train_penalty"] > 0 and epoch["train_loss"] > epoch["train_data_loss"]
+    model = Model(load_network(example_path("lenet5")))
+    model.load_weights(weights)
+    assert not np.array_equal(model.params, Model(load_network(example_path("lenet5"))).params)
+
+
+def test_same_seed_gives_identical_weights(capsys, tmp_path):
+    files = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.npz"
+        status, _, err = train(capsys, "mlp", "--dataset", "digits", "--samples", "200", "--epochs", "1", "--seed", "5", "--save", str(path))
+        assert status == 0, err
+        files.append(np.load(path))
+    assert files[0].files == files[1].files
+    assert all(np.array_equal(files[0][k], files[1][k]) for k in files[0].files)
+
+
+def test_dataset_that_does_not_fit_names_both_shapes(capsys, tmp_path):
+    data = tmp_path / "small.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, x_train=rng.random((20, 8, 8), dtype=np.float32), y_train=np.arange(20) % 10)
+    status, out, err = train(capsys, "lenet5", "--dataset", str(data), "--epochs", "1")
+    assert status == 2
+    assert "has samples of shape 1×8×8, but the network's input 'input' expects 1×28×28" in err
+
+
+def test_bad_options_are_refused_with_the_reason(capsys):
+    status, _, err = train(capsys, "lenet5", "--dataset", "digits", "--augment", "noise,wobble")
+    assert status == 2 and "wobble" in err and "noise" in err
+    status, _, err = train(capsys, "lenet5", "--dataset", "digits", "--early-stop", "3", "--val-split", "0")
+    assert status == 2 and "early stopping needs validation data" in err
+    status, _, err = train(capsys, "lenet5", "--dataset", "no_such_data")
+    assert status == 2 and "no_such_data" in err
+
+
+def test_divergence_exits_1_with_the_reason(capsys):
+    status, out, _ = train(capsys, "mlp", "--dataset", "digits", "--samples", "100", "--epochs", "2", "--optimizer", "sgd", "--lr", "1e30")
+    assert status == 1 and "Diverged: The loss became" in out
