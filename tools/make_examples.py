@@ -181,6 +181,22 @@ def cifar_cnn() -> NetworkDocument:
     return doc
 
 
+def digits_cnn() -> NetworkDocument:
+    doc = NetworkDocument(
+        "Digits CNN",
+        "A small CNN for the built-in 8×8 handwritten digits: two 3×3 convolutions, one pooling, "
+        "a dense layer with dropout.",
+    )
+    x = doc.add_node("Input", {"shape": [1, 8, 8]}, name="input")
+    doc.chain(x.id, [
+        conv(16, 3, "conv1", padding=1), relu("relu1"),
+        conv(32, 3, "conv2", padding=1), relu("relu2"), ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool"),
+        ("Flatten", None, "flatten"), ("Dense", {"units": 64}, "fc1"), relu("fc1_relu"),
+        ("Dropout", {"rate": 0.3}, "dropout"), ("Dense", {"units": 10}, "fc2"), ("Softmax", None, "probabilities"),
+    ])
+    return doc
+
+
 BUILDERS = {
     "lenet5": lenet5,
     "mlp": mlp,
@@ -190,6 +206,7 @@ BUILDERS = {
     "resnet_block": resnet_block,
     "squeezenet_fire": squeezenet_fire,
     "cifar_cnn": cifar_cnn,
+    "digits_cnn": digits_cnn,
 }
 
 
