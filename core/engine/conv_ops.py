@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.engine.kernels import PaddedBuffer, parallel_copy, tap, window_view
+from core.engine.kernels import PaddedBuffer, parallel_copy, split_rows, tap, window_view
 from core.engine.op import Op, ParamInit
 from core.layers.spatial import Window
 
@@ -142,36 +142,65 @@ def pool_padding(window: Window, input_hw: tuple[int, int]) -> tuple[int, int, i
 
 
 class MaxPool2DOp(Op):
-    """Maximum over each window, one kernel tap at a time (no window copy)."""
+    """Maximum over each window, one kernel tap at a time (no window copy).
+
+    Training remembers which tap won each window (the first one, as PyTorch), so
+    backward writes each tap's share of the gradient in one pass; when the windows
+    tile the input exactly, those writes cover every input once and need no zero fill.
+    """
 
     def __init__(self, window: Window, input_hw: tuple[int, int]) -> None:
         super().__init__()
         self.window = window
         self.pad = PaddedBuffer(pool_padding(window, input_hw), fill=-np.inf)
+        (kh, kw), (sh, sw) = window.kernel, window.stride
+        self.taps = [(i, j) for i in range(kh) for j in range(kw)]
+        self.tiles = (kh, kw) == (sh, sw) and not any(self.pad.pads) and tuple(
+            o * s for o, s in zip(window.output_hw, window.stride)
+        ) == tuple(input_hw)
+
+    def _tap(self, array: np.ndarray, index: int) -> np.ndarray:
+        i, j = self.taps[index]
+        return tap(array, i, j, self.window.stride, (1, 1), self.window.output_hw)
 
     def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
         padded = self.pad(inputs[0])
-        kh, kw = self.window.kernel
-        out = tap(padded, 0, 0, self.window.stride, (1, 1), self.window.output_hw).copy()
-        for i in range(kh):
-            for j in range(kw):
-                if i or j:
-                    np.maximum(out, tap(padded, i, j, self.window.stride, (1, 1), self.window.output_hw), out=out)
+        channels, batch = padded.shape[:2]
+        out = np.empty((channels, batch, *self.window.output_hw), dtype=padded.dtype)
+        winner = np.zeros(out.shape, dtype=np.uint8) if training else None
+
+        def task(a: int, b: int) -> None:
+            part, best = padded[a:b], out[a:b]
+            np.copyto(best, self._tap(part, 0))
+            better = np.empty(best.shape, dtype=bool)
+            for index in range(1, len(self.taps)):
+                candidate = self._tap(part, index)
+                if winner is not None:
+                    np.greater(candidate, best, out=better)
+                    flag = better.view(np.uint8)
+                    # winner = index where better, else unchanged; plain uint8 arithmetic
+                    # is several times faster than a masked copy.
+                    winner[a:b] += flag * np.uint8(index) - winner[a:b] * flag
+                np.maximum(best, candidate, out=best)
+
+        split_rows(task, channels, padded.nbytes)
         if training:
-            self._padded, self._out, self._input_shape = padded, out, inputs[0].shape
+            self._winner, self._padded_shape = winner, padded.shape
         return out
 
     def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
-        d_padded = np.zeros(self._padded.shape, dtype=grad_output.dtype)
-        taken = np.zeros(self._out.shape, dtype=bool)
-        kh, kw = self.window.kernel
-        for i in range(kh):
-            for j in range(kw):
-                # The first tap holding the maximum receives the gradient, as in PyTorch.
-                hit = tap(self._padded, i, j, self.window.stride, (1, 1), self.window.output_hw) == self._out
-                hit &= ~taken
-                taken |= hit
-                tap(d_padded, i, j, self.window.stride, (1, 1), self.window.output_hw)[...] += grad_output * hit
+        winner = self._winner
+        d_padded = (np.empty if self.tiles else np.zeros)(self._padded_shape, dtype=grad_output.dtype)
+
+        def task(a: int, b: int) -> None:
+            target, grad, won = d_padded[a:b], grad_output[a:b], winner[a:b]
+            for index in range(len(self.taps)):
+                if self.tiles:  # every input belongs to exactly one window: plain writes
+                    np.multiply(grad, won == index, out=self._tap(target, index))
+                else:
+                    self._tap(target, index)[...] += grad * (won == index)
+
+        split_rows(task, len(d_padded), d_padded.nbytes)
         return [self.pad.crop(d_padded) if any(self.pad.pads) else d_padded]
 
 

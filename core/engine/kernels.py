@@ -8,6 +8,7 @@ per-channel statistics run over contiguous rows. Feature vectors are N×F.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -113,17 +114,29 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def parallel_copy(destination: np.ndarray, source: np.ndarray) -> None:
-    """``np.copyto(destination, source)`` split over two threads along axis 0.
+def split_rows(task: Callable[[int, int], None], rows: int, nbytes: int) -> None:
+    """Run ``task(start, stop)`` over ``[0, rows)`` in two halves on two threads.
 
-    NumPy releases the GIL while copying, so a strided gather (im2col) that is bound by
-    memory latency runs on both cores while OpenBLAS threads are idle.
+    Memory-bound NumPy work (copies, elementwise ops, per-channel statistics) releases
+    the GIL, so both cores stream memory while OpenBLAS's threads are idle between
+    GEMMs. Small arrays (``nbytes`` below :data:`PARALLEL_MIN_BYTES`) run in one call:
+    handing them to a thread would cost more than it saves.
     """
-    rows = destination.shape[0]
-    if destination.nbytes < PARALLEL_MIN_BYTES or rows < 2:
-        np.copyto(destination, source)
+    if nbytes < PARALLEL_MIN_BYTES or rows < 2:
+        task(0, rows)
         return
     half = rows // 2
-    other = _pool().submit(np.copyto, destination[half:], source[half:])
-    np.copyto(destination[:half], source[:half])
-    other.result()
+    other = _pool().submit(task, half, rows)
+    try:
+        task(0, half)
+    finally:
+        other.result()
+
+
+def parallel_copy(destination: np.ndarray, source: np.ndarray) -> None:
+    """``np.copyto(destination, source)`` split over two threads along axis 0 (im2col's gather)."""
+
+    def copy(start: int, stop: int) -> None:
+        np.copyto(destination[start:stop], source[start:stop])
+
+    split_rows(copy, destination.shape[0], destination.nbytes)

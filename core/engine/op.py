@@ -13,6 +13,8 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
+from core.engine.kernels import split_rows
+
 Initializer = Literal["he_normal", "glorot_uniform", "zeros", "ones"]
 
 
@@ -80,7 +82,11 @@ class Op:
 
 
 class ElementwiseOp(Op):
-    """An op whose output depends on each input element alone (activations)."""
+    """An op whose output depends on each input element alone (activations).
+
+    Subclasses write ``function`` and ``gradient`` into a given output slice; large
+    tensors are processed in two halves on two threads.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -88,23 +94,29 @@ class ElementwiseOp(Op):
 
     def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
         x = inputs[0]
-        y = self.function(x)
+        y = np.empty_like(x)
+        split_rows(lambda a, b: self.function(x[a:b], y[a:b]), len(x), x.nbytes)
         if training:
             self._saved = self.save_for_backward(x, y)
         return y
 
     def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
-        assert self._saved is not None, "backward without a training forward"
-        return [self.gradient(grad_output, self._saved)]
+        saved = self._saved
+        assert saved is not None, "backward without a training forward"
+        d_x = np.empty_like(grad_output)
+        split_rows(lambda a, b: self.gradient(grad_output[a:b], saved[a:b], d_x[a:b]), len(d_x), d_x.nbytes)
+        return [d_x]
 
-    def function(self, x: np.ndarray) -> np.ndarray:
+    def function(self, x: np.ndarray, out: np.ndarray) -> None:
+        """Write ``f(x)`` into ``out``."""
         raise NotImplementedError
 
     def save_for_backward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """What :meth:`gradient` needs: the output by default."""
         return y
 
-    def gradient(self, grad_output: np.ndarray, saved: np.ndarray) -> np.ndarray:
+    def gradient(self, grad_output: np.ndarray, saved: np.ndarray, out: np.ndarray) -> None:
+        """Write ``grad_output · f'(x)`` into ``out``."""
         raise NotImplementedError
 
 
