@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.engine.kernels import PaddedBuffer, parallel_copy, split_rows, tap, window_view
+from core.engine.kernels import PaddedBuffer, matmul_thin, matmul_thin_transposed, parallel_copy, split_rows, tap, window_view
 from core.engine.op import Op, ParamInit
 from core.layers.spatial import Window
 
@@ -73,7 +73,10 @@ class Conv2DOp(Op):
         weight = self.params["weight"].reshape(self.groups, self.filters // self.groups, self.group_k)
         out = np.empty((self.filters, batch, out_h, out_w), dtype=x.dtype)
         out2d = out.reshape(self.groups, self.filters // self.groups, -1)
-        np.matmul(weight, cols.reshape(self.groups, self.group_k, -1), out=out2d)
+        if self.groups == 1:
+            matmul_thin(weight[0], cols, out2d[0])
+        else:
+            np.matmul(weight, cols.reshape(self.groups, self.group_k, -1), out=out2d)
         if self.use_bias:
             out.reshape(self.filters, -1)[...] += self.params["bias"][:, None]
         if training:
@@ -86,7 +89,10 @@ class Conv2DOp(Op):
         d_out = grad_output.reshape(groups, per_group, -1)
         cols = self._saved_cols.reshape(groups, self.group_k, -1)
         # cols @ d_out.T is the faster orientation of this GEMM (long shared axis inside).
-        weight_grad = np.matmul(cols, d_out.transpose(0, 2, 1))
+        if groups == 1:
+            weight_grad = matmul_thin_transposed(cols[0], d_out[0])[None]
+        else:
+            weight_grad = np.matmul(cols, d_out.transpose(0, 2, 1))
         self.grads["weight"][...] = weight_grad.transpose(0, 2, 1).reshape(self.grads["weight"].shape)
         if self.use_bias:
             np.sum(grad_output.reshape(self.filters, -1), axis=1, out=self.grads["bias"])

@@ -140,3 +140,32 @@ def parallel_copy(destination: np.ndarray, source: np.ndarray) -> None:
         np.copyto(destination[start:stop], source[start:stop])
 
     split_rows(copy, destination.shape[0], destination.nbytes)
+
+
+THIN_ROWS = 16
+CHUNK_COLUMNS = 4096
+
+
+def matmul_thin(weight: np.ndarray, columns: np.ndarray, out: np.ndarray) -> None:
+    """``out = weight @ columns`` for ``(F, K) @ (K, M)`` with few rows ``F`` and many columns ``M``.
+
+    OpenBLAS handles such thin products poorly in one call; slices of a few thousand
+    columns keep both operands in cache (measured 1.5× faster for LeNet's 6×25×50176).
+    """
+    if weight.shape[0] > THIN_ROWS or columns.shape[1] < 2 * CHUNK_COLUMNS:
+        np.matmul(weight, columns, out=out)
+        return
+    for start in range(0, columns.shape[1], CHUNK_COLUMNS):
+        stop = start + CHUNK_COLUMNS
+        np.matmul(weight, columns[:, start:stop], out=out[:, start:stop])
+
+
+def matmul_thin_transposed(columns: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """``columns @ grad.T`` — ``(K, M) @ (M, F)`` — summed over column slices when ``F`` is small."""
+    if grad.shape[0] > THIN_ROWS or columns.shape[1] < 2 * CHUNK_COLUMNS:
+        return columns @ grad.T
+    total = np.zeros((columns.shape[0], grad.shape[0]), dtype=columns.dtype)
+    for start in range(0, columns.shape[1], CHUNK_COLUMNS):
+        stop = start + CHUNK_COLUMNS
+        total += columns[:, start:stop] @ grad[:, start:stop].T
+    return total
