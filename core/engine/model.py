@@ -17,6 +17,7 @@ import numpy as np
 
 from core.engine.initializers import initial_values
 from core.engine.kernels import to_batch_major
+from core.engine.memory import keep_freed_memory
 from core.engine.op import Op
 from core.engine.ops import DropoutOp, SoftmaxOp
 from core.errors import LayerwiseError
@@ -69,6 +70,7 @@ class Model:
         check = check_graph(document)
         if check.problems:
             raise LayerwiseError("the network does not compute: " + "; ".join(str(p) for p in check.problems))
+        keep_freed_memory()
         self.dtype = np.dtype(dtype)
         self.document = document
         self.order: list[Node] = check.order
