@@ -132,9 +132,14 @@ class Conv2DOp(Op):
         top, left, bottom, right = self.window.pads
         d_padded = np.zeros((channels, batch, height + top + bottom, width + left + right), dtype=d_cols.dtype)
         kh, kw = self.window.kernel
-        for i in range(kh):
-            for j in range(kw):
-                tap(d_padded, i, j, self.window.stride, self.window.dilation, self.window.output_hw)[...] += d_cols[:, i, j]
+
+        def scatter(a: int, b: int) -> None:
+            target = d_padded[a:b]
+            for i in range(kh):
+                for j in range(kw):
+                    tap(target, i, j, self.window.stride, self.window.dilation, self.window.output_hw)[...] += d_cols[a:b, i, j]
+
+        split_rows(scatter, channels, d_padded.nbytes)
         return self.pad.crop(d_padded) if any(self.window.pads) else d_padded
 
 

@@ -201,6 +201,7 @@ class Trainer:
                     self.augmenter.settings = dataclasses.replace(self.augmenter.settings, kinds=value)
                 except (LayerwiseError, ValueError) as exc:
                     raise TrainingError(str(exc)) from None
+                self._fit_augmenter()
                 new: Any = sorted(value)
             elif name == "dropout":
                 old, new = self.model.dropout_enabled, value
@@ -212,6 +213,11 @@ class Trainer:
                 setattr(self, f"_{name}", value)
             if old != new:
                 yield SettingChanged(epoch, batch, name, old, new)
+
+    def _fit_augmenter(self) -> None:
+        """Fit the per-class Gaussians the first time "sample" is switched on (costly on big data)."""
+        if "sample" in self.augmenter.settings.kinds and not self.augmenter.fitted:
+            self.augmenter.fit(self.train.x, self.train.y)
 
     def evaluate(self, data: Dataset) -> tuple[float, float]:
         """Data loss and accuracy over ``data`` in inference mode."""
@@ -248,7 +254,7 @@ class Trainer:
         self._l1, self._l2, self._learning_rate = config.l1, config.l2, config.learning_rate
         optimizer = make_optimizer(config.optimizer, momentum=config.momentum, nesterov=config.nesterov)
         loss_fn = LOSSES[config.loss]
-        self.augmenter.fit(train.x, train.y)
+        self._fit_augmenter()
         early = EarlyStopping(config.early_stopping, config.monitor, config.min_delta) if config.early_stopping else None
         best_state: dict[str, np.ndarray] | None = None
         last_good = model.state_dict()

@@ -196,3 +196,17 @@ def test_a_given_model_keeps_its_weights(moons):
     model.params[...] = 0.01
     trainer = Trainer(mlp(), train, val, TrainingConfig(epochs=1), model=model)
     assert trainer.model is model and np.all(model.params == np.float32(0.01))
+
+
+def test_sampling_from_class_gaussians_can_be_switched_on_mid_run(moons):
+    train, val = moons
+    trainer = Trainer(mlp(), train, val, TrainingConfig(epochs=2, batch_size=50))
+    assert not trainer.augmenter.fitted
+
+    def switch(t, event):
+        if isinstance(event, BatchEnded) and (event.epoch, event.batch) == (1, 1):
+            t.set_augmentation({"sample"})
+
+    events = run(trainer, switch)
+    assert events[-1].reason == "completed" and trainer.augmenter.fitted
+    assert any(isinstance(e, SettingChanged) and e.new == ["sample"] for e in events)
