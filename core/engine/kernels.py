@@ -134,12 +134,18 @@ def split_rows(task: Callable[[int, int], None], rows: int, nbytes: int) -> None
 
 
 def parallel_copy(destination: np.ndarray, source: np.ndarray) -> None:
-    """``np.copyto(destination, source)`` split over two threads along axis 0 (im2col's gather)."""
+    """``np.copyto(destination, source)`` split over two threads (im2col's gather).
+
+    Splits the first axis longer than one (a single-channel input splits by kernel row).
+    """
+    axis = next((i for i, size in enumerate(destination.shape) if size > 1), 0)
+    leading = (slice(None),) * axis
 
     def copy(start: int, stop: int) -> None:
-        np.copyto(destination[start:stop], source[start:stop])
+        part = (*leading, slice(start, stop))
+        np.copyto(destination[part], source[part])
 
-    split_rows(copy, destination.shape[0], destination.nbytes)
+    split_rows(copy, destination.shape[axis], destination.nbytes)
 
 
 THIN_ROWS = 16

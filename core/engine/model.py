@@ -90,6 +90,8 @@ class Model:
         self.output_shape = self.shapes[self.output_node.id]
         self.sources = {n.id: [s.id for s in document.inputs_of(n.id)] for n in self.order}
         self._reading_input = [n.id for n in self.order if self.input_node.id in self.sources[n.id]]
+        self._consumers = {n.id: len(document.output_edges(n.id)) for n in self.order}
+        self._position = {n.id: i for i, n in enumerate(self.order)}
         self.ops: dict[str, Op] = {
             n.id: n.layer.build([self.shapes[s] for s in self.sources[n.id]]) for n in self.order
         }
@@ -190,7 +192,7 @@ class Model:
 
     def _run(self, x: np.ndarray, training: bool, stop_at: Node) -> np.ndarray:
         values: dict[str, np.ndarray] = {}
-        remaining = {n.id: len(self.document.output_edges(n.id)) for n in self.order}
+        remaining = dict(self._consumers)
         for node in self.order:
             sources = self.sources[node.id]
             inputs = [values[s] for s in sources] if sources else [x.astype(self.dtype, copy=False)]
@@ -230,8 +232,7 @@ class Model:
             self.ops[node].input_grad = input_grad
         start = self.logits_node if from_logits else self.output_node
         pending: dict[str, np.ndarray] = {start.id: grad if grad.ndim == 2 else np.ascontiguousarray(grad.transpose(1, 0, 2, 3))}
-        position = {n.id: i for i, n in enumerate(self.order)}
-        for node in reversed(self.order[: position[start.id] + 1]):
+        for node in reversed(self.order[: self._position[start.id] + 1]):
             upstream = pending.pop(node.id, None)
             if upstream is None:
                 continue  # a branch that does not reach the loss

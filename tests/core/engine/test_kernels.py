@@ -50,3 +50,12 @@ def test_parallel_copy_matches_copyto_for_a_strided_gather():
     destination = np.empty(view.shape, dtype=np.float32)
     parallel_copy(destination, view)
     assert np.array_equal(destination, view)
+
+
+def test_parallel_copy_splits_a_single_channel_gather_along_the_next_axis():
+    source = np.random.default_rng(0).random((1, 64, 32, 32)).astype(np.float32)
+    view = np.lib.stride_tricks.sliding_window_view(source, (5, 5), axis=(2, 3)).transpose(0, 4, 5, 1, 2, 3)
+    destination = np.empty(view.shape, dtype=np.float32)
+    assert destination.shape[0] == 1 and destination.nbytes >= kernels.PARALLEL_MIN_BYTES
+    parallel_copy(destination, view)
+    assert np.array_equal(destination, view)
