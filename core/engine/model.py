@@ -151,7 +151,7 @@ class Model:
                 init = type(init)(init.shape, "glorot_uniform", init.fan_in, init.fan_out, init.regularized)
             self.params[entry.start : entry.stop] = initial_values(init, rng, self.dtype).ravel()
         for node in self.order:
-            for name, (shape, fill) in self.ops[node.id].buffer_inits().items():
+            for name, (_, fill) in self.ops[node.id].buffer_inits().items():
                 self.ops[node.id].buffers[name][...] = fill
         self.reseed(seed)
 
