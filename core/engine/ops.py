@@ -146,6 +146,47 @@ class BatchNormOp(Op):
         return [self._output(d_x, grad_output)]
 
 
+class ScaleOp(Op):
+    """``y = γ_c · x + β_c`` per channel (axis 0 of C×N×H×W, or per feature of N×F)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+
+    def param_inits(self) -> dict[str, ParamInit]:
+        return {"gamma": ParamInit((self.channels,), "ones"), "beta": ParamInit((self.channels,), "zeros")}
+
+    def _per_channel(self, vector: np.ndarray, ndim: int) -> np.ndarray:
+        return vector[:, None, None, None] if ndim == 4 else vector
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        x = inputs[0]
+        if training:
+            self._x = x
+        return x * self._per_channel(self.params["gamma"], x.ndim) + self._per_channel(self.params["beta"], x.ndim)
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        axes = (1, 2, 3) if grad_output.ndim == 4 else (0,)
+        self.grads["gamma"][...] = np.sum(grad_output * self._x, axis=axes)
+        self.grads["beta"][...] = np.sum(grad_output, axis=axes)
+        return [grad_output * self._per_channel(self.params["gamma"], grad_output.ndim)]
+
+
+class ChannelShuffleOp(Op):
+    """Permute channels (axis 0): output channel ``i·groups + g`` is input channel ``g·(C/groups) + i``."""
+
+    def __init__(self, channels: int, groups: int) -> None:
+        super().__init__()
+        self.order = np.arange(channels).reshape(groups, channels // groups).T.ravel()
+        self.inverse = np.argsort(self.order)
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        return inputs[0][self.order]
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        return [grad_output[self.inverse]]
+
+
 class LRNOp(Op):
     """Local response normalisation across channels (axis 0), as ONNX LRN.
 

@@ -91,3 +91,28 @@ class Conv2D(Layer):
     def spatial_geometry(self, input_shapes: Sequence[Shape]) -> SpatialGeometry:
         window = self.window(input_shapes[0])
         return SpatialGeometry(window.kernel, window.stride, window.pad_begin, window.dilation)
+
+
+@register
+class ChannelShuffle(Layer):
+    """Interleaves the channels of ``groups`` groups (ShuffleNet), so grouped convolutions mix.
+
+    Channel ``g·(C/groups) + i`` moves to position ``i·groups + g``.
+    """
+
+    type_name = "ChannelShuffle"
+    category = "Convolution"
+    name_stem = "shuffle"
+    summary = "Interleaves channels across groups so the next grouped convolution sees every group."
+    param_specs = (IntParam("groups", 2, "Number of channel groups to interleave.", minimum=1, maximum=65536),)
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        channels, _, _ = self.require_image(input_shapes[0])
+        if channels % self.params["groups"]:
+            raise ShapeError(f"ChannelShuffle groups={self.params['groups']} must divide the {channels} input channels")
+        return input_shapes[0]
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import ChannelShuffleOp
+
+        return ChannelShuffleOp(input_shapes[0][0], self.params["groups"])

@@ -74,3 +74,27 @@ class LRN(Layer):
 
     def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
         return num_elements(output_shape) * self.params["size"]
+
+
+@register
+class Scale(Layer):
+    """A learned per-channel affine map ``y = γ_c · x + β_c`` (no normalisation).
+
+    What remains of BatchNorm once its statistics are folded away; imported models
+    use it for the per-channel Mul/Add that follows their normalisation.
+    """
+
+    type_name = "Scale"
+    category = "Normalization"
+    summary = "Multiplies each channel by a learned factor and adds a learned offset."
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        from core.engine.ops import ScaleOp
+
+        return ScaleOp(input_shapes[0][0])
+
+    def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
+        return ParamCount(trainable=2 * input_shapes[0][0])
+
+    def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
+        return num_elements(output_shape)
