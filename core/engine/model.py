@@ -8,10 +8,9 @@ that are regularised are placed first.
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from core.engine.op import Op
 from core.engine.ops import DropoutOp, SoftmaxOp
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument, Node
+from core.graph.fileformat import atomic_write_bytes
 from core.graph.validation import check_graph
 from core.shapes import Shape, format_shape
 
@@ -287,17 +287,12 @@ class Model:
 
     def save_weights(self, path: str | os.PathLike[str]) -> None:
         """Write every tensor to an ``.npz`` file atomically."""
-        path = Path(path)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent if str(path.parent) else ".")
+        buffer = io.BytesIO()
+        np.savez(buffer, **self.state_dict())
         try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **self.state_dict())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+            atomic_write_bytes(path, buffer.getvalue())
+        except OSError as exc:
+            raise WeightsError(f"{path}: cannot be written: {exc.strerror or exc}") from None
 
     def load_weights(self, path: str | os.PathLike[str]) -> None:
         """Read an ``.npz`` written by :meth:`save_weights` (never unpickles anything)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.layers.base import Layer
 from core.params import FloatParam
@@ -12,6 +12,7 @@ from core.shapes import Shape
 
 if TYPE_CHECKING:
     from core.engine.op import Op
+    from core.onnx_io.export import OnnxExport
 
 
 @register
@@ -19,6 +20,7 @@ class ReLU(Layer):
     """``max(0, x)``."""
 
     type_name = "ReLU"
+    onnx_op = "Relu"
     category = "Activation"
     summary = "max(0, x): passes positive values, zeroes negative ones."
 
@@ -34,6 +36,7 @@ class LeakyReLU(Layer):
 
     type_name = "LeakyReLU"
     name_stem = "leaky_relu"
+    onnx_op = "LeakyRelu"
     category = "Activation"
     summary = "Like ReLU, but lets a small slope alpha·x through for negative x."
     param_specs = (
@@ -45,12 +48,16 @@ class LeakyReLU(Layer):
 
         return LeakyReLUOp(self.params["alpha"])
 
+    def onnx_attributes(self) -> dict[str, Any]:
+        return {"alpha": self.params["alpha"]}
+
 
 @register
 class Sigmoid(Layer):
     """``1 / (1 + e^−x)``."""
 
     type_name = "Sigmoid"
+    onnx_op = "Sigmoid"
     category = "Activation"
     summary = "1 / (1 + e^−x): squashes any value into (0, 1); saturates for large |x|."
 
@@ -65,6 +72,7 @@ class Tanh(Layer):
     """``tanh(x)``."""
 
     type_name = "Tanh"
+    onnx_op = "Tanh"
     category = "Activation"
     summary = "tanh(x): squashes any value into (−1, 1), centred on zero."
 
@@ -79,6 +87,7 @@ class ELU(Layer):
     """``x`` for ``x > 0``, ``alpha · (e^x − 1)`` otherwise."""
 
     type_name = "ELU"
+    onnx_op = "Elu"
     category = "Activation"
     summary = "x for x > 0, alpha·(e^x − 1) below: smooth, with negative outputs near −alpha."
     param_specs = (
@@ -89,6 +98,9 @@ class ELU(Layer):
         from core.engine.ops import ELUOp
 
         return ELUOp(self.params["alpha"])
+
+    def onnx_attributes(self) -> dict[str, Any]:
+        return {"alpha": self.params["alpha"]}
 
 
 @register
@@ -103,3 +115,12 @@ class Softmax(Layer):
         from core.engine.ops import SoftmaxOp
 
         return SoftmaxOp()
+
+    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+        if onnx_export.opset >= 13 or len(input_shapes[0]) == 1:
+            return onnx_export.node("Softmax", inputs, name, axis=1)
+        # Before opset 13 Softmax flattens every axis after `axis`; a per-pixel softmax
+        # over channels goes through channels-last instead.
+        last = onnx_export.node("Transpose", inputs, f"{name}_nhwc", perm=[0, 2, 3, 1])
+        normalised = onnx_export.node("Softmax", [last], f"{name}_softmax", axis=3)
+        return onnx_export.node("Transpose", [normalised], name, perm=[0, 3, 1, 2])

@@ -19,6 +19,7 @@ from core.shapes import Shape, describe_shape, is_image
 
 if TYPE_CHECKING:
     from core.engine.op import Op
+    from core.onnx_io.export import OnnxExport
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,14 @@ class Layer:
     name_stem
         Start of generated node names (``conv``, ``conv_1`` …); the lower-cased type
         name when empty.
+    onnx_op
+        The ONNX operator a layer maps to one-to-one (with :meth:`onnx_attributes`);
+        layers needing more override :meth:`export_onnx`.
     """
 
     type_name: ClassVar[str] = ""
     name_stem: ClassVar[str] = ""
+    onnx_op: ClassVar[str] = ""
     category: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     param_specs: ClassVar[tuple[ParamSpec, ...]] = ()
@@ -160,6 +165,16 @@ class Layer:
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         """Return the runtime (forward and backward) of this layer for ``input_shapes``."""
         raise NotImplementedError(f"{self.type_name} has no runtime")
+
+    def onnx_attributes(self) -> dict[str, Any]:
+        """Attributes of :attr:`onnx_op` for the default :meth:`export_onnx`."""
+        return {}
+
+    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+        """Add this layer's ONNX nodes (weights from ``op``); return the name of its output tensor."""
+        if not self.onnx_op:
+            raise NotImplementedError(f"{self.type_name} has no ONNX converter")
+        return onnx_export.node(self.onnx_op, inputs, name, **self.onnx_attributes())
 
     # -- helpers for subclasses ------------------------------------------------------
 

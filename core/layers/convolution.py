@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from core.errors import ParamError, ShapeError
 from core.layers.base import Layer, ParamCount, SpatialGeometry
 from core.layers.spatial import Window, resolve_window
@@ -14,6 +16,7 @@ from core.shapes import Shape
 
 if TYPE_CHECKING:
     from core.engine.op import Op
+    from core.onnx_io.export import OnnxExport
 
 
 @register
@@ -92,6 +95,17 @@ class Conv2D(Layer):
         window = self.window(input_shapes[0])
         return SpatialGeometry(window.kernel, window.stride, window.pad_begin, window.dilation)
 
+    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+        window = self.window(input_shapes[0])
+        tensors = [inputs[0], onnx_export.constant(f"{name}.weight", op.params["weight"])]
+        if self.params["bias"]:
+            tensors.append(onnx_export.constant(f"{name}.bias", op.params["bias"]))
+        return onnx_export.node(
+            "Conv", tensors, name,
+            kernel_shape=list(window.kernel), strides=list(window.stride), pads=list(window.pads),
+            dilations=list(window.dilation), group=self.params["groups"],
+        )
+
 
 @register
 class ChannelShuffle(Layer):
@@ -116,3 +130,13 @@ class ChannelShuffle(Layer):
         from core.engine.ops import ChannelShuffleOp
 
         return ChannelShuffleOp(input_shapes[0][0], self.params["groups"])
+
+    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+        # The ShuffleNet idiom: split channels into (groups, C/groups), swap, merge back.
+        channels, height, width = input_shapes[0]
+        groups = self.params["groups"]
+        split = onnx_export.constant(f"{name}.split_shape", np.array([0, groups, channels // groups, height, width]))
+        merged = onnx_export.constant(f"{name}.merged_shape", np.array([0, channels, height, width]))
+        grouped = onnx_export.node("Reshape", [inputs[0], split], f"{name}_split")
+        swapped = onnx_export.node("Transpose", [grouped], f"{name}_swap", perm=[0, 2, 1, 3, 4])
+        return onnx_export.node("Reshape", [swapped, merged], name)

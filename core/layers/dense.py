@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from core.errors import ShapeError
 from core.layers.base import Layer, ParamCount
@@ -13,6 +15,7 @@ from core.shapes import Shape, describe_shape, num_elements
 
 if TYPE_CHECKING:
     from core.engine.op import Op
+    from core.onnx_io.export import OnnxExport
 
 
 @register
@@ -20,6 +23,7 @@ class Flatten(Layer):
     """Unrolls a C×H×W map into C·H·W features (row-major, channel first)."""
 
     type_name = "Flatten"
+    onnx_op = "Flatten"
     category = "Dense"
     summary = "Unrolls a C×H×W map into one vector of C·H·W features, so Dense layers can follow."
 
@@ -30,6 +34,9 @@ class Flatten(Layer):
         from core.engine.ops import FlattenOp
 
         return FlattenOp()
+
+    def onnx_attributes(self) -> dict[str, Any]:
+        return {"axis": 1}
 
     def spatial_geometry(self, input_shapes: Sequence[Shape]) -> None:
         return None
@@ -62,6 +69,13 @@ class Dense(Layer):
         from core.engine.ops import DenseOp
 
         return DenseOp(input_shapes[0][0], self.params["units"], self.params["bias"])
+
+    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+        weight = onnx_export.constant(f"{name}.weight", op.params["weight"])
+        # Gemm's bias became optional in opset 11; before, zeros stand in.
+        bias = op.params["bias"] if self.params["bias"] else np.zeros(self.params["units"], np.float32)
+        extra = [onnx_export.constant(f"{name}.bias", bias)] if self.params["bias"] or onnx_export.opset < 11 else []
+        return onnx_export.node("Gemm", [inputs[0], weight, *extra], name, transB=1)
 
     def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
         features = input_shapes[0][0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ShapeError
 from core.layers.base import Layer
@@ -19,6 +19,7 @@ class Add(Layer):
     """Elementwise sum of any number of equally shaped inputs (residual connections)."""
 
     type_name = "Add"
+    onnx_op = "Sum"
     category = "Merge"
     summary = "Adds its inputs element by element; all must have the same shape (residual connections)."
     min_inputs = 2
@@ -45,6 +46,7 @@ class Concat(Layer):
     """Stacks inputs along the channel (or feature) axis; spatial sizes must agree."""
 
     type_name = "Concat"
+    onnx_op = "Concat"
     category = "Merge"
     summary = "Stacks its inputs along the channel axis; their H×W must agree (Inception branches)."
     min_inputs = 2
@@ -64,3 +66,6 @@ class Concat(Layer):
         from core.engine.ops import ConcatOp
 
         return ConcatOp([shape[0] for shape in input_shapes], is_image(input_shapes[0]))
+
+    def onnx_attributes(self) -> dict[str, Any]:
+        return {"axis": 1}

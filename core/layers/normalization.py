@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.layers.base import Layer, ParamCount
 from core.params import FloatParam, IntParam
@@ -12,6 +12,7 @@ from core.shapes import Shape, num_elements
 
 if TYPE_CHECKING:
     from core.engine.op import Op
+    from core.onnx_io.export import OnnxExport
 
 
 @register
@@ -37,6 +38,18 @@ class BatchNorm(Layer):
 
         return BatchNormOp(input_shapes[0][0], self.params["epsilon"], self.params["momentum"])
 
+    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+        tensors = [
+            onnx_export.constant(f"{name}.{key}", value)
+            for key, value in (
+                ("weight", op.params["gamma"]), ("bias", op.params["beta"]),
+                ("running_mean", op.buffers["running_mean"]), ("running_var", op.buffers["running_var"]),
+            )
+        ]
+        return onnx_export.node(
+            "BatchNormalization", [inputs[0], *tensors], name, epsilon=self.params["epsilon"], momentum=self.params["momentum"]
+        )
+
     def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
         channels = input_shapes[0][0]
         # gamma and beta are learned; running mean and variance are not.
@@ -55,6 +68,7 @@ class LRN(Layer):
     """
 
     type_name = "LRN"
+    onnx_op = "LRN"
     category = "Normalization"
     summary = "Divides each value by the energy of neighbouring channels at the same pixel (AlexNet)."
     param_specs = (
@@ -71,6 +85,13 @@ class LRN(Layer):
         from core.engine.ops import LRNOp
 
         return LRNOp(self.params["size"], self.params["alpha"], self.params["beta"], self.params["bias"])
+
+    def onnx_attributes(self) -> dict[str, Any]:
+        if self.params["size"] % 2 == 0:
+            from core.onnx_io.export import OnnxExportError
+
+            raise OnnxExportError(f"onnxruntime runs LRN with an odd size only; this one has size {self.params['size']}")
+        return {key: self.params[key] for key in ("size", "alpha", "beta", "bias")}
 
     def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
         return num_elements(output_shape) * self.params["size"]
@@ -92,6 +113,14 @@ class Scale(Layer):
         from core.engine.ops import ScaleOp
 
         return ScaleOp(input_shapes[0][0])
+
+    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+        # Per-channel constants broadcast over H and W as C×1×1.
+        shape = (-1, 1, 1) if len(input_shapes[0]) == 3 else (-1,)
+        gamma = onnx_export.constant(f"{name}.weight", op.params["gamma"].reshape(shape))
+        beta = onnx_export.constant(f"{name}.bias", op.params["beta"].reshape(shape))
+        scaled = onnx_export.node("Mul", [inputs[0], gamma], f"{name}_mul")
+        return onnx_export.node("Add", [scaled, beta], name)
 
     def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
         return ParamCount(trainable=2 * input_shapes[0][0])

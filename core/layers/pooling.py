@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ShapeError
 from core.layers.base import Layer, SpatialGeometry
@@ -14,6 +14,7 @@ from core.registry import register
 
 if TYPE_CHECKING:
     from core.engine.op import Op
+    from core.onnx_io.export import OnnxExport
 
 
 class _Pool2D(Layer):
@@ -54,6 +55,23 @@ class _Pool2D(Layer):
         window = self.window(input_shapes[0])
         return SpatialGeometry(window.kernel, window.stride, window.pad_begin)
 
+    def onnx_pads(self, input_shape: Shape) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+        """Explicit pads and the ceil-mode overhang at the bottom/right.
+
+        ONNX's ceil mode keeps a last window that starts in the padding, PyTorch's (and
+        ours) drops it; floor mode with the overhang as extra end padding gives our
+        exact output size at every opset.
+        """
+        window = self.window(input_shape)
+        top, left, bottom, right = window.pads
+        needed = [(out - 1) * s + k for out, s, k in zip(window.output_hw, window.stride, window.kernel)]
+        extra = (max(needed[0] - (input_shape[1] + top + bottom), 0), max(needed[1] - (input_shape[2] + left + right), 0))
+        return window.pads, extra
+
+    def pool_attributes(self, input_shape: Shape, pads: list[int]) -> dict[str, Any]:
+        window = self.window(input_shape)
+        return {"kernel_shape": list(window.kernel), "strides": list(window.stride), "pads": pads}
+
 
 @register
 class MaxPool2D(_Pool2D):
@@ -68,6 +86,11 @@ class MaxPool2D(_Pool2D):
 
         _, height, width = input_shapes[0]
         return MaxPool2DOp(self.window(input_shapes[0]), (height, width))
+
+    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+        (top, left, bottom, right), (extra_h, extra_w) = self.onnx_pads(input_shapes[0])
+        pads = [top, left, bottom + extra_h, right + extra_w]
+        return onnx_export.node("MaxPool", inputs, name, **self.pool_attributes(input_shapes[0], pads))
 
 
 @register
@@ -90,6 +113,19 @@ class AvgPool2D(_Pool2D):
 
         _, height, width = input_shapes[0]
         return AvgPool2DOp(self.window(input_shapes[0]), (height, width), self.params["count_include_pad"])
+
+    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+        (top, left, bottom, right), (extra_h, extra_w) = self.onnx_pads(input_shapes[0])
+        source, counted = inputs[0], self.params["count_include_pad"]
+        if counted and (extra_h or extra_w) and any((top, left, bottom, right)):
+            # The explicit zeros count in the mean, the overhang does not: pad first, then
+            # pool without counting padding.
+            source = onnx_export.pad(source, [top, left, bottom, right], f"{name}_pad")
+            top = left = bottom = right = 0
+            counted = False
+        pads = [top, left, bottom + extra_h, right + extra_w]
+        attributes = self.pool_attributes(input_shapes[0], pads)
+        return onnx_export.node("AveragePool", [source], name, count_include_pad=int(counted), **attributes)
 
     def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
         kh, kw = self.params["pool_size"]
@@ -117,6 +153,12 @@ class GlobalAvgPool2D(Layer):
         from core.engine.conv_ops import GlobalAvgPoolOp
 
         return GlobalAvgPoolOp(self.params["keepdims"])
+
+    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+        if self.params["keepdims"]:
+            return onnx_export.node("GlobalAveragePool", inputs, name)
+        pooled = onnx_export.node("GlobalAveragePool", inputs, f"{name}_pool")
+        return onnx_export.node("Flatten", [pooled], name, axis=1)
 
     def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
         channels, height, width = input_shapes[0]

@@ -12,6 +12,7 @@ from core.shapes import Shape
 
 if TYPE_CHECKING:
     from core.engine.op import Op
+    from core.onnx_io.export import OnnxExport
 
 
 @register
@@ -33,3 +34,6 @@ class Dropout(Layer):
         from core.engine.ops import DropoutOp
 
         return DropoutOp(self.params["rate"])
+
+    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+        return inputs[0]  # inference has no dropout
