@@ -2,7 +2,8 @@
 """Layerwise entry point.
 
 ``python main.py [NETWORK]`` opens the app (on the LeNet-5 example when no network is
-given); ``python main.py info|train NETWORK …`` work headless on the same ``core/``.
+given); ``python main.py info|train|export|import|predict …`` work headless on the same
+``core/``.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from collections.abc import Sequence  # noqa: E402
 from core.errors import LayerwiseError  # noqa: E402
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER_ERROR = 0, 1, 2
-COMMANDS = ("info", "train")
+COMMANDS = ("info", "train", "export", "import", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import info, train
+    from cli import info, onnx_commands, train
 
     parser = argparse.ArgumentParser(
         prog="layerwise",
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     info.add_parser(commands)
     train.add_parser(commands)
+    onnx_commands.add_parsers(commands)
     return parser
 
 
