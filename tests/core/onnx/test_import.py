@@ -224,9 +224,11 @@ def test_the_installed_onnx_ships_the_classic_models():
 
 
 @pytest.mark.parametrize("path", LIGHT, ids=lambda p: p.stem)
-def test_real_models_import_and_match_onnxruntime(path):
-    model = without_final_softmax(with_random_weights(onnx.load(str(path))))
-    assert_same_as_onnxruntime(model, batch=1, logits=True)
+def test_real_models_import_match_onnxruntime_and_export_again(path):
+    original = without_final_softmax(with_random_weights(onnx.load(str(path))))
+    model = assert_same_as_onnxruntime(original, batch=1, logits=True)
+    x = np.random.default_rng(7).standard_normal((1, *model.input_shape)).astype(np.float32)
+    assert relative_difference(run_onnx(export_model(model), x), run_onnx(original, x)) <= 1e-4
 
 
 def test_imported_alexnet_has_its_published_receptive_field():
