@@ -1,81 +1,229 @@
-"""The main window: the open network, its summary, and the File menu."""
+"""The main window: the canvas, its docks, menus, files and the undo stack."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+)
 
 from core.errors import LayerwiseError
 from core.examples import RESOURCES_DIR, example_names, example_path
 from core.graph.document import NetworkDocument
-from core.graph.fileformat import load_network
+from core.graph.fileformat import FORMAT_ID, FORMAT_VERSION, load_network, network_from_dict, network_to_dict, save_network
+from core.graph.layout import layered_positions
+from core.graph.validation import validate
+from gui.canvas.scene import NetworkScene
+from gui.canvas.view import NetworkView
+from gui.commands import InsertFragmentCommand, MoveNodesCommand
+from gui.panels.inspector import InspectorPanel
+from gui.panels.palette import PaletteWidget
 from gui.panels.summary_panel import SummaryPanel
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "Layerwise"
 NETWORK_FILTER = "Layerwise networks (*.json);;All files (*)"
+CLIPBOARD_MIME = "application/x-layerwise-layers"
+TEMPLATES = ("lenet5", "mlp", "vgg16", "inception_block", "resnet_block", "squeezenet_fire")
+BLOCKS = {"Inception block": "inception_block", "ResNet block": "resnet_block", "Fire module": "squeezenet_fire"}
+MAX_RECENT = 8
+PASTE_OFFSET = 40.0
+
+
+def fragment_of(document: NetworkDocument, node_ids: list[str]) -> dict:
+    """The selected layers in the file's layer format (inputs limited to the selection)."""
+    data = network_to_dict(document)
+    chosen = {document.node(i).name for i in node_ids}
+    layers = [layer for layer in data["layers"] if layer["name"] in chosen]
+    for layer in layers:
+        layer["inputs"] = [name for name in layer["inputs"] if name in chosen]
+    return {"layers": layers}
 
 
 class MainWindow(QMainWindow):
     """One window per open network."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
-        self.document = NetworkDocument()
+        self.settings = settings or QSettings()
         self.path: Path | None = None
+        self.document = NetworkDocument()
+        self.undo_stack = QUndoStack(self)
         self.setWindowIcon(QIcon(str(RESOURCES_DIR / "icons" / "layerwise.svg")))
-        self.resize(1180, 720)
+        self.resize(1440, 900)
 
-        self.heading = QLabel()
-        self.heading.setTextFormat(Qt.TextFormat.RichText)
-        self.heading.setWordWrap(True)
+        self.scene = NetworkScene(self.document, self.undo_stack, self)
+        self.view = NetworkView(self.scene, self)
+        self.setCentralWidget(self.view)
+        self.palette_panel = PaletteWidget()
+        self.inspector = InspectorPanel()
         self.summary_panel = SummaryPanel()
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(12, 10, 12, 8)
-        layout.setSpacing(8)
-        layout.addWidget(self.heading)
-        layout.addWidget(self.summary_panel, 1)
-        self.setCentralWidget(central)
+        self.problems = QListWidget()
+        self.palette_dock = self._dock("Layers", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.inspector_dock = self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.problems_dock = self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.summary_dock = self._dock("Summary", self.summary_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.problems_dock, self.summary_dock)
+        self.problems_dock.raise_()
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [210, 340], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.problems_dock], [150], Qt.Orientation.Vertical)
+
+        self.palette_panel.layer_activated.connect(self._add_at_centre)
+        self.scene.selection_changed_ids.connect(self.inspector.set_selection)
+        self.scene.connection_refused.connect(lambda reason: self.statusBar().showMessage(f"Cannot connect: {reason}", 6000))
+        self.problems.itemDoubleClicked.connect(self._select_problem)
+        self.undo_stack.cleanChanged.connect(lambda clean: self.setWindowModified(not clean))
+        self.undo_stack.indexChanged.connect(lambda _index: self._refresh_problems())
         self._build_menus()
+        self._restore_layout()
         self.set_document(self.document, None)
 
+    def _dock(self, title: str, widget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{title.lower()}_dock")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    # -- menus -------------------------------------------------------------------------
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.open_action = QAction("&Open…", self, shortcut=QKeySequence.StandardKey.Open)
-        self.open_action.triggered.connect(self.choose_and_open)
-        file_menu.addAction(self.open_action)
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&New", self.new_network, QKeySequence.StandardKey.New)
+        templates = file_menu.addMenu("New from &Template")
+        for name in TEMPLATES:
+            self._action(templates, load_network(example_path(name)).name, lambda _=False, n=name: self.new_from_template(n))
+        self._action(file_menu, "&Open…", self.choose_and_open, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
         examples = file_menu.addMenu("Open &Example")
         for name in example_names():
-            title = _example_title(name)
-            action = examples.addAction(title)
-            action.triggered.connect(lambda _checked=False, n=name: self.open_network(example_path(n)))
+            self._action(examples, load_network(example_path(name)).name, lambda _=False, n=name: self.open_network(example_path(n)))
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-        help_menu = self.menuBar().addMenu("&Help")
-        about = help_menu.addAction("&About Layerwise")
-        about.triggered.connect(self.show_about)
+        self._action(file_menu, "&Save", self.save, QKeySequence.StandardKey.Save)
+        self._action(file_menu, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Import ONNX…", self.import_onnx)
+        self._action(file_menu, "&Export ONNX…", self.export_onnx)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
-    # -- documents -------------------------------------------------------------------
+        edit = bar.addMenu("&Edit")
+        undo = self.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        edit.addActions([undo, redo])
+        edit.addSeparator()
+        self._action(edit, "Cu&t", self.cut, QKeySequence.StandardKey.Cut)
+        self._action(edit, "&Copy", self.copy, QKeySequence.StandardKey.Copy)
+        self._action(edit, "&Paste", self.paste, QKeySequence.StandardKey.Paste)
+        self._action(edit, "&Duplicate", self.duplicate, QKeySequence("Ctrl+D"))
+        self._action(edit, "De&lete", self.scene.delete_selection, QKeySequence.StandardKey.Delete)
+        self._action(edit, "Select &All", self._select_all, QKeySequence.StandardKey.SelectAll)
+
+        view = bar.addMenu("&View")
+        self._action(view, "Zoom &In", lambda: self.view.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
+        self._action(view, "Zoom &Out", lambda: self.view.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
+        self._action(view, "&Fit to View", self.view.fit_all, QKeySequence("Ctrl+0"))
+        self._action(view, "Auto &Layout", self.auto_layout, QKeySequence("Ctrl+L"))
+        view.addSeparator()
+        for dock in (self.palette_dock, self.inspector_dock, self.summary_dock, self.problems_dock):
+            view.addAction(dock.toggleViewAction())
+
+        insert = bar.addMenu("&Insert")
+        blocks = insert.addMenu("&Block")
+        for title, name in BLOCKS.items():
+            self._action(blocks, title, lambda _=False, n=name, t=title: self.insert_block(n, t))
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About Layerwise", self.show_about)
+        self._update_recent_menu()
+
+    # -- documents ---------------------------------------------------------------------
 
     def set_document(self, document: NetworkDocument, path: Path | None) -> None:
         self.document, self.path = document, path
+        self.undo_stack.clear()
+        self.scene.set_document(document)
+        self.inspector.set_context(document, self.undo_stack)
+        self.inspector.set_selection([])
         self.summary_panel.set_document(document)
-        where = f" — {path.name}" if path else ""
-        self.setWindowTitle(f"{document.name}{where} — {APP_NAME}")
-        description = f"<br><span style='color:#555'>{_escape(document.description)}</span>" if document.description else ""
-        self.heading.setText(f"<span style='font-size:15pt; font-weight:600'>{_escape(document.name)}</span>{description}")
+        document.subscribe(lambda _event: self._refresh_title())
+        self._refresh_title()
+        self._refresh_problems()
+        self.setWindowModified(False)
+        self.view.fit_all(readable=True)
+
+    def _refresh_title(self) -> None:
+        where = self.path.name if self.path else "untitled"
+        self.setWindowTitle(f"{self.document.name} — {where}[*] — {APP_NAME}")
+
+    def _refresh_problems(self) -> None:
+        self.problems.clear()
+        for problem in validate(self.document):
+            item = QListWidgetItem(str(problem))
+            item.setData(Qt.ItemDataRole.UserRole, problem.node_id)
+            item.setForeground(Qt.GlobalColor.darkRed)
+            self.problems.addItem(item)
+        count = self.problems.count()
+        self.problems_dock.setWindowTitle(f"Problems ({count})" if count else "Problems")
+
+    def _select_problem(self, item: QListWidgetItem) -> None:
+        node_id = item.data(Qt.ItemDataRole.UserRole)
+        node_item = self.scene.node_items.get(node_id or "")
+        if node_item is not None:
+            self.scene.clearSelection()
+            node_item.setSelected(True)
+            self.view.centerOn(node_item)
+
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; return whether the caller may go on."""
+        if self.undo_stack.isClean():
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.document.name!r}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_network(self) -> None:
+        if self.maybe_save():
+            self.set_document(NetworkDocument(), None)
+
+    def new_from_template(self, name: str) -> None:
+        if self.maybe_save():
+            document = load_network(example_path(name))
+            self.set_document(document, None)
+            self.undo_stack.resetClean()  # a template is unsaved work
 
     def open_network(self, path: str | Path) -> bool:
-        """Open ``path``; on failure show why and keep the current network. Returns success."""
+        """Open ``path``; on failure say why and keep the current network."""
         path = Path(path)
+        if not self.maybe_save():
+            return False
         try:
             document = load_network(path)
         except LayerwiseError as exc:
@@ -83,6 +231,7 @@ class MainWindow(QMainWindow):
             QMessageBox.critical(self, "Cannot open network", str(exc))
             return False
         self.set_document(document, path)
+        self._remember_recent(path)
         return True
 
     def choose_and_open(self) -> None:
@@ -91,20 +240,161 @@ class MainWindow(QMainWindow):
         if chosen:
             self.open_network(chosen)
 
+    def save(self) -> bool:
+        if self.path is None:
+            return self.save_as()
+        return self._write(self.path)
+
+    def save_as(self) -> bool:
+        start = str(self.path or Path.home() / f"{self.document.name}.json")
+        chosen, _ = QFileDialog.getSaveFileName(self, "Save network", start, NETWORK_FILTER)
+        return bool(chosen) and self._write(Path(chosen))
+
+    def _write(self, path: Path) -> bool:
+        try:
+            save_network(self.document, path)
+        except LayerwiseError as exc:
+            QMessageBox.critical(self, "Cannot save network", str(exc))
+            return False
+        self.path = path
+        self.undo_stack.setClean()
+        self._refresh_title()
+        self._remember_recent(path)
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    def import_onnx(self) -> None:
+        from core.onnx_io.importer import import_onnx
+
+        chosen, _ = QFileDialog.getOpenFileName(self, "Import ONNX model", str(Path.home()), "ONNX models (*.onnx)")
+        if not chosen or not self.maybe_save():
+            return
+        try:
+            imported = import_onnx(chosen)
+        except LayerwiseError as exc:
+            QMessageBox.critical(self, "Cannot import model", str(exc))
+            return
+        self.set_document(imported.document, None)
+        self.undo_stack.resetClean()
+        self.statusBar().showMessage(f"Imported {chosen}: {len(imported.document)} layers", 6000)
+
+    def export_onnx(self) -> None:
+        from core.engine.model import Model
+        from core.onnx_io.export import save_onnx
+
+        chosen, _ = QFileDialog.getSaveFileName(self, "Export ONNX model", str(Path.home() / f"{self.document.name}.onnx"), "ONNX models (*.onnx)")
+        if not chosen:
+            return
+        try:
+            save_onnx(Model(self.document), chosen)
+        except LayerwiseError as exc:
+            QMessageBox.critical(self, "Cannot export model", str(exc))
+            return
+        self.statusBar().showMessage(f"Exported {chosen} (initial weights; trained weights come with training)", 6000)
+
+    # -- recent files and layout --------------------------------------------------------
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        return [str(v) for v in (value if isinstance(value, list) else [value] if value else [])]
+
+    def _remember_recent(self, path: Path) -> None:
+        entries = [str(path.resolve())] + [p for p in self._recent() if p != str(path.resolve())]
+        self.settings.setValue("recent_files", entries[:MAX_RECENT])
+        self._update_recent_menu()
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        entries = self._recent()
+        for entry in entries:
+            self._action(self.recent_menu, entry, lambda _=False, p=entry: self.open_network(p))
+        self.recent_menu.setEnabled(bool(entries))
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.value("window_geometry"), self.settings.value("window_state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.settings.setValue("window_geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        event.accept()
+
+    # -- editing -------------------------------------------------------------------------
+
+    def _add_at_centre(self, type_name: str) -> None:
+        centre = self.view.mapToScene(self.view.viewport().rect().center())
+        self.view.add_layer(type_name, (centre.x(), centre.y()))
+
+    def _select_all(self) -> None:
+        for item in self.scene.node_items.values():
+            item.setSelected(True)
+
+    def copy(self) -> None:
+        node_ids = self.scene.selected_node_ids()
+        if not node_ids:
+            return
+        text = json.dumps(fragment_of(self.document, node_ids))
+        data = QMimeData()
+        data.setData(CLIPBOARD_MIME, text.encode("utf-8"))
+        data.setText(text)
+        QApplication.clipboard().setMimeData(data)
+
+    def cut(self) -> None:
+        self.copy()
+        self.scene.delete_selection()
+
+    def paste(self) -> None:
+        data = QApplication.clipboard().mimeData()
+        if not data.hasFormat(CLIPBOARD_MIME):
+            return
+        try:
+            fragment = json.loads(bytes(data.data(CLIPBOARD_MIME)).decode("utf-8"))
+        except ValueError:
+            return
+        self._insert(fragment, (PASTE_OFFSET, PASTE_OFFSET), None, "Paste")
+
+    def duplicate(self) -> None:
+        node_ids = self.scene.selected_node_ids()
+        if node_ids:
+            self._insert(fragment_of(self.document, node_ids), (PASTE_OFFSET, PASTE_OFFSET), None, "Duplicate")
+
+    def insert_block(self, example: str, title: str) -> None:
+        """Insert a template block below the selected layer, wired to it."""
+        fragment = network_to_dict(load_network(example_path(example)))
+        entry = next(layer["name"] for layer in fragment["layers"] if layer["type"] == "Input")
+        fragment["layers"] = [layer for layer in fragment["layers"] if layer["name"] != entry]
+        for layer in fragment["layers"]:
+            layer["inputs"] = [name for name in layer["inputs"] if name != entry]
+        selected = self.scene.selected_node_ids()
+        anchor = self.document.node(selected[0]).position if selected else (0.0, 0.0)
+        top = min(layer["position"][1] for layer in fragment["layers"])
+        offset = (anchor[0], anchor[1] + 140 - top) if selected else tuple(self.view.mapToScene(self.view.viewport().rect().center()).toTuple())
+        self._insert(fragment, offset, selected[0] if selected else None, f"Insert {title}")
+
+    def _insert(self, fragment: dict, offset: tuple[float, float], wire_from: str | None, text: str) -> None:
+        try:  # a command must not fail half-way inside the undo stack: check the fragment first
+            network_from_dict({"format": FORMAT_ID, "version": FORMAT_VERSION, "layers": fragment["layers"]})
+        except (LayerwiseError, KeyError, TypeError) as exc:
+            self.statusBar().showMessage(f"Cannot insert: {exc}", 6000)
+            return
+        command = InsertFragmentCommand(self.document, fragment, offset, wire_from=wire_from, text=text)
+        self.undo_stack.push(command)
+        self.scene.clearSelection()
+        for node_id in command.node_ids:
+            self.scene.node_items[node_id].setSelected(True)
+
+    def auto_layout(self) -> None:
+        positions = layered_positions(self.document)
+        moves = {i: (self.document.node(i).position, p) for i, p in positions.items() if self.document.node(i).position != p}
+        if moves:
+            self.undo_stack.push(MoveNodesCommand(self.document, moves))
+        self.view.fit_all()
+
     def show_about(self) -> None:
-        QMessageBox.about(
-            self,
-            f"About {APP_NAME}",
-            f"<b>{APP_NAME}</b><p>Build, train, understand and export convolutional networks.</p>",
-        )
-
-
-def _example_title(name: str) -> str:
-    try:
-        return load_network(example_path(name)).name
-    except LayerwiseError:
-        return name
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        QMessageBox.about(self, f"About {APP_NAME}", f"<b>{APP_NAME}</b><p>Build, train, understand and export convolutional networks.</p>")

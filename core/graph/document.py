@@ -194,6 +194,7 @@ class NetworkDocument:
         name: str | None = None,
         position: Position = (0.0, 0.0),
         node_id: str | None = None,
+        index: int | None = None,
     ) -> Node:
         """Add a layer of ``type_name`` and return its node.
 
@@ -209,6 +210,9 @@ class NetworkDocument:
             Canvas position of the node's centre.
         node_id
             Reuse a known id (undo of a removal); generated when omitted.
+        index
+            Place in :attr:`nodes` (undo of a removal puts a node back where it was);
+            at the end when omitted.
 
         Raises
         ------
@@ -225,7 +229,12 @@ class NetworkDocument:
         elif node_id in self._nodes:
             raise GraphError(f"a node with id {node_id!r} exists already")
         node = Node(node_id, name, layer, (float(position[0]), float(position[1])))
-        self._nodes[node_id] = node
+        if index is None or index >= len(self._nodes):
+            self._nodes[node_id] = node
+        else:
+            items = list(self._nodes.items())
+            items.insert(index, (node_id, node))
+            self._nodes = dict(items)
         self._in_edges[node_id], self._out_edges[node_id] = [], []
         self._emit(NodeAdded(node_id))
         return node

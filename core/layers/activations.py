@@ -48,6 +48,9 @@ class LeakyReLU(Layer):
 
         return LeakyReLUOp(self.params["alpha"])
 
+    def describe(self) -> str:
+        return f"α {self.params['alpha']:g}"
+
     def onnx_attributes(self) -> dict[str, Any]:
         return {"alpha": self.params["alpha"]}
 
@@ -98,6 +101,9 @@ class ELU(Layer):
         from core.engine.ops import ELUOp
 
         return ELUOp(self.params["alpha"])
+
+    def describe(self) -> str:
+        return f"α {self.params['alpha']:g}"
 
     def onnx_attributes(self) -> dict[str, Any]:
         return {"alpha": self.params["alpha"]}

@@ -120,6 +120,10 @@ class Layer:
         """Return every parameter as plain JSON data; ``from_config`` inverts it."""
         return {spec.name: spec.to_json(self.params[spec.name]) for spec in self.param_specs}
 
+    def describe(self) -> str:
+        """The key settings in a few words (``32 × 3×3, stride 2``); empty when there are none."""
+        return ""
+
     def with_params(self, **changes: Any) -> Layer:
         """Return a copy of this layer with some parameters changed (validated)."""
         return type(self)(**{**self.params, **changes})
@@ -185,3 +189,15 @@ class Layer:
                 f"{self.type_name} needs a C×H×W map as its {what}, but gets {describe_shape(shape)}"
             )
         return shape  # type: ignore[return-value]
+
+
+def describe_window(kernel: tuple[int, int], stride: tuple[int, int], padding: Any) -> str:
+    """``3×3, stride 2, pad same`` — the parts that differ from the defaults."""
+    parts = [f"{kernel[0]}×{kernel[1]}"]
+    if stride != (1, 1):
+        parts.append(f"stride {stride[0]}" if stride[0] == stride[1] else f"stride {stride[0]}×{stride[1]}")
+    if padding == "same":
+        parts.append("pad same")
+    elif not isinstance(padding, str) and any(padding):
+        parts.append(f"pad {padding[0]}" if len(set(padding)) == 1 else f"pad {list(padding)}")
+    return ", ".join(parts)

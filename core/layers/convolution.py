@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.errors import ParamError, ShapeError
-from core.layers.base import Layer, ParamCount, SpatialGeometry
+from core.layers.base import Layer, ParamCount, SpatialGeometry, describe_window
 from core.layers.spatial import Window, resolve_window
 from core.params import BoolParam, IntParam, PaddingParam, PairParam
 from core.registry import register
@@ -41,6 +41,14 @@ class Conv2D(Layer):
         IntParam("groups", 1, "Split channels into this many independent groups (C for depthwise).", minimum=1, maximum=65536),
         BoolParam("bias", True, "Add a learned offset per output channel."),
     )
+
+    def describe(self) -> str:
+        text = f"{self.params['filters']} × {describe_window(self.params['kernel_size'], self.params['stride'], self.params['padding'])}"
+        if self.params["dilation"] != (1, 1):
+            text += f", dilation {self.params['dilation'][0]}"
+        if self.params["groups"] > 1:
+            text += f", {self.params['groups']} groups"
+        return text
 
     def check_params(self) -> None:
         if self.params["filters"] % self.params["groups"]:
@@ -119,6 +127,9 @@ class ChannelShuffle(Layer):
     name_stem = "shuffle"
     summary = "Interleaves channels across groups so the next grouped convolution sees every group."
     param_specs = (IntParam("groups", 2, "Number of channel groups to interleave.", minimum=1, maximum=65536),)
+
+    def describe(self) -> str:
+        return f"{self.params['groups']} groups"
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         channels, _, _ = self.require_image(input_shapes[0])

@@ -54,6 +54,9 @@ class Dense(Layer):
         BoolParam("bias", True, "Add a learned offset per output unit."),
     )
 
+    def describe(self) -> str:
+        return f"{self.params['units']} units" + ("" if self.params["bias"] else ", no bias")
+
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         shape = input_shapes[0]
         if len(shape) != 1:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from core.layers.base import Layer
 from core.params import ShapeParam
 from core.registry import register
-from core.shapes import Shape
+from core.shapes import Shape, format_shape
 
 if TYPE_CHECKING:
     from core.engine.op import Op
@@ -26,6 +26,9 @@ class Input(Layer):
     )
     min_inputs = 0
     max_inputs = 0
+
+    def describe(self) -> str:
+        return format_shape(self.params["shape"])
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         return self.params["shape"]

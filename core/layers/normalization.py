@@ -81,6 +81,9 @@ class LRN(Layer):
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         return self.require_image(input_shapes[0])
 
+    def describe(self) -> str:
+        return f"size {self.params['size']}"
+
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         from core.engine.ops import LRNOp
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ShapeError
-from core.layers.base import Layer, SpatialGeometry
+from core.layers.base import Layer, SpatialGeometry, describe_window
 from core.layers.spatial import Window, resolve_window
 from core.params import BoolParam, PaddingParam, PairParam
 from core.shapes import Shape
@@ -27,6 +27,11 @@ class _Pool2D(Layer):
         PaddingParam("padding", "valid", "Padding: 'valid', 'same', p, [ph, pw] or [top, left, bottom, right]."),
         BoolParam("ceil_mode", False, "Round the output size up, keeping a last partial window (Caffe style)."),
     )
+
+    def describe(self) -> str:
+        return describe_window(self.params["pool_size"], self.params["stride"], self.params["padding"]) + (
+            ", ceil" if self.params["ceil_mode"] else ""
+        )
 
     def window(self, input_shape: Shape) -> Window:
         _, height, width = self.require_image(input_shape)

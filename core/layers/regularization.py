@@ -30,6 +30,9 @@ class Dropout(Layer):
         FloatParam("rate", 0.5, "Probability of dropping each unit.", minimum=0.0, maximum=1.0, max_inclusive=False),
     )
 
+    def describe(self) -> str:
+        return f"rate {self.params['rate']:g}"
+
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         from core.engine.ops import DropoutOp
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.examples import example_path
@@ -15,8 +15,9 @@ from gui.panels.summary_panel import COLUMNS
 
 
 @pytest.fixture
-def window(qtbot):
-    win = MainWindow()
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
+    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(win)
     assert win.open_network(example_path("lenet5"))
     return win
@@ -32,7 +33,7 @@ def cell(win, row_name: str, header: str) -> str:
 
 
 def test_shows_every_layer_of_the_open_network(window):
-    assert window.windowTitle() == "LeNet-5 — lenet5.json — Layerwise"
+    assert window.windowTitle() == "LeNet-5 — lenet5.json[*] — Layerwise"
     assert window.summary_panel.model.rowCount() == len(window.document)
     assert cell(window, "conv1", "Output shape") == "6×28×28"
     assert cell(window, "conv1", "Params") == "156"
@@ -86,8 +87,10 @@ def test_example_menu_lists_every_example(window):
     assert window.document.name == "VGG-16"
 
 
-def test_run_app_opens_the_requested_network(qtbot, monkeypatch):
+def test_run_app_opens_the_requested_network(qtbot, monkeypatch, tmp_path):
     monkeypatch.setattr(QApplication, "exec", lambda self: 0)
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)  # keep the user's own settings untouched
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
     assert gui_app.run_app("squeezenet_fire") == 0
     windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
     assert any(w.document.name == "SqueezeNet fire module" for w in windows)

@@ -1,0 +1,231 @@
+"""Canvas items: a node per layer with its ports, and an edge per connection.
+
+Items only draw what the document says; the scene updates them from document events.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem, QStyleOptionGraphicsItem, QWidget
+
+from gui.canvas.style import (
+    CATEGORY_COLOURS,
+    EDGE_COLOUR,
+    EDGE_SELECTED_COLOUR,
+    ERROR_COLOUR,
+    NODE_BODY,
+    NODE_BORDER,
+    NODE_HEADER_HEIGHT,
+    NODE_TEXT,
+    NODE_TEXT_DIM,
+    NODE_WIDTH,
+    PORT_RADIUS,
+    SELECTION_COLOUR,
+)
+
+if TYPE_CHECKING:
+    from core.graph.document import Node
+
+PORT_SPACING = 22.0
+BODY_LINE = 16.0
+
+
+class NodeItem(QGraphicsObject):
+    """One layer: coloured header with name and type, a body with key facts, ports.
+
+    The item's position is the node's centre, as in the document.
+    """
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self.node_id = node.id
+        self.setFlags(
+            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+            | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
+        )
+        self.setAcceptHoverEvents(True)
+        self.setZValue(1)
+        self.title = node.name
+        self.type_name = node.type_name
+        self.category = node.layer.category
+        self.lines: list[str] = []
+        self.problem: str | None = None
+        self.input_ports = 0
+        self.has_output = True
+        self.edges: list[EdgeItem] = []
+        self._rect = QRectF()
+        self.update_from(node, [], None, 0)
+
+    # -- content -------------------------------------------------------------------
+
+    def update_from(self, node: Node, lines: list[str], problem: str | None, input_ports: int) -> None:
+        """Take the node's name, facts and problem; resize; redraw."""
+        self.prepareGeometryChange()
+        self.title, self.type_name, self.lines = node.name, node.type_name, lines
+        self.category = node.layer.category
+        self.problem = problem
+        self.input_ports = input_ports
+        self.has_output = True
+        height = NODE_HEADER_HEIGHT + 8 + BODY_LINE * max(len(lines), 1)
+        width = max(NODE_WIDTH, (input_ports - 1) * PORT_SPACING + 40)
+        self._rect = QRectF(-width / 2, -height / 2, width, height)
+        self.setToolTip(problem or f"{node.name} ({node.type_name})\n{node.layer.summary}")
+        self.update()
+        for edge in self.edges:
+            edge.update_path()
+
+    def input_port_position(self, port: int) -> QPointF:
+        """Scene position of input ``port`` (spread along the top edge)."""
+        count = max(self.input_ports, 1)
+        x = (port - (count - 1) / 2) * PORT_SPACING
+        return self.mapToScene(QPointF(x, self._rect.top()))
+
+    def output_port_position(self) -> QPointF:
+        return self.mapToScene(QPointF(0, self._rect.bottom()))
+
+    def input_port_at(self, scene_point: QPointF) -> int | None:
+        """The input port under ``scene_point`` (generous hit area), if any."""
+        for port in range(self.input_ports):
+            if (self.input_port_position(port) - scene_point).manhattanLength() <= PORT_RADIUS * 3:
+                return port
+        return None
+
+    def is_on_output_port(self, scene_point: QPointF) -> bool:
+        return self.has_output and (self.output_port_position() - scene_point).manhattanLength() <= PORT_RADIUS * 3
+
+    # -- geometry and painting -------------------------------------------------------
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+        return self._rect.adjusted(-PORT_RADIUS - 2, -PORT_RADIUS - 2, PORT_RADIUS + 2, PORT_RADIUS + 2)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(self._rect, 6, 6)
+        return path
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        rect = self._rect
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        header_colour = QColor(CATEGORY_COLOURS.get(self.category, "#607d8b"))
+        body = QPainterPath()
+        body.addRoundedRect(rect, 6, 6)
+        painter.fillPath(body, QColor(NODE_BODY))
+        painter.save()
+        painter.setClipPath(body)  # the header takes the body's rounded top corners
+        painter.fillRect(QRectF(rect.left(), rect.top(), rect.width(), NODE_HEADER_HEIGHT), header_colour)
+        painter.restore()
+        if self.problem:
+            border = QPen(QColor(ERROR_COLOUR), 2.5)
+        elif self.isSelected():
+            border = QPen(QColor(SELECTION_COLOUR), 2.5)
+        else:
+            border = QPen(QColor(NODE_BORDER), 1)
+        painter.setPen(border)
+        painter.drawPath(body)
+
+        title_font = QFont()
+        title_font.setBold(True)
+        title_font.setPointSizeF(9.5)
+        type_font = QFont()
+        type_font.setPointSizeF(8)
+        painter.setFont(type_font)
+        type_width = QFontMetricsF(type_font).horizontalAdvance(self.type_name) + 8
+        header_text = QRectF(rect.left() + 8, rect.top(), rect.width() - 16, NODE_HEADER_HEIGHT)
+        painter.setPen(QColor(255, 255, 255, 200))
+        painter.drawText(header_text, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, self.type_name)
+        painter.setFont(title_font)
+        painter.setPen(QColor("white"))
+        title_rect = header_text.adjusted(0, 0, -type_width, 0)
+        title = QFontMetricsF(title_font).elidedText(self.title, Qt.TextElideMode.ElideRight, title_rect.width())
+        painter.drawText(title_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+
+        body_font = QFont()
+        body_font.setPointSizeF(8.5)
+        painter.setFont(body_font)
+        metrics = QFontMetricsF(body_font)
+        y = rect.top() + NODE_HEADER_HEIGHT + 4
+        for index, line in enumerate(self.lines or ["–"]):
+            painter.setPen(QColor(ERROR_COLOUR if self.problem and index == len(self.lines) - 1 else (NODE_TEXT if index == 0 else NODE_TEXT_DIM)))
+            text = metrics.elidedText(line, Qt.TextElideMode.ElideRight, rect.width() - 16)
+            painter.drawText(QRectF(rect.left() + 8, y, rect.width() - 16, BODY_LINE), Qt.AlignmentFlag.AlignVCenter, text)
+            y += BODY_LINE
+        self._paint_ports(painter, header_colour)
+
+    def _paint_ports(self, painter: QPainter, colour: QColor) -> None:
+        painter.setPen(QPen(QColor(NODE_BODY), 1.5))
+        painter.setBrush(QBrush(colour))
+        for port in range(self.input_ports):
+            painter.drawEllipse(self.mapFromScene(self.input_port_position(port)), PORT_RADIUS, PORT_RADIUS)
+        if self.has_output:
+            painter.drawEllipse(self.mapFromScene(self.output_port_position()), PORT_RADIUS, PORT_RADIUS)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):  # noqa: N802 (Qt API)
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.update_path()
+        return super().itemChange(change, value)
+
+
+class EdgeItem(QGraphicsPathItem):
+    """A connection drawn as a vertical S-curve, labelled with the tensor shape it carries."""
+
+    def __init__(self, source: NodeItem, target: NodeItem, port: int) -> None:
+        super().__init__()
+        self.source, self.target, self.port = source, target, port
+        self.label = ""
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setZValue(0)
+        source.edges.append(self)
+        target.edges.append(self)
+        self.update_path()
+
+    def detach(self) -> None:
+        for node in (self.source, self.target):
+            if self in node.edges:
+                node.edges.remove(self)
+
+    def set_label(self, text: str) -> None:
+        if text != self.label:
+            self.label = text
+            self.update()
+
+    def update_path(self) -> None:
+        start = self.source.output_port_position()
+        end = self.target.input_port_position(self.port)
+        bend = max(abs(end.y() - start.y()) * 0.5, 40.0)
+        path = QPainterPath(start)
+        path.cubicTo(start + QPointF(0, bend), end - QPointF(0, bend), end)
+        self.setPath(path)
+
+    def shape(self) -> QPainterPath:
+        stroker = QPainterPathStroker()
+        stroker.setWidth(10)
+        return stroker.createStroke(self.path())
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+        return super().boundingRect().adjusted(-60, -12, 60, 12)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        colour = QColor(EDGE_SELECTED_COLOUR if self.isSelected() else EDGE_COLOUR)
+        painter.setPen(QPen(colour, 2.2 if self.isSelected() else 1.6))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self.path())
+        if not self.label:
+            return
+        font = QFont()
+        font.setPointSizeF(7.5)
+        painter.setFont(font)
+        metrics = QFontMetricsF(font)
+        middle = self.path().pointAtPercent(0.5)
+        width = metrics.horizontalAdvance(self.label) + 10
+        box = QRectF(middle.x() - width / 2, middle.y() - 8, width, 16)
+        painter.setPen(QPen(colour, 1))
+        painter.setBrush(QColor(NODE_BODY))
+        painter.drawRoundedRect(box, 8, 8)
+        painter.setPen(QColor(NODE_TEXT))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self.label)

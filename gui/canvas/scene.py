@@ -1,0 +1,211 @@
+"""The scene: one item per node and edge, kept in step with the document's events.
+
+User gestures become undo commands (move, connect, delete); the document's events
+then update the items. Facts shown on nodes and edges (shapes, parameter counts,
+problems) come from one analysis per batch of events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import shiboken6
+from PySide6.QtCore import QPointF, QTimer, Signal
+from PySide6.QtGui import QColor, QPainterPath, QPen, QUndoStack
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsSceneMouseEvent, QToolTip
+
+from core.analysis.report import format_count
+from core.analysis.summary import summarize
+from core.graph.document import NetworkDocument, Node
+from core.graph.events import DocumentEvent, Edge, EdgeAdded, EdgeRemoved, NodeAdded, NodeMoved, NodeRemoved
+from core.graph.validation import connection_problem
+from core.shapes import format_shape
+from gui.canvas.items import EdgeItem, NodeItem
+from gui.canvas.style import CANVAS_BACKGROUND, EDGE_SELECTED_COLOUR
+from gui.commands import ConnectCommand, DisconnectCommand, MoveNodesCommand, RemoveNodesCommand
+
+
+def input_port_count(node: Node, connected: int) -> int:
+    """Ports drawn on top: fixed arity, or one free port beyond the connected ones for merges."""
+    limit = node.layer.max_inputs
+    return connected + 1 if limit is None else limit
+
+
+class NetworkScene(QGraphicsScene):
+    """Items for a document; emits ``connection_refused(reason)`` when a wiring is impossible."""
+
+    connection_refused = Signal(str)
+    selection_changed_ids = Signal(list)
+
+    def __init__(self, document: NetworkDocument, undo_stack: QUndoStack, parent=None) -> None:
+        super().__init__(parent)
+        self.setBackgroundBrush(QColor(CANVAS_BACKGROUND))
+        self.undo_stack = undo_stack
+        self.document = document
+        self.node_items: dict[str, NodeItem] = {}
+        self.edge_items: dict[Edge, EdgeItem] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+        self._refresh_pending = False
+        self._connect_from: NodeItem | None = None
+        self._preview: QGraphicsPathItem | None = None
+        self.selectionChanged.connect(self._announce_selection)
+        self.set_document(document)
+
+    # -- following the document --------------------------------------------------------
+
+    def set_document(self, document: NetworkDocument) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        self.clear()
+        self.node_items.clear()
+        self.edge_items.clear()
+        self.document = document
+        for node in document.nodes:
+            self._add_node_item(node.id)
+        for edge in document.edges:
+            self._add_edge_item(edge)
+        self._unsubscribe = document.subscribe(self._on_event)
+        self.refresh_facts()
+
+    def _add_node_item(self, node_id: str) -> None:
+        node = self.document.node(node_id)
+        item = NodeItem(node)
+        item.setPos(QPointF(*node.position))
+        self.addItem(item)
+        self.node_items[node_id] = item
+
+    def _add_edge_item(self, edge: Edge) -> None:
+        item = EdgeItem(self.node_items[edge.source], self.node_items[edge.target], edge.port)
+        self.addItem(item)
+        self.edge_items[edge] = item
+
+    def _on_event(self, event: DocumentEvent) -> None:
+        if isinstance(event, NodeAdded):
+            self._add_node_item(event.node_id)
+        elif isinstance(event, NodeRemoved):
+            self.removeItem(self.node_items.pop(event.node_id))
+        elif isinstance(event, EdgeAdded):
+            self._add_edge_item(event.edge)
+        elif isinstance(event, EdgeRemoved):
+            item = self.edge_items.pop(event.edge)
+            item.detach()
+            self.removeItem(item)
+        elif isinstance(event, NodeMoved):
+            item = self.node_items[event.node_id]
+            if item.pos() != QPointF(*event.new_position):
+                item.setPos(QPointF(*event.new_position))
+            return  # positions change no facts
+        self._schedule_refresh()
+
+    def _schedule_refresh(self) -> None:
+        # Many events arrive together (a paste, an undo of a delete): analyse once after them.
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            QTimer.singleShot(0, self.refresh_facts)
+
+    def refresh_facts(self) -> None:
+        """Recompute shapes, parameter counts and problems, and show them on the items."""
+        self._refresh_pending = False
+        summary = summarize(self.document)
+        facts = {layer.node_id: layer for layer in summary.layers}
+        problems = {p.node_id: p.message for p in summary.problems if p.node_id}
+        for node_id, item in self.node_items.items():
+            node = self.document.node(node_id)
+            layer = facts.get(node_id)
+            lines = [node.layer.describe() or node.layer.summary.split(":")[0]]
+            if layer is not None and layer.output_shape is not None:
+                params = f"  ·  {format_count(layer.params)} params" if layer.params else ""
+                lines.append(f"→ {format_shape(layer.output_shape)}{params}")
+            problem = problems.get(node_id)
+            if problem:
+                lines.append(problem)
+            connected = len(self.document.input_edges(node_id))
+            item.update_from(node, lines, problem, input_port_count(node, connected))
+        for edge, item in self.edge_items.items():
+            shape = facts[edge.source].output_shape if edge.source in facts else None
+            item.set_label(format_shape(shape) if shape is not None else "")
+            item.update_path()
+
+    # -- selection and deletion -------------------------------------------------------
+
+    def _announce_selection(self) -> None:
+        if shiboken6.isValid(self):  # Qt clears the selection while destroying the scene
+            self.selection_changed_ids.emit(self.selected_node_ids())
+
+    def selected_node_ids(self) -> list[str]:
+        return [item.node_id for item in self.selectedItems() if isinstance(item, NodeItem)]
+
+    def delete_selection(self) -> None:
+        """Delete selected layers (with their edges) and selected edges, as one undo step."""
+        node_ids = self.selected_node_ids()
+        edges = [edge for edge, item in self.edge_items.items() if item.isSelected() and edge.source not in node_ids and edge.target not in node_ids]
+        if not node_ids and not edges:
+            return
+        self.undo_stack.beginMacro("Delete")
+        for edge in edges:
+            self.undo_stack.push(DisconnectCommand(self.document, edge))
+        if node_ids:
+            self.undo_stack.push(RemoveNodesCommand(self.document, node_ids))
+        self.undo_stack.endMacro()
+
+    # -- gestures -------------------------------------------------------------------
+
+    def _node_at(self, point: QPointF) -> NodeItem | None:
+        return next((item for item in self.items(point) if isinstance(item, NodeItem)), None)
+
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802 (Qt API)
+        item = self._node_at(event.scenePos())
+        if item is not None and item.is_on_output_port(event.scenePos()):
+            self._connect_from = item
+            self._preview = QGraphicsPathItem()
+            self._preview.setPen(QPen(QColor(EDGE_SELECTED_COLOUR), 2))
+            self._preview.setZValue(2)
+            self.addItem(self._preview)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802 (Qt API)
+        if self._connect_from is not None and self._preview is not None:
+            start, end = self._connect_from.output_port_position(), event.scenePos()
+            bend = max(abs(end.y() - start.y()) * 0.5, 30.0)
+            path = QPainterPath(start)
+            path.cubicTo(start + QPointF(0, bend), end - QPointF(0, bend), end)
+            self._preview.setPath(path)
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802 (Qt API)
+        if self._connect_from is not None:
+            source, self._connect_from = self._connect_from, None
+            if self._preview is not None:
+                self.removeItem(self._preview)
+                self._preview = None
+            target = self._node_at(event.scenePos())
+            if target is not None and target is not source:
+                self.try_connect(source.node_id, target.node_id, event.screenPos())
+            return
+        super().mouseReleaseEvent(event)
+        self._commit_moves()
+
+    def try_connect(self, source_id: str, target_id: str, screen_pos=None) -> bool:
+        """Connect if possible (one undo step); otherwise say why, at the cursor."""
+        reason = connection_problem(self.document, source_id, target_id)
+        if reason is not None:
+            self.connection_refused.emit(reason)
+            if screen_pos is not None:
+                QToolTip.showText(screen_pos, f"Cannot connect: {reason}")
+            return False
+        self.undo_stack.push(ConnectCommand(self.document, source_id, target_id))
+        return True
+
+    def _commit_moves(self) -> None:
+        """After a drag, record every node that moved as one undo step."""
+        moves = {}
+        for node_id, item in self.node_items.items():
+            old = self.document.node(node_id).position
+            new = (item.pos().x(), item.pos().y())
+            if old != new:
+                moves[node_id] = (old, new)
+        if moves:
+            self.undo_stack.push(MoveNodesCommand(self.document, moves))

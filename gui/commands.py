@@ -1,0 +1,224 @@
+"""Undoable edits of a network document.
+
+Every change a user makes goes through one of these commands on the window's
+``QUndoStack``; a command calls document methods only, and the canvas and panels
+redraw from the document's events. Undo restores exactly what was there, ids included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from PySide6.QtGui import QUndoCommand
+
+from core.graph.document import NetworkDocument
+from core.graph.events import Edge
+
+Position = tuple[float, float]
+
+MERGE_SET_PARAM = 1
+MERGE_MOVE = 2
+
+
+class AddNodeCommand(QUndoCommand):
+    """Add one layer; ``node_id`` is known after the first ``redo``."""
+
+    def __init__(
+        self,
+        document: NetworkDocument,
+        type_name: str,
+        params: Mapping[str, Any] | None = None,
+        position: Position = (0.0, 0.0),
+        name: str | None = None,
+    ) -> None:
+        super().__init__(f"Add {type_name}")
+        self.document, self.type_name, self.params, self.position = document, type_name, dict(params or {}), position
+        self.name = name
+        self.node_id: str | None = None
+
+    def redo(self) -> None:
+        node = self.document.add_node(self.type_name, self.params, name=self.name, position=self.position, node_id=self.node_id)
+        self.node_id, self.name = node.id, node.name
+
+    def undo(self) -> None:
+        assert self.node_id is not None
+        self.document.remove_node(self.node_id)
+
+
+class RemoveNodesCommand(QUndoCommand):
+    """Remove layers and every edge touching them; undo puts all of it back."""
+
+    def __init__(self, document: NetworkDocument, node_ids: Iterable[str]) -> None:
+        ids = list(dict.fromkeys(node_ids))
+        super().__init__("Delete " + (document.node(ids[0]).name if len(ids) == 1 else f"{len(ids)} layers"))
+        self.document = document
+        self.snapshots = [self._snapshot(node_id) for node_id in ids]
+        gone = set(ids)
+        self.edges = [e for e in document.edges if e.source in gone or e.target in gone]
+
+    def _snapshot(self, node_id: str) -> tuple[int, str, str, str, dict[str, Any], Position]:
+        node = self.document.node(node_id)
+        index = [n.id for n in self.document.nodes].index(node_id)
+        return (index, node.id, node.type_name, node.name, node.layer.get_config(), node.position)
+
+    def redo(self) -> None:
+        for _, node_id, *_ in self.snapshots:
+            self.document.remove_node(node_id)
+
+    def undo(self) -> None:
+        for index, node_id, type_name, name, params, position in sorted(self.snapshots):
+            self.document.add_node(type_name, params, name=name, position=position, node_id=node_id, index=index)
+        for edge in sorted(self.edges, key=lambda e: (e.target, e.port)):
+            self.document.connect(edge.source, edge.target, edge.port)
+
+
+class MoveNodesCommand(QUndoCommand):
+    """Move layers; a drag of many nodes is one step."""
+
+    def __init__(self, document: NetworkDocument, moves: Mapping[str, tuple[Position, Position]]) -> None:
+        super().__init__("Move " + ("layer" if len(moves) == 1 else f"{len(moves)} layers"))
+        self.document, self.moves = document, dict(moves)
+
+    def redo(self) -> None:
+        for node_id, (_, new) in self.moves.items():
+            self.document.move_node(node_id, new)
+
+    def undo(self) -> None:
+        for node_id, (old, _) in self.moves.items():
+            self.document.move_node(node_id, old)
+
+
+class ConnectCommand(QUndoCommand):
+    def __init__(self, document: NetworkDocument, source_id: str, target_id: str, port: int | None = None) -> None:
+        super().__init__(f"Connect {document.node(source_id).name} → {document.node(target_id).name}")
+        self.document, self.source_id, self.target_id, self.port = document, source_id, target_id, port
+        self.edge: Edge | None = None
+
+    def redo(self) -> None:
+        self.edge = self.document.connect(self.source_id, self.target_id, self.port)
+        self.port = self.edge.port
+
+    def undo(self) -> None:
+        assert self.edge is not None
+        self.document.disconnect(self.edge)
+
+
+class DisconnectCommand(QUndoCommand):
+    def __init__(self, document: NetworkDocument, edge: Edge) -> None:
+        super().__init__(f"Disconnect {document.node(edge.source).name} → {document.node(edge.target).name}")
+        self.document, self.edge = document, edge
+
+    def redo(self) -> None:
+        self.document.disconnect(self.edge)
+
+    def undo(self) -> None:
+        self.document.connect(self.edge.source, self.edge.target, self.edge.port)
+
+
+class SetParamCommand(QUndoCommand):
+    """Change one parameter. Consecutive changes of the same field merge (a spin-box drag is one step)."""
+
+    def __init__(self, document: NetworkDocument, node_id: str, param: str, value: Any) -> None:
+        node = document.node(node_id)
+        super().__init__(f"Set {node.name}.{param}")
+        self.document, self.node_id, self.param = document, node_id, param
+        self.old = node.layer.get_config()[param]
+        self.new = value
+
+    def id(self) -> int:  # noqa: A003 (Qt API)
+        return MERGE_SET_PARAM
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt API)
+        if not isinstance(other, SetParamCommand) or (other.node_id, other.param) != (self.node_id, self.param):
+            return False
+        self.new = other.new
+        return True
+
+    def redo(self) -> None:
+        self.document.set_param(self.node_id, self.param, self.new)
+
+    def undo(self) -> None:
+        self.document.set_param(self.node_id, self.param, self.old)
+
+
+class RenameNodeCommand(QUndoCommand):
+    def __init__(self, document: NetworkDocument, node_id: str, new_name: str) -> None:
+        super().__init__(f"Rename {document.node(node_id).name} to {new_name}")
+        self.document, self.node_id, self.old, self.new = document, node_id, document.node(node_id).name, new_name
+
+    def redo(self) -> None:
+        self.document.rename_node(self.node_id, self.new)
+
+    def undo(self) -> None:
+        self.document.rename_node(self.node_id, self.old)
+
+
+class InsertFragmentCommand(QUndoCommand):
+    """Insert a piece of network (paste, a template block, a bottleneck) in one step.
+
+    Parameters
+    ----------
+    fragment
+        ``{"layers": [...]}`` in the network file's layer format; names are made unique
+        and inputs that name layers outside the fragment are dropped.
+    offset
+        Added to every position.
+    wire_from
+        Optional existing node that feeds the fragment's first layer without inputs.
+    rewire
+        Optional ``(edge, fragment layer name)``: the existing edge is removed and its
+        target is fed by that fragment layer instead (inserting in the middle of a chain).
+    """
+
+    def __init__(
+        self,
+        document: NetworkDocument,
+        fragment: Mapping[str, Any],
+        offset: Position = (0.0, 0.0),
+        wire_from: str | None = None,
+        rewire: tuple[Edge, str] | None = None,
+        text: str = "Insert layers",
+    ) -> None:
+        super().__init__(text)
+        self.document, self.fragment, self.offset = document, fragment, offset
+        self.wire_from, self.rewire = wire_from, rewire
+        self.node_ids: list[str] = []
+        self.names: dict[str, str] = {}
+        self.added_edges: list[Edge] = []
+
+    def redo(self) -> None:
+        layers = self.fragment["layers"]
+        self.node_ids, self.added_edges = [], []
+        for layer in layers:
+            stem = self.names.get(layer["name"]) or self.document.unique_name(layer["name"])
+            x, y = layer.get("position", (0.0, 0.0))
+            node = self.document.add_node(
+                layer["type"], layer.get("params", {}), name=stem, position=(x + self.offset[0], y + self.offset[1]),
+                node_id=self.names.get("#" + layer["name"]),
+            )
+            self.names[layer["name"]], self.names["#" + layer["name"]] = node.name, node.id
+            self.node_ids.append(node.id)
+        inside = {layer["name"] for layer in layers}
+        for layer in layers:
+            target = self.names["#" + layer["name"]]
+            for source in layer.get("inputs", []):
+                if source in inside:
+                    self.added_edges.append(self.document.connect(self.names["#" + source], target))
+        if self.wire_from is not None:
+            first = next((layer for layer in layers if not [s for s in layer.get("inputs", []) if s in inside]), None)
+            if first is not None and self.document.node(self.names["#" + first["name"]]).layer.max_inputs != 0:
+                self.added_edges.append(self.document.connect(self.wire_from, self.names["#" + first["name"]]))
+        if self.rewire is not None:
+            edge, feeder = self.rewire
+            self.document.disconnect(edge)
+            self.added_edges.append(self.document.connect(self.names["#" + feeder], edge.target, edge.port))
+
+    def undo(self) -> None:
+        for edge in reversed(self.added_edges):
+            self.document.disconnect(edge)
+        for node_id in reversed(self.node_ids):
+            self.document.remove_node(node_id)
+        if self.rewire is not None:
+            edge, _ = self.rewire
+            self.document.connect(edge.source, edge.target, edge.port)
