@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
@@ -130,14 +130,13 @@ class NetworkView(QGraphicsView):
         lines = []
         x = left
         while x < rect.right():
-            lines.append((QPointF(x, rect.top()), QPointF(x, rect.bottom())))
+            lines.append(QLineF(x, rect.top(), x, rect.bottom()))
             x += GRID
         y = top
         while y < rect.bottom():
-            lines.append((QPointF(rect.left(), y), QPointF(rect.right(), y)))
+            lines.append(QLineF(rect.left(), y, rect.right(), y))
             y += GRID
-        for start, end in lines:
-            painter.drawLine(start, end)
+        painter.drawLines(lines)  # one call: per-line calls are slow and strain the bindings
 
     # -- drops from the palette -------------------------------------------------------
 

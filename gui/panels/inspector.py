@@ -105,8 +105,8 @@ def _wrapping(text: str = "", role: str = "") -> QLabel:
     return label
 
 
-def _value_label(tooltip: str = "") -> QLabel:
-    label = _label(align=RIGHT, tooltip=tooltip)
+def _value_label() -> QLabel:
+    label = _label(align=RIGHT)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
@@ -130,15 +130,11 @@ def _humanize(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def _rf_cells(layer: LayerSummary) -> tuple[str, str, str]:
-    return receptive_field_cells(layer.receptive_field, "–")
-
-
 def _layer_figures(layer: LayerSummary | None) -> dict[str, tuple[str, str]]:
     """Text and tooltip per figure key; ``?`` where the layer's shape is unknown."""
     if layer is None or layer.output_shape is None:
         return {key: ("?", "Unknown until the layers feeding this one compute.") for key, _, _ in FIGURES}
-    rf_size, rf_stride, rf_padding = _rf_cells(layer)
+    rf_size, rf_stride, rf_padding = receptive_field_cells(layer.receptive_field, "–")
     no_rf = "" if layer.receptive_field else "No spatial layout here (vector, or after Flatten/Dense)."
     params_tip = f"{format_count(layer.trainable_params)} trainable"
     return {
