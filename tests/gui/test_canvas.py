@@ -33,7 +33,8 @@ def window(qtbot, tmp_path, monkeypatch):
     win.resize(1200, 800)
     win.show()
     assert win.open_network(example_path("lenet5"))
-    return win
+    yield win
+    win.undo_stack.setClean()  # closing must not ask once the test's patch is gone
 
 
 def snapshot(window):
@@ -50,7 +51,7 @@ def drop_layer(window, type_name, view_pos=QPoint(300, 200)):
     data = QMimeData()
     data.setData(LAYER_MIME_TYPE, type_name.encode("utf-8"))
     viewport = window.view.viewport()
-    enter = QDragEnterEvent(QPointF(view_pos), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(view_pos, Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(viewport, enter)
     drop = QDropEvent(QPointF(view_pos), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(viewport, drop)

@@ -20,7 +20,8 @@ def window(qtbot, tmp_path, monkeypatch):
     win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(win)
     assert win.open_network(example_path("lenet5"))
-    return win
+    yield win
+    win.undo_stack.setClean()  # closing must not ask once the test's patch is gone
 
 
 def cell(win, row_name: str, header: str) -> str:
@@ -92,10 +93,14 @@ def test_run_app_opens_the_requested_network(qtbot, monkeypatch, tmp_path):
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)  # keep the user's own settings untouched
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
     assert gui_app.run_app("squeezenet_fire") == 0
-    windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-    assert any(w.document.name == "SqueezeNet fire module" for w in windows)
-    for w in windows:
-        w.close()
+    opened = [
+        w for w in QApplication.topLevelWidgets()
+        if isinstance(w, MainWindow) and w.isVisible() and w.document.name == "SqueezeNet fire module"
+    ]
+    assert opened
+    for window in opened:
+        window.undo_stack.setClean()
+        window.close()
 
 
 def test_missing_display_is_explained_before_qt_starts(monkeypatch, capsys):
