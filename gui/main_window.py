@@ -55,6 +55,9 @@ def fragment_of(document: NetworkDocument, node_ids: list[str]) -> dict:
 class MainWindow(QMainWindow):
     """One window per open network."""
 
+    open_windows: set[MainWindow] = set()
+    """Windows opened with File → New Window, kept alive until closed."""
+
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings()
@@ -111,6 +114,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self._action(file_menu, "&New", self.new_network, QKeySequence.StandardKey.New)
+        self._action(file_menu, "New &Window", self.new_window, QKeySequence("Ctrl+Shift+N"))
         templates = file_menu.addMenu("New from &Template")
         for name in TEMPLATES:
             self._action(templates, load_network(example_path(name)).name, lambda _=False, n=name: self.new_from_template(n))
@@ -212,6 +216,15 @@ class MainWindow(QMainWindow):
     def new_network(self) -> None:
         if self.maybe_save():
             self.set_document(NetworkDocument(), None)
+
+    def new_window(self) -> MainWindow:
+        """Open another window (copy and paste work between windows)."""
+        window = MainWindow(self.settings)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        MainWindow.open_windows.add(window)
+        window.destroyed.connect(lambda _=None, w=window: MainWindow.open_windows.discard(w))
+        window.show()
+        return window
 
     def new_from_template(self, name: str) -> None:
         if self.maybe_save():

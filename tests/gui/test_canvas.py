@@ -209,3 +209,16 @@ def test_auto_layout_is_one_undo_step_without_overlaps(window):
     assert len(set(positions)) == len(positions)
     window.undo_stack.undo()
     assert {n.position for n in doc.nodes} == {(0.0, 0.0)}
+
+
+def test_copy_in_one_window_paste_in_another(window):
+    other = window.new_window()
+    try:
+        window.scene.node_items[window.document.node_by_name("conv1").id].setSelected(True)
+        window.copy()
+        other.paste()
+        assert [n.type_name for n in other.document.nodes] == ["Conv2D"]
+        assert other.isWindowModified()
+    finally:
+        other.undo_stack.setClean()
+        other.close()
