@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QColor, QPalette, QUndoStack
 from PySide6.QtWidgets import QLabel, QSpinBox
 
@@ -236,7 +236,7 @@ def test_choice_editor_commits_the_chosen_string(qtbot):
     assert committed == ["bilinear"] and editor.combo.currentText() == "nearest"
 
 
-def test_editor_helpers():
+def test_float_format_shape_parsing_and_default_reduction():
     assert format_float(1e-5) == "1e-5"
     assert format_float(0.9) == "0.9"
     assert parse_shape("3 × 32 × 32") == [3, 32, 32]
@@ -386,11 +386,17 @@ def test_set_context_stops_following_the_previous_document(panel, document, stac
     assert calls == [other]
 
 
-def test_dark_palette_switches_colours(panel):
-    dark = QPalette(panel.palette())
+def test_dark_palette_switches_colours(qapp, panel):
+    light = qapp.palette()
+    dark = QPalette(light)
     dark.setColor(QPalette.ColorRole.Window, QColor("#202020"))
     dark.setColor(QPalette.ColorRole.WindowText, QColor("#e0e0e0"))
     assert "#b3261e" in panel.styleSheet()
-    panel.setPalette(dark)
-    print("DBG", panel.palette().color(QPalette.ColorRole.Window).name(), panel.testAttribute(Qt.WidgetAttribute.WA_SetPalette))
-    assert "#ffb4ab" in panel.styleSheet()
+    try:
+        qapp.setPalette(dark)
+        QCoreApplication.sendPostedEvents(panel, 0)
+        assert "#ffb4ab" in panel.styleSheet()
+    finally:
+        qapp.setPalette(light)
+        QCoreApplication.sendPostedEvents(panel, 0)
+    assert "#b3261e" in panel.styleSheet()
