@@ -174,6 +174,14 @@ class NetworkDocument:
 
     # -- node edits ------------------------------------------------------------------
 
+    def name_problem(self, name: str, node_id: str | None = None) -> str | None:
+        """Why ``name`` cannot be given to ``node_id`` (or a new node), or ``None`` if it can."""
+        try:
+            self._check_name(name, node_id)
+        except GraphError as exc:
+            return str(exc)
+        return None
+
     def _check_name(self, name: str, node_id: str | None = None) -> str:
         if not isinstance(name, str) or not name.strip():
             raise GraphError("a layer name must not be empty")

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from core.analysis.bottleneck import BottleneckComparison, bottleneck_for_node
 from core.analysis.report import format_bytes, format_count, format_si, receptive_field_cells
 from core.analysis.summary import LayerSummary, NetworkSummary, summarize
-from core.errors import GraphError, LayerwiseError, ParamError
+from core.errors import LayerwiseError, ParamError
 from core.graph.document import NetworkDocument
 from core.graph.events import DocumentEvent, NodeMoved, NodeRemoved
 from core.layers.convolution import Conv2D
@@ -435,18 +435,14 @@ class NodeInspector(QWidget):
         if name == node.name:
             self.name_edit.setText(node.name)
             return
-        command = RenameNodeCommand(self._document, self.node_id, name)
-        try:
-            # The document checks a name before changing anything, so trying the command
-            # is the check; pushing it then re-applies a rename that is already done.
-            command.redo()
-        except GraphError as exc:
-            self.name_error.setText(str(exc))
+        problem = self._document.name_problem(name, self.node_id)
+        if problem is not None:  # checked first: a command must not fail inside the undo stack
+            self.name_error.setText(problem)
             self.name_error.show()
             self.name_edit.setText(node.name)
             return
         self.name_error.hide()
-        self._undo_stack.push(command)
+        self._undo_stack.push(RenameNodeCommand(self._document, self.node_id, name))
         self.name_edit.setText(name)
 
     # -- following the document ----------------------------------------------------

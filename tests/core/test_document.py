@@ -135,3 +135,12 @@ def test_merge_helper_feeds_inputs_in_order():
     sources = [doc.add_node("Input", {"shape": [c, 4, 4]}) for c in (1, 2, 3)]
     concat = doc.merge("Concat", [s.id for s in sources], name="cat")
     assert doc.inputs_of(concat.id) == sources and concat.name == "cat"
+
+
+def test_name_problem_explains_without_changing_anything():
+    doc = NetworkDocument()
+    a, b = doc.add_node("ReLU", name="a"), doc.add_node("ReLU", name="b")
+    assert doc.name_problem("a", b.id) == "another layer is already named 'a'"
+    assert doc.name_problem("a", a.id) is None and doc.name_problem("c") is None
+    assert doc.name_problem(" ") == "a layer name must not be empty"
+    assert [n.name for n in doc.nodes] == ["a", "b"]
