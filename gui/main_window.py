@@ -191,6 +191,10 @@ class MainWindow(QMainWindow):
             item.setForeground(Qt.GlobalColor.darkRed)
             self.problems.addItem(item)
         count = self.problems.count()
+        if not count:
+            item = QListWidgetItem("No problems: every layer computes.")
+            item.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.problems.addItem(item)
         self.problems_dock.setWindowTitle(f"Problems ({count})" if count else "Problems")
 
     def _select_problem(self, item: QListWidgetItem) -> None:

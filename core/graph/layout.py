@@ -1,47 +1,89 @@
-"""Layered top-to-bottom layout: inputs at the top, each layer below everything it reads."""
+"""Layered top-to-bottom layout: inputs at the top, each layer below everything it reads.
+
+A simplified Sugiyama layout: rows by longest path from an input; an edge that spans
+several rows gets a placeholder in every row it crosses, so it keeps a column of its
+own and never runs through a node; rows are ordered by barycentres, one sweep down
+and one up, to keep branches side by side and edges short.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from core.graph.document import NetworkDocument
 from core.graph.validation import check_graph
 
-COLUMN_SPACING = 220.0
+COLUMN_SPACING = 240.0
 ROW_SPACING = 120.0
 
 
-def layered_positions(document: NetworkDocument) -> dict[str, tuple[float, float]]:
-    """Return a position per node id: rows by longest path from an input, no overlaps.
+@dataclass
+class _Slot:
+    """A node, or a placeholder for a long edge, in one row."""
 
-    Within a row, nodes are ordered by the mean column of the nodes feeding them (one
-    top-down barycentre sweep), which keeps branches side by side and edges short.
-    Nodes that cannot be ordered (on a cycle) go in one extra row at the bottom.
-    """
+    key: str
+    above: list[str] = field(default_factory=list)
+    below: list[str] = field(default_factory=list)
+
+
+def _rows(document: NetworkDocument) -> dict[str, int]:
     order = check_graph(document).order
     row_of: dict[str, int] = {}
     for node in order:
         sources = document.inputs_of(node.id)
         row_of[node.id] = 1 + max((row_of[s.id] for s in sources if s.id in row_of), default=-1)
-    leftover = [n.id for n in document.nodes if n.id not in row_of]
-    last_row = max(row_of.values(), default=-1) + 1
-    for node_id in leftover:
-        row_of[node_id] = last_row
+    last = max(row_of.values(), default=-1) + 1
+    for node in document.nodes:  # nodes on a cycle: one extra row at the bottom
+        row_of.setdefault(node.id, last)
+    return row_of
 
+
+def _slots(document: NetworkDocument, row_of: dict[str, int]) -> tuple[dict[str, _Slot], dict[int, list[str]]]:
+    slots = {node.id: _Slot(node.id) for node in document.nodes}
     rows: dict[int, list[str]] = {}
     for node in document.nodes:
         rows.setdefault(row_of[node.id], []).append(node.id)
+    for index, edge in enumerate(document.edges):
+        previous = edge.source
+        for row in range(row_of[edge.source] + 1, row_of[edge.target]):
+            key = f"edge{index}:{row}"
+            slots[key] = _Slot(key)
+            rows.setdefault(row, []).append(key)
+            slots[previous].below.append(key)
+            slots[key].above.append(previous)
+            previous = key
+        slots[previous].below.append(edge.target)
+        slots[edge.target].above.append(previous)
+    return slots, rows
+
+
+def _sweep(rows: dict[int, list[str]], slots: dict[str, _Slot], downward: bool) -> None:
     column: dict[str, float] = {}
-    positions: dict[str, tuple[float, float]] = {}
-    for row in sorted(rows):
+    for row in sorted(rows, reverse=not downward):
         members = rows[row]
+        previous = {key: index - (len(members) - 1) / 2 for index, key in enumerate(members)}
 
-        def barycentre(node_id: str) -> float:
-            placed = [column[s.id] for s in document.inputs_of(node_id) if s.id in column]
-            return sum(placed) / len(placed) if placed else 0.0
+        def barycentre(key: str) -> float:
+            neighbours = slots[key].above if downward else slots[key].below
+            placed = [column[n] for n in neighbours if n in column]
+            return sum(placed) / len(placed) if placed else previous[key]
 
-        members.sort(key=barycentre)  # stable: insertion order breaks ties
-        for index, node_id in enumerate(members):
-            column[node_id] = index - (len(members) - 1) / 2
-            positions[node_id] = (column[node_id] * COLUMN_SPACING, row * ROW_SPACING)
+        members.sort(key=barycentre)  # stable: the previous order breaks ties
+        for index, key in enumerate(members):
+            column[key] = index - (len(members) - 1) / 2
+
+
+def layered_positions(document: NetworkDocument) -> dict[str, tuple[float, float]]:
+    """Return a position per node id: rows by longest path, no overlaps, long edges in free columns."""
+    row_of = _rows(document)
+    slots, rows = _slots(document, row_of)
+    _sweep(rows, slots, downward=True)
+    _sweep(rows, slots, downward=False)
+    positions = {}
+    for row, members in rows.items():
+        for index, key in enumerate(members):
+            if key in document:
+                positions[key] = ((index - (len(members) - 1) / 2) * COLUMN_SPACING, row * ROW_SPACING)
     return positions
 
 

@@ -11,6 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem, QStyleOptionGraphicsItem, QWidget
 
+from core.graph.layout import ROW_SPACING
 from gui.canvas.style import (
     CATEGORY_COLOURS,
     EDGE_COLOUR,
@@ -177,6 +178,7 @@ class EdgeItem(QGraphicsPathItem):
         super().__init__()
         self.source, self.target, self.port = source, target, port
         self.label = ""
+        self._label_at: QPointF | None = None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setZValue(0)
         source.edges.append(self)
@@ -194,10 +196,18 @@ class EdgeItem(QGraphicsPathItem):
             self.update()
 
     def update_path(self) -> None:
+        """An S-curve; an edge spanning several rows runs straight down its source's column
+        (the layout keeps that column free) and curves only in the last row."""
         start = self.source.output_port_position()
         end = self.target.input_port_position(self.port)
-        bend = max(abs(end.y() - start.y()) * 0.5, 40.0)
         path = QPainterPath(start)
+        self._label_at = None
+        if end.y() - start.y() > 1.2 * ROW_SPACING:
+            turn = QPointF(start.x(), end.y() - 0.8 * ROW_SPACING)
+            path.lineTo(turn)
+            self._label_at = start + QPointF(0, 0.3 * ROW_SPACING)  # in the gap below the source
+            start = turn
+        bend = max(abs(end.y() - start.y()) * 0.5, 40.0)
         path.cubicTo(start + QPointF(0, bend), end - QPointF(0, bend), end)
         self.setPath(path)
 
@@ -221,7 +231,7 @@ class EdgeItem(QGraphicsPathItem):
         font.setPointSizeF(7.5)
         painter.setFont(font)
         metrics = QFontMetricsF(font)
-        middle = self.path().pointAtPercent(0.5)
+        middle = self._label_at or self.path().pointAtPercent(0.5)
         width = metrics.horizontalAdvance(self.label) + 10
         box = QRectF(middle.x() - width / 2, middle.y() - 8, width, 16)
         painter.setPen(QPen(colour, 1))

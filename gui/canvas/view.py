@@ -16,7 +16,7 @@ from gui.commands import AddNodeCommand
 
 LAYER_MIME_TYPE = "application/x-layerwise-layer-type"
 MIN_ZOOM, MAX_ZOOM = 0.05, 4.0
-READABLE_ZOOM = 0.6
+READABLE_ZOOM = 0.8
 GRID = 24.0
 
 
