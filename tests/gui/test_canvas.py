@@ -82,6 +82,8 @@ def test_dragging_from_an_output_port_to_a_node_creates_an_edge(window):
     window.undo_stack.push(AddNodeCommand(doc, "ReLU", None, (400, 0), name="side"))
     side = window.scene.node_items[doc.node_by_name("side").id]
     window.scene.refresh_facts()
+    window.view.resetTransform()
+    window.view.centerOn(QPointF(200, 0))  # both nodes on screen
     viewport = window.view
     start = viewport.mapFromScene(window.scene.node_items[extra.id].output_port_position())
     end = viewport.mapFromScene(side.input_port_position(0))
