@@ -104,9 +104,17 @@ class NodeItem(QGraphicsObject):
         return self._rect.adjusted(-PORT_RADIUS - 2, -PORT_RADIUS - 2, PORT_RADIUS + 2, PORT_RADIUS + 2)
 
     def shape(self) -> QPainterPath:
+        """The body and its ports, so that a press on a port half outside the body hits the node."""
         path = QPainterPath()
+        path.setFillRule(Qt.FillRule.WindingFill)  # overlaps are unions, not holes
         path.addRoundedRect(self._rect, 6, 6)
-        return path
+        reach = PORT_RADIUS * 2
+        ports = [self.mapFromScene(self.input_port_position(p)) for p in range(self.input_ports)]
+        if self.has_output:
+            ports.append(self.mapFromScene(self.output_port_position()))
+        for centre in ports:
+            path.addEllipse(centre, reach, reach)
+        return path.simplified()
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         rect = self._rect
