@@ -18,13 +18,13 @@ CANVAS_BACKGROUND = "#f4f6f8"
 CANVAS_GRID = "#e3e7eb"
 
 CATEGORY_COLOURS = {
-    "Input": "#546e7a",
-    "Convolution": "#1565c0",
-    "Pooling": "#00838f",
-    "Normalization": "#6a1b9a",
-    "Activation": "#ef6c00",
-    "Regularization": "#795548",
-    "Merge": "#2e7d32",
-    "Dense": "#ad1457",
+    "Input": "#5B6B7C",
+    "Convolution": "#2F67D8",
+    "Pooling": "#0F7C74",
+    "Normalization": "#7A4CD9",
+    "Activation": "#C4511A",
+    "Regularization": "#B8325E",
+    "Merge": "#2E7D3A",
+    "Dense": "#9A5B13",
 }
-"""Node header colours per palette category (white text on each)."""
+"""Colour of each palette category (hex): palette icons and node headers, white text on each."""

@@ -12,9 +12,9 @@ from core.errors import LayerwiseError
 from core.registry import layer_class
 from gui.canvas.scene import NetworkScene
 from gui.canvas.style import CANVAS_GRID
+from gui.panels.palette import LAYER_MIME_TYPE, type_name_from_mime
 from gui.commands import AddNodeCommand
 
-LAYER_MIME_TYPE = "application/x-layerwise-layer-type"
 MIN_ZOOM, MAX_ZOOM = 0.05, 4.0
 READABLE_ZOOM = 0.8
 GRID = 24.0
@@ -156,7 +156,7 @@ class NetworkView(QGraphicsView):
         if not event.mimeData().hasFormat(LAYER_MIME_TYPE):
             super().dropEvent(event)
             return
-        type_name = bytes(event.mimeData().data(LAYER_MIME_TYPE)).decode("utf-8", "replace")
+        type_name = type_name_from_mime(event.mimeData()) or ""
         point = self.mapToScene(event.position().toPoint())
         if self.add_layer(type_name, (point.x(), point.y())):
             event.acceptProposedAction()

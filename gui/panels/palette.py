@@ -29,21 +29,11 @@ from PySide6.QtWidgets import QAbstractItemView, QLabel, QLineEdit, QTreeWidget,
 
 from core.layers.base import Layer
 from core.registry import CATEGORIES, layer_types
+from gui.canvas.style import CATEGORY_COLOURS
 
 LAYER_MIME_TYPE = "application/x-layerwise-layer-type"
 """MIME type of a dragged layer type; the payload is the registry type name in UTF-8."""
 
-CATEGORY_COLOURS: dict[str, str] = {
-    "Input": "#5B6B7C",
-    "Convolution": "#2F67D8",
-    "Pooling": "#0F7C74",
-    "Normalization": "#7A4CD9",
-    "Activation": "#C4511A",
-    "Regularization": "#B8325E",
-    "Merge": "#2E7D3A",
-    "Dense": "#9A5B13",
-}
-"""Colour of each category (hex); dark enough to carry white text as a node header."""
 
 TYPE_NAME_ROLE = Qt.ItemDataRole.UserRole
 """Item data role holding the type name of a layer row (categories hold ``None``)."""

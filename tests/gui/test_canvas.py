@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.examples import example_path
 from core.graph.fileformat import load_network, network_to_dict
-from gui.canvas.view import LAYER_MIME_TYPE
+from gui.panels.palette import LAYER_MIME_TYPE
 from gui.commands import (
     AddNodeCommand,
     ConnectCommand,
