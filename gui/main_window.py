@@ -42,6 +42,25 @@ MAX_RECENT = 8
 PASTE_OFFSET = 40.0
 
 
+def release_clipboard(*_args: object) -> None:
+    """Drop our copied layers from the clipboard.
+
+    The clipboard owns the QMimeData we give it; destroying that during interpreter
+    shutdown crashes, so it is released while the application still runs.
+    """
+    clipboard = QApplication.clipboard()
+    if clipboard is not None and clipboard.mimeData() is not None and clipboard.mimeData().hasFormat(CLIPBOARD_MIME):
+        clipboard.clear()
+
+
+def release_clipboard_at_exit() -> None:
+    """Release the clipboard when the application quits (connected once)."""
+    app = QApplication.instance()
+    if app is not None and not app.property("layerwise_releases_clipboard"):
+        app.setProperty("layerwise_releases_clipboard", True)
+        app.aboutToQuit.connect(release_clipboard)
+
+
 def fragment_of(document: NetworkDocument, node_ids: list[str]) -> dict:
     """The selected layers in the file's layer format (inputs limited to the selection)."""
     data = network_to_dict(document)
@@ -361,6 +380,7 @@ class MainWindow(QMainWindow):
         data.setData(CLIPBOARD_MIME, text.encode("utf-8"))
         data.setText(text)
         QApplication.clipboard().setMimeData(data)
+        release_clipboard_at_exit()
 
     def cut(self) -> None:
         self.copy()

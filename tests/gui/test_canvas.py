@@ -21,7 +21,7 @@ from gui.commands import (
     RenameNodeCommand,
     SetParamCommand,
 )
-from gui.main_window import MainWindow
+from gui.main_window import MainWindow, release_clipboard
 
 
 @pytest.fixture
@@ -35,6 +35,7 @@ def window(qtbot, tmp_path, monkeypatch):
     assert win.open_network(example_path("lenet5"))
     yield win
     win.undo_stack.setClean()  # closing must not ask once the test's patch is gone
+    release_clipboard()
 
 
 def snapshot(window):
