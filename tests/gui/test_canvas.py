@@ -14,7 +14,6 @@ from core.graph.fileformat import load_network, network_to_dict
 from gui.panels.palette import LAYER_MIME_TYPE
 from gui.commands import (
     AddNodeCommand,
-    ConnectCommand,
     InsertFragmentCommand,
     MoveNodesCommand,
     RemoveNodesCommand,
