@@ -12,26 +12,18 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPaint
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem, QStyleOptionGraphicsItem, QWidget
 
 from core.graph.layout import ROW_SPACING
-from gui.canvas.style import (
-    CATEGORY_COLOURS,
-    EDGE_COLOUR,
-    EDGE_SELECTED_COLOUR,
-    ERROR_COLOUR,
-    NODE_BODY,
-    NODE_BORDER,
-    NODE_HEADER_HEIGHT,
-    NODE_TEXT,
-    NODE_TEXT_DIM,
-    NODE_WIDTH,
-    PORT_RADIUS,
-    SELECTION_COLOUR,
-)
+from gui.canvas.style import CATEGORY_COLOURS, LIGHT, NODE_HEADER_HEIGHT, NODE_WIDTH, PORT_RADIUS, CanvasTheme
 
 if TYPE_CHECKING:
     from core.graph.document import Node
 
 PORT_SPACING = 22.0
 BODY_LINE = 16.0
+
+
+def theme_of(item: QGraphicsItem) -> CanvasTheme:
+    """The theme of the scene showing ``item`` (light while it is in none)."""
+    return getattr(item.scene(), "theme", LIGHT)
 
 
 class NodeItem(QGraphicsObject):
@@ -118,21 +110,22 @@ class NodeItem(QGraphicsObject):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         rect = self._rect
+        theme = theme_of(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         header_colour = QColor(CATEGORY_COLOURS.get(self.category, "#607d8b"))
         body = QPainterPath()
         body.addRoundedRect(rect, 6, 6)
-        painter.fillPath(body, QColor(NODE_BODY))
+        painter.fillPath(body, QColor(theme.node_body))
         painter.save()
         painter.setClipPath(body)  # the header takes the body's rounded top corners
         painter.fillRect(QRectF(rect.left(), rect.top(), rect.width(), NODE_HEADER_HEIGHT), header_colour)
         painter.restore()
         if self.problem:
-            border = QPen(QColor(ERROR_COLOUR), 2.5)
+            border = QPen(QColor(theme.error), 2.5)
         elif self.isSelected():
-            border = QPen(QColor(SELECTION_COLOUR), 2.5)
+            border = QPen(QColor(theme.selection), 2.5)
         else:
-            border = QPen(QColor(NODE_BORDER), 1)
+            border = QPen(QColor(theme.node_border), 1)
         painter.setPen(border)
         painter.drawPath(body)
 
@@ -158,14 +151,15 @@ class NodeItem(QGraphicsObject):
         metrics = QFontMetricsF(body_font)
         y = rect.top() + NODE_HEADER_HEIGHT + 4
         for index, line in enumerate(self.lines or ["–"]):
-            painter.setPen(QColor(ERROR_COLOUR if self.problem and index == len(self.lines) - 1 else (NODE_TEXT if index == 0 else NODE_TEXT_DIM)))
+            last_is_problem = self.problem and index == len(self.lines) - 1
+            painter.setPen(QColor(theme.error if last_is_problem else (theme.node_text if index == 0 else theme.node_text_dim)))
             text = metrics.elidedText(line, Qt.TextElideMode.ElideRight, rect.width() - 16)
             painter.drawText(QRectF(rect.left() + 8, y, rect.width() - 16, BODY_LINE), Qt.AlignmentFlag.AlignVCenter, text)
             y += BODY_LINE
-        self._paint_ports(painter, header_colour)
+        self._paint_ports(painter, header_colour, theme)
 
-    def _paint_ports(self, painter: QPainter, colour: QColor) -> None:
-        painter.setPen(QPen(QColor(NODE_BODY), 1.5))
+    def _paint_ports(self, painter: QPainter, colour: QColor, theme: CanvasTheme) -> None:
+        painter.setPen(QPen(QColor(theme.node_body), 1.5))
         painter.setBrush(QBrush(colour))
         for port in range(self.input_ports):
             painter.drawEllipse(self.mapFromScene(self.input_port_position(port)), PORT_RADIUS, PORT_RADIUS)
@@ -229,7 +223,8 @@ class EdgeItem(QGraphicsPathItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        colour = QColor(EDGE_SELECTED_COLOUR if self.isSelected() else EDGE_COLOUR)
+        theme = theme_of(self)
+        colour = QColor(theme.edge_selected if self.isSelected() else theme.edge)
         painter.setPen(QPen(colour, 2.2 if self.isSelected() else 1.6))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self.path())
@@ -243,7 +238,7 @@ class EdgeItem(QGraphicsPathItem):
         width = metrics.horizontalAdvance(self.label) + 10
         box = QRectF(middle.x() - width / 2, middle.y() - 8, width, 16)
         painter.setPen(QPen(colour, 1))
-        painter.setBrush(QColor(NODE_BODY))
+        painter.setBrush(QColor(theme.node_body))
         painter.drawRoundedRect(box, 8, 8)
-        painter.setPen(QColor(NODE_TEXT))
+        painter.setPen(QColor(theme.node_text))
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self.label)

@@ -21,7 +21,7 @@ from core.graph.events import DocumentEvent, Edge, EdgeAdded, EdgeRemoved, NodeA
 from core.graph.validation import connection_problem
 from core.shapes import format_shape
 from gui.canvas.items import EdgeItem, NodeItem
-from gui.canvas.style import CANVAS_BACKGROUND, EDGE_SELECTED_COLOUR
+from gui.canvas.style import LIGHT, CanvasTheme
 from gui.commands import ConnectCommand, DisconnectCommand, MoveNodesCommand, RemoveNodesCommand
 
 
@@ -39,7 +39,8 @@ class NetworkScene(QGraphicsScene):
 
     def __init__(self, document: NetworkDocument, undo_stack: QUndoStack, parent=None) -> None:
         super().__init__(parent)
-        self.setBackgroundBrush(QColor(CANVAS_BACKGROUND))
+        self.theme: CanvasTheme = LIGHT
+        self.setBackgroundBrush(QColor(self.theme.background))
         self.undo_stack = undo_stack
         self.document = document
         self.node_items: dict[str, NodeItem] = {}
@@ -50,6 +51,13 @@ class NetworkScene(QGraphicsScene):
         self._preview: QGraphicsPathItem | None = None
         self.selectionChanged.connect(self._announce_selection)
         self.set_document(document)
+
+    def set_theme(self, theme: CanvasTheme) -> None:
+        """Switch colours (light or dark) and redraw."""
+        if theme != self.theme:
+            self.theme = theme
+            self.setBackgroundBrush(QColor(theme.background))
+            self.update()
 
     # -- following the document --------------------------------------------------------
 
@@ -158,7 +166,7 @@ class NetworkScene(QGraphicsScene):
         if item is not None and item.is_on_output_port(event.scenePos()):
             self._connect_from = item
             self._preview = QGraphicsPathItem()
-            self._preview.setPen(QPen(QColor(EDGE_SELECTED_COLOUR), 2))
+            self._preview.setPen(QPen(QColor(self.theme.edge_selected), 2))
             self._preview.setZValue(2)
             self.addItem(self._preview)
             event.accept()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from core.errors import LayerwiseError
 from core.registry import layer_class
 from gui.canvas.scene import NetworkScene
-from gui.canvas.style import CANVAS_GRID
+from gui.canvas.style import theme_for
 from gui.panels.palette import LAYER_MIME_TYPE, type_name_from_mime
 from gui.commands import AddNodeCommand
 
@@ -33,6 +33,12 @@ class NetworkView(QGraphicsView):
         self.setSceneRect(QRectF(-1e5, -1e5, 2e5, 2e5))
         self._space_down = False
         self._pan_from: QPointF | None = None
+        scene.set_theme(theme_for(self.palette()))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        if event.type() == QEvent.Type.PaletteChange:  # the system switched light/dark
+            self.network_scene().set_theme(theme_for(self.palette()))
+        super().changeEvent(event)
 
     def network_scene(self) -> NetworkScene:
         return self.scene()  # type: ignore[return-value]
@@ -124,7 +130,7 @@ class NetworkView(QGraphicsView):
         super().drawBackground(painter, rect)
         if self.zoom() < 0.35:
             return  # a grid finer than a few pixels is noise
-        painter.setPen(QPen(QColor(CANVAS_GRID), 0))
+        painter.setPen(QPen(QColor(self.network_scene().theme.grid), 0))
         left = math.floor(rect.left() / GRID) * GRID
         top = math.floor(rect.top() / GRID) * GRID
         lines = []

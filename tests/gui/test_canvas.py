@@ -224,3 +224,18 @@ def test_copy_in_one_window_paste_in_another(window):
     finally:
         other.undo_stack.setClean()
         other.close()
+
+
+def test_the_canvas_follows_a_dark_palette(window):
+    from PySide6.QtGui import QColor, QPalette
+
+    from gui.canvas.style import DARK, LIGHT
+
+    assert window.scene.theme == LIGHT
+    dark = QPalette(window.view.palette())
+    dark.setColor(QPalette.ColorRole.Window, QColor("#202124"))
+    window.view.setPalette(dark)  # the view only: the rest of the suite keeps its palette
+    assert window.scene.theme == DARK
+    assert window.scene.backgroundBrush().color() == QColor(DARK.background)
+    window.view.setPalette(QPalette())
+    assert window.scene.theme == LIGHT
