@@ -30,8 +30,18 @@ class ReLU(Layer):
         return ReLUOp()
 
 
+class _AlphaActivation(Layer):
+    """An activation with one ``alpha`` parameter, written to ONNX as the attribute of that name."""
+
+    def describe(self) -> str:
+        return f"α {self.params['alpha']:g}"
+
+    def onnx_attributes(self) -> dict[str, Any]:
+        return {"alpha": self.params["alpha"]}
+
+
 @register
-class LeakyReLU(Layer):
+class LeakyReLU(_AlphaActivation):
     """``x`` for ``x > 0``, ``alpha · x`` otherwise."""
 
     type_name = "LeakyReLU"
@@ -47,12 +57,6 @@ class LeakyReLU(Layer):
         from core.engine.ops import LeakyReLUOp
 
         return LeakyReLUOp(self.params["alpha"])
-
-    def describe(self) -> str:
-        return f"α {self.params['alpha']:g}"
-
-    def onnx_attributes(self) -> dict[str, Any]:
-        return {"alpha": self.params["alpha"]}
 
 
 @register
@@ -86,7 +90,7 @@ class Tanh(Layer):
 
 
 @register
-class ELU(Layer):
+class ELU(_AlphaActivation):
     """``x`` for ``x > 0``, ``alpha · (e^x − 1)`` otherwise."""
 
     type_name = "ELU"
@@ -101,12 +105,6 @@ class ELU(Layer):
         from core.engine.ops import ELUOp
 
         return ELUOp(self.params["alpha"])
-
-    def describe(self) -> str:
-        return f"α {self.params['alpha']:g}"
-
-    def onnx_attributes(self) -> dict[str, Any]:
-        return {"alpha": self.params["alpha"]}
 
 
 @register
