@@ -33,7 +33,8 @@ def residual_network(blocks: int) -> NetworkDocument:
 
 def seconds_per_layer(doc: NetworkDocument, repeats: int = 5) -> float:
     best = float("inf")
-    for _ in range(repeats):
+    for repeat in range(repeats):
+        doc.name = f"{doc.name.split(' #')[0]} #{repeat}"  # a change: the document forgets its last analysis
         start = time.perf_counter()
         summarize(doc)
         best = min(best, time.perf_counter() - start)

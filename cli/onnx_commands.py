@@ -76,11 +76,8 @@ def run_import(args: argparse.Namespace) -> int:
     weights_path = target.with_suffix(".npz")
     model = Model(imported.document)
     model.load_state_dict(imported.weights, source=str(args.model))
-    # Both files are complete in memory before either is written.
-    buffer = io.BytesIO()
-    np.savez(buffer, **model.state_dict())
+    model.save_weights(weights_path)
     try:
-        atomic_write_bytes(weights_path, buffer.getvalue())
         atomic_write_bytes(target, dumps_network(imported.document).encode("utf-8"))
     except OSError as exc:
         raise LayerwiseError(f"{target}: cannot be written: {exc.strerror or exc}") from None

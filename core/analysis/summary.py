@@ -115,7 +115,14 @@ class NetworkSummary:
 
 
 def summarize(document: NetworkDocument) -> NetworkSummary:
-    """Analyse ``document``: one :class:`LayerSummary` per layer that can be ordered."""
+    """Analyse ``document``: one :class:`LayerSummary` per layer that can be ordered.
+
+    Computed once per document state and shared by every caller (read-only).
+    """
+    return document.memo("summary", lambda: _summarize(document))
+
+
+def _summarize(document: NetworkDocument) -> NetworkSummary:
     check = check_graph(document)
     fields = receptive_fields(document, check)
     summary = NetworkSummary(document.name, problems=list(check.problems))

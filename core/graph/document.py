@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from core.errors import GraphError, ParamError
 from core.graph.events import (
@@ -30,6 +30,7 @@ from core.layers.base import Layer
 from core.registry import create_layer
 
 Listener = Callable[[DocumentEvent], None]
+T = TypeVar("T")
 Position = tuple[float, float]
 
 MAX_NAME_LENGTH = 128
@@ -77,6 +78,7 @@ class NetworkDocument:
         self._in_edges: dict[str, list[Edge]] = {}
         self._out_edges: dict[str, list[Edge]] = {}
         self._listeners: list[Listener] = []
+        self._memo: dict[str, Any] = {}
         self._next_id = 1
 
     # -- observation -----------------------------------------------------------------
@@ -87,8 +89,22 @@ class NetworkDocument:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def _emit(self, event: DocumentEvent) -> None:
+        if not isinstance(event, NodeMoved):  # positions feed no analysis
+            self._memo.clear()
         for listener in list(self._listeners):
             listener(event)
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` for the document as it is now, computed once per state.
+
+        The canvas, the inspector, the summary and the problem list all analyse the
+        document after each edit; this lets them share one analysis. Any change other
+        than a move forgets every result (before listeners hear of it); results must be
+        treated as read-only.
+        """
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     # -- metadata --------------------------------------------------------------------
 

@@ -139,7 +139,11 @@ def _cycle_problems(document: NetworkDocument, unordered: set[str]) -> list[Prob
 
 
 def check_graph(document: NetworkDocument) -> GraphCheck:
-    """Order the layers, check their inputs and infer every output shape."""
+    """Order the layers, check their inputs and infer every output shape (once per document state)."""
+    return document.memo("check_graph", lambda: _check_graph(document))
+
+
+def _check_graph(document: NetworkDocument) -> GraphCheck:
     check = GraphCheck()
     if not any(n.layer.max_inputs == 0 for n in document.nodes):
         check.problems.append(Problem(None, None, "the network has no Input layer"))

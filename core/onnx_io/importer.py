@@ -199,7 +199,9 @@ class _Importer:
         channels = shape[0]
         if value.size == 1:
             return np.full(channels, float(value.reshape(-1)[0]), np.float32)
-        squeezed = value.reshape(value.shape[next((i for i, d in enumerate(value.shape) if d != 1), len(value.shape)) :]) if value.ndim else value
+        squeezed = value
+        while squeezed.ndim > 1 and squeezed.shape[0] == 1:  # leading broadcast axes: (1, C, 1, 1) → (C, 1, 1)
+            squeezed = squeezed[0]
         if len(shape) == 3 and squeezed.shape == (channels, 1, 1):
             return squeezed.reshape(channels)
         if len(shape) == 1 and squeezed.shape == (channels,):

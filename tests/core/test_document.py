@@ -144,3 +144,21 @@ def test_name_problem_explains_without_changing_anything():
     assert doc.name_problem("a", a.id) is None and doc.name_problem("c") is None
     assert doc.name_problem(" ") == "a layer name must not be empty"
     assert [n.name for n in doc.nodes] == ["a", "b"]
+
+
+def test_analyses_are_shared_until_the_document_changes():
+    from core.analysis.summary import summarize
+    from core.graph.validation import check_graph
+
+    doc = NetworkDocument()
+    entry = doc.add_node("Input", {"shape": [1, 8, 8]})
+    conv = doc.add_node("Conv2D", {"filters": 4})
+    doc.connect(entry.id, conv.id)
+    first = summarize(doc)
+    assert summarize(doc) is first and check_graph(doc) is check_graph(doc)
+    doc.move_node(conv.id, (50, 50))
+    assert summarize(doc) is first  # positions feed no analysis
+    seen = []
+    doc.subscribe(lambda event: seen.append(summarize(doc).layer(conv.name).output_shape))
+    doc.set_param(conv.id, "filters", 6)
+    assert seen == [(6, 6, 6)] and summarize(doc) is not first
