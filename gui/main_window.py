@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QUndoStack
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QUndoCommand
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -18,10 +18,19 @@ from PySide6.QtWidgets import (
     QMessageBox,
 )
 
+from core.engine.model import Model
+from core.engine.network_weights import NetworkWeights, weights_path_for
 from core.errors import LayerwiseError
 from core.examples import RESOURCES_DIR, example_names, example_path
 from core.graph.document import NetworkDocument
-from core.graph.fileformat import FORMAT_ID, FORMAT_VERSION, load_network, network_from_dict, network_to_dict, save_network
+from core.graph.fileformat import (
+    FORMAT_ID,
+    FORMAT_VERSION,
+    load_network,
+    network_from_dict,
+    network_to_dict,
+    save_network,
+)
 from core.graph.layout import layered_positions
 from core.graph.validation import validate
 from gui.canvas.scene import NetworkScene
@@ -30,6 +39,10 @@ from gui.commands import InsertFragmentCommand, MoveNodesCommand
 from gui.panels.inspector import InspectorPanel
 from gui.panels.palette import PaletteWidget
 from gui.panels.summary_panel import SummaryPanel
+from gui.panels.training_curves import TrainingCurvesPanel
+from gui.panels.training_panel import TrainingPanel
+from gui.undo import GuardedUndoStack
+from gui.workers.training_worker import WorkerMode
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +90,15 @@ class MainWindow(QMainWindow):
     open_windows: set[MainWindow] = set()
     """Windows opened with File → New Window, kept alive until closed."""
 
-    def __init__(self, settings: QSettings | None = None) -> None:
+    def __init__(self, settings: QSettings | None = None, worker_mode: WorkerMode = "process") -> None:
         super().__init__()
         self.settings = settings or QSettings()
         self.path: Path | None = None
         self.document = NetworkDocument()
-        self.undo_stack = QUndoStack(self)
+        self.weights = NetworkWeights()
+        self.weights_modified = False
+        self.undo_stack = GuardedUndoStack(self)
+        self.undo_stack.guard = self._allow_edit
         self.setWindowIcon(QIcon(str(RESOURCES_DIR / "icons" / "layerwise.svg")))
         self.resize(1440, 900)
 
@@ -93,21 +109,32 @@ class MainWindow(QMainWindow):
         self.inspector = InspectorPanel()
         self.summary_panel = SummaryPanel()
         self.problems = QListWidget()
+        self.curves_panel = TrainingCurvesPanel()
+        self.training_panel = TrainingPanel(self.curves_panel, worker_mode)
+        self.training_panel.weights_provider = lambda: self.weights.state_dict(self.document) or None
         self.palette_dock = self._dock("Layers", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         self.problems_dock = self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.summary_dock = self._dock("Summary", self.summary_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.training_dock = self._dock("Training", self.training_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.curves_dock = self._dock("Training curves", self.curves_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.problems_dock, self.summary_dock)
+        self.tabifyDockWidget(self.summary_dock, self.curves_dock)
+        self.tabifyDockWidget(self.inspector_dock, self.training_dock)
         self.problems_dock.raise_()
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [210, 340], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.problems_dock], [150], Qt.Orientation.Vertical)
+        self.inspector_dock.raise_()
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [210, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.problems_dock], [260], Qt.Orientation.Vertical)
+        self.training_panel.weights_trained.connect(self._weights_trained)
+        self.training_panel.running_changed.connect(self._training_running)
 
         self.palette_panel.layer_activated.connect(self._add_at_centre)
         self.scene.selection_changed_ids.connect(self.inspector.set_selection)
         self.scene.connection_refused.connect(lambda reason: self.statusBar().showMessage(f"Cannot connect: {reason}", 6000))
         self.problems.itemDoubleClicked.connect(self._select_problem)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.setWindowModified(not clean))
+        self.undo_stack.cleanChanged.connect(lambda _clean: self._refresh_modified())
         self.undo_stack.indexChanged.connect(lambda _index: self._refresh_problems())
+        self.undo_stack.indexChanged.connect(lambda _index: self.training_panel.network_changed())
         self._build_menus()
         self._restore_layout()
         self.set_document(self.document, None)
@@ -148,15 +175,22 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Import ONNX…", self.import_onnx)
         self._action(file_menu, "&Export ONNX…", self.export_onnx)
+        self._action(file_menu, "Import &Dataset…", self.import_dataset)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         edit = bar.addMenu("&Edit")
-        undo = self.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence.StandardKey.Undo)
-        redo = self.undo_stack.createRedoAction(self, "&Redo")
+        # Own actions rather than createUndoAction: those bypass the guard.
+        undo = self._action(edit, "&Undo", self.undo_stack.undo, QKeySequence.StandardKey.Undo)
+        redo = self._action(edit, "&Redo", self.undo_stack.redo)
         redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
-        edit.addActions([undo, redo])
+        for action, can, text, verb in (
+            (undo, self.undo_stack.canUndoChanged, self.undo_stack.undoTextChanged, "&Undo"),
+            (redo, self.undo_stack.canRedoChanged, self.undo_stack.redoTextChanged, "&Redo"),
+        ):
+            action.setEnabled(False)
+            can.connect(action.setEnabled)
+            text.connect(lambda t, a=action, v=verb: a.setText(f"{v} {t}".strip()))
         edit.addSeparator()
         self._action(edit, "Cu&t", self.cut, QKeySequence.StandardKey.Cut)
         self._action(edit, "&Copy", self.copy, QKeySequence.StandardKey.Copy)
@@ -171,7 +205,8 @@ class MainWindow(QMainWindow):
         self._action(view, "&Fit to View", self.view.fit_all, QKeySequence("Ctrl+0"))
         self._action(view, "Auto &Layout", self.auto_layout, QKeySequence("Ctrl+L"))
         view.addSeparator()
-        for dock in (self.palette_dock, self.inspector_dock, self.summary_dock, self.problems_dock):
+        for dock in (self.palette_dock, self.inspector_dock, self.summary_dock, self.problems_dock,
+                     self.training_dock, self.curves_dock):
             view.addAction(dock.toggleViewAction())
 
         insert = bar.addMenu("&Insert")
@@ -185,18 +220,25 @@ class MainWindow(QMainWindow):
 
     # -- documents ---------------------------------------------------------------------
 
-    def set_document(self, document: NetworkDocument, path: Path | None) -> None:
+    def set_document(self, document: NetworkDocument, path: Path | None, weights: NetworkWeights | None = None) -> None:
+        self.training_panel.stop_and_wait()
         self.document, self.path = document, path
+        self.weights = weights or NetworkWeights()
+        self.weights_modified = False
         self.undo_stack.clear()
         self.scene.set_document(document)
         self.inspector.set_context(document, self.undo_stack)
         self.inspector.set_selection([])
         self.summary_panel.set_document(document)
+        self.training_panel.set_document(document)
         document.subscribe(lambda _event: self._refresh_title())
         self._refresh_title()
         self._refresh_problems()
         self.setWindowModified(False)
         self.view.fit_all(readable=True)
+
+    def _refresh_modified(self) -> None:
+        self.setWindowModified(not self.undo_stack.isClean() or self.weights_modified)
 
     def _refresh_title(self) -> None:
         where = self.path.name if self.path else "untitled"
@@ -226,7 +268,7 @@ class MainWindow(QMainWindow):
 
     def maybe_save(self) -> bool:
         """Ask about unsaved changes; return whether the caller may go on."""
-        if self.undo_stack.isClean():
+        if self.undo_stack.isClean() and not self.weights_modified:
             return True
         answer = QMessageBox.question(
             self, "Unsaved changes", f"Save the changes to {self.document.name!r}?",
@@ -266,9 +308,24 @@ class MainWindow(QMainWindow):
             log.info("could not open %s: %s", path, exc)
             QMessageBox.critical(self, "Cannot open network", str(exc))
             return False
-        self.set_document(document, path)
+        weights, problem = self._weights_beside(path, document)
+        self.set_document(document, path, weights)
         self._remember_recent(path)
+        if problem:
+            self.statusBar().showMessage(problem, 15000)
         return True
+
+    @staticmethod
+    def _weights_beside(path: Path, document: NetworkDocument) -> tuple[NetworkWeights | None, str | None]:
+        """The trained weights saved beside ``path``, or why they were not loaded."""
+        weights_path = weights_path_for(path)
+        if not weights_path.exists():
+            return None, None
+        try:
+            return NetworkWeights.load(weights_path, document), None
+        except LayerwiseError as exc:
+            log.info("weights not loaded: %s", exc)
+            return None, f"Trained weights not loaded, the network starts from fresh weights: {exc}"
 
     def choose_and_open(self) -> None:
         start = str(self.path.parent if self.path else Path.home())
@@ -289,11 +346,15 @@ class MainWindow(QMainWindow):
     def _write(self, path: Path) -> bool:
         try:
             save_network(self.document, path)
+            if self.weights:
+                self.weights.save(weights_path_for(path), self.document)
         except LayerwiseError as exc:
             QMessageBox.critical(self, "Cannot save network", str(exc))
             return False
         self.path = path
+        self.weights_modified = False
         self.undo_stack.setClean()
+        self._refresh_modified()
         self._refresh_title()
         self._remember_recent(path)
         self.statusBar().showMessage(f"Saved {path}", 4000)
@@ -310,23 +371,31 @@ class MainWindow(QMainWindow):
         except LayerwiseError as exc:
             QMessageBox.critical(self, "Cannot import model", str(exc))
             return
-        self.set_document(imported.document, None)
+        self.set_document(imported.document, None, NetworkWeights.from_state_dict(imported.document, imported.weights))
         self.undo_stack.resetClean()
         self.statusBar().showMessage(f"Imported {chosen}: {len(imported.document)} layers", 6000)
 
     def export_onnx(self) -> None:
-        from core.engine.model import Model
         from core.onnx_io.export import save_onnx
 
         chosen, _ = QFileDialog.getSaveFileName(self, "Export ONNX model", str(Path.home() / f"{self.document.name}.onnx"), "ONNX models (*.onnx)")
         if not chosen:
             return
         try:
-            save_onnx(Model(self.document), chosen)
+            model = Model(self.document)
+            state, fresh = self.weights.fit(model, self.document)
+            model.load_state_dict(state)
+            save_onnx(model, chosen)
         except LayerwiseError as exc:
             QMessageBox.critical(self, "Cannot export model", str(exc))
             return
-        self.statusBar().showMessage(f"Exported {chosen} (initial weights; trained weights come with training)", 6000)
+        if not self.weights:
+            which = "untrained initial weights"
+        elif fresh:
+            which = f"trained weights; {len(fresh)} tensors initial because the network changed since training"
+        else:
+            which = "trained weights"
+        self.statusBar().showMessage(f"Exported {chosen} with {which}", 8000)
 
     # -- recent files and layout --------------------------------------------------------
 
@@ -357,9 +426,47 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
+        self.training_panel.shutdown()
         self.settings.setValue("window_geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         event.accept()
+
+    # -- training ------------------------------------------------------------------------
+
+    def _weights_trained(self, state: dict) -> None:
+        try:
+            self.weights = NetworkWeights.from_state_dict(self.document, state)
+        except LayerwiseError as exc:  # layer names changed under a run: should not happen, say so
+            self.statusBar().showMessage(f"Trained weights not kept: {exc}", 10000)
+            return
+        self.weights_modified = True
+        self._refresh_modified()
+
+    def import_dataset(self) -> None:
+        """Import a dataset for training (IDX, .npz, CIFAR batches, image folders)."""
+        self.training_dock.show()
+        self.training_dock.raise_()
+        self.training_panel.chooser.choose_file()
+
+    def _training_running(self, running: bool) -> None:
+        if running:
+            self.curves_dock.show()
+            self.curves_dock.raise_()
+
+    def _allow_edit(self, command: QUndoCommand | None) -> bool:
+        """Structural edits while training runs stop the run first, if the user agrees."""
+        if not self.training_panel.is_training or isinstance(command, MoveNodesCommand):
+            return True
+        answer = QMessageBox.question(
+            self, "Training is running",
+            "Changing the network stops the training run (its curves and weights so far are kept). Stop training?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            self.inspector.set_selection(self.scene.selected_node_ids())
+            return False
+        self.training_panel.stop_and_wait()
+        return True
 
     # -- editing -------------------------------------------------------------------------
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.engine.initializers import initial_values
-from core.engine.kernels import to_batch_major
+from core.engine.kernels import to_batch_major, to_channel_major
 from core.engine.memory import keep_freed_memory
 from core.engine.op import Op
-from core.engine.ops import DropoutOp, SoftmaxOp
+from core.engine.ops import BatchNormOp, DropoutOp, SoftmaxOp
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument, Node
 from core.graph.fileformat import atomic_write_bytes
@@ -90,7 +91,6 @@ class Model:
         self.output_shape = self.shapes[self.output_node.id]
         self.sources = {n.id: [s.id for s in document.inputs_of(n.id)] for n in self.order}
         self._reading_input = [n.id for n in self.order if self.input_node.id in self.sources[n.id]]
-        self._consumers = {n.id: len(document.output_edges(n.id)) for n in self.order}
         self._position = {n.id: i for i, n in enumerate(self.order)}
         self.ops: dict[str, Op] = {
             n.id: n.layer.build([self.shapes[s] for s in self.sources[n.id]]) for n in self.order
@@ -101,6 +101,12 @@ class Model:
             if isinstance(self.ops[self.output_node.id], SoftmaxOp) and len(self.output_shape) == 1
             else self.output_node
         )
+        # What the latest forward pass left for backward: the nodes whose ops hold their caches,
+        # the batch size, and the inputs of BatchNorm layers that ran in inference mode.
+        self._recorded: frozenset[str] = frozenset()
+        self._recorded_batch = 0
+        self._frozen_inputs: dict[str, np.ndarray] = {}
+        self._plans: dict[frozenset[str], tuple[frozenset[str], dict[str, int]]] = {}
         self._allocate()
         self.initialize(seed)
 
@@ -190,20 +196,60 @@ class Model:
                 f"{self.input_node.name!r} of shape {format_shape(self.input_shape)}"
             )
 
-    def _run(self, x: np.ndarray, training: bool, stop_at: Node) -> np.ndarray:
+    def _plan(self, targets: Sequence[str]) -> tuple[frozenset[str], dict[str, int]]:
+        """The nodes ``targets`` depend on (themselves included) and how many of those read each one."""
+        key = frozenset(targets)
+        if key not in self._plans:
+            needed: set[str] = set()
+            stack = list(key)
+            while stack:
+                node_id = stack.pop()
+                if node_id not in needed:
+                    needed.add(node_id)
+                    stack.extend(self.sources[node_id])
+            readers = dict.fromkeys(needed, 0)
+            for node_id in needed:
+                for source in self.sources[node_id]:  # once per edge, as the forward loop frees per edge
+                    readers[source] += 1
+            self._plans[key] = (frozenset(needed), readers)
+        return self._plans[key]
+
+    def _forward(self, x: np.ndarray, targets: Sequence[str], training: bool, record: bool) -> dict[str, np.ndarray]:
+        """Run just the nodes ``targets`` depend on; return the targets' outputs in the engine layout.
+
+        ``record`` keeps the ops' backward caches during inference: every op runs its caching
+        (training) path except BatchNorm and Dropout, whose training paths compute something
+        else; BatchNorm's input is kept so that backward can treat it as the fixed affine map it
+        is at inference (:func:`_frozen_batchnorm_backward`).
+        """
+        needed, readers = self._plan(targets)
+        last = max(self._position[t] for t in targets)
+        keep = set(targets)
+        remaining = dict(readers)
+        # Forget the previous pass first: if this one fails half-way, no backward may trust the caches.
+        self._recorded, self._frozen_inputs = frozenset(), {}
+        frozen: dict[str, np.ndarray] = {}
         values: dict[str, np.ndarray] = {}
-        remaining = dict(self._consumers)
-        for node in self.order:
+        for node in self.order[: last + 1]:
+            if node.id not in needed:
+                continue  # a branch the targets do not read
             sources = self.sources[node.id]
             inputs = [values[s] for s in sources] if sources else [x.astype(self.dtype, copy=False)]
-            values[node.id] = self.ops[node.id].forward(inputs, training)
+            op = self.ops[node.id]
+            caching = training or (record and not isinstance(op, (BatchNormOp, DropoutOp)))
+            if record and not training and isinstance(op, BatchNormOp):
+                frozen[node.id] = inputs[0]
+            values[node.id] = op.forward(inputs, caching)
             for source in sources:  # free activations as soon as nothing else reads them
                 remaining[source] -= 1
-                if remaining[source] == 0:
+                if remaining[source] == 0 and source not in keep:
                     del values[source]
-            if node is stop_at:
-                return values[node.id]
-        raise AssertionError("stop node not reached")
+        if training or record:
+            self._recorded, self._recorded_batch, self._frozen_inputs = needed, len(x), frozen
+        return {t: values[t] for t in targets}
+
+    def _run(self, x: np.ndarray, training: bool, stop_at: Node) -> np.ndarray:
+        return self._forward(x, (stop_at.id,), training, record=False)[stop_at.id]
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Run the network on ``x`` (``(N, *input_shape)``); return ``(N, *output_shape)``."""
@@ -212,6 +258,52 @@ class Model:
     def forward_logits(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Like :meth:`forward`, but stop before a final Softmax: the class scores."""
         return to_batch_major(self._run(x, training, self.logits_node))
+
+    def forward_to(
+        self, x: np.ndarray, node_ids: Sequence[str], training: bool = False, *, keep_for_backward: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Return the outputs of several layers from one forward pass.
+
+        Only the layers the requested ones depend on run, and the pass stops after the last
+        of them; a requested output stays alive even when every layer reading it has run.
+
+        Parameters
+        ----------
+        x
+            ``(N, *input_shape)`` batch.
+        node_ids
+            Ids of the layers whose outputs are wanted (any order, repeats allowed).
+        training
+            Run as in a training step: BatchNorm normalises with the batch statistics and
+            updates its running ones, dropout draws masks, every op keeps its backward cache.
+        keep_for_backward
+            With ``training=False``: an inference pass (running statistics, no dropout) whose
+            ops still keep what backward needs, so that :meth:`backward_from` can follow.
+
+        Returns
+        -------
+        dict[str, np.ndarray]
+            Node id → output, batch-major: ``(N, C, H, W)`` for maps, ``(N, F)`` for vectors.
+
+        Raises
+        ------
+        LayerwiseError
+            When an id is not a layer of this model or ``x`` does not fit the input.
+        """
+        if isinstance(node_ids, str):  # one id is a sequence of characters too
+            node_ids = [node_ids]
+        if not node_ids:
+            return {}
+        for node_id in node_ids:
+            self._require_node(node_id)
+        self.check_input(x)
+        outputs = self._forward(x, tuple(node_ids), training, record=keep_for_backward)
+        return {node_id: to_batch_major(value) for node_id, value in outputs.items()}
+
+    def _require_node(self, node_id: str) -> Node:
+        if node_id not in self._position:
+            raise LayerwiseError(f"{node_id!r} is not a layer of this model (it may have been added after compiling)")
+        return self.order[self._position[node_id]]
 
     def backward(self, grad: np.ndarray, from_logits: bool = True, input_grad: bool = True) -> np.ndarray | None:
         """Back-propagate ``grad`` (w.r.t. the logits or the output); fill :attr:`grads`.
@@ -228,15 +320,70 @@ class Model:
         np.ndarray or None
             The gradient with respect to the network's input, ``(N, *input_shape)``.
         """
+        return self._backward(self.logits_node if from_logits else self.output_node, grad, input_grad)
+
+    def backward_from(self, node_id: str, grad: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Back-propagate ``grad``, the gradient w.r.t. the output of any layer; fill :attr:`grads`.
+
+        The latest forward pass must have reached ``node_id`` and kept the backward caches:
+        a training pass (:meth:`forward`, :meth:`forward_logits` or :meth:`forward_to` with
+        ``training=True``) or ``forward_to(..., keep_for_backward=True)``, which gives the
+        gradients of the inference-mode network. Backward only reads those caches, so several
+        backward passes (one per unit, say) may follow one forward pass.
+
+        Parameters
+        ----------
+        node_id
+            The layer the gradient starts from.
+        grad
+            ``(N, *output_shape of node_id)``, batch-major, N as in the forward pass.
+        input_grad
+            Also compute the gradient with respect to the network's input.
+
+        Returns
+        -------
+        np.ndarray or None
+            ``(N, *input_shape)``: the gradient with respect to the input.
+
+        Raises
+        ------
+        LayerwiseError
+            When the latest forward pass did not keep caches up to ``node_id`` or ``grad``
+            has the wrong shape.
+
+        Notes
+        -----
+        Like :meth:`backward`, this overwrites :attr:`grads` for the layers it passes through;
+        do not call it between a training step's backward pass and its optimiser step.
+        """
+        node = self._require_node(node_id)
+        if node_id not in self._recorded:
+            raise LayerwiseError(
+                f"backward from {node.name!r} needs a preceding forward pass that reached it and kept its caches "
+                "(forward_to(..., keep_for_backward=True) or a training forward)"
+            )
+        expected = (self._recorded_batch, *self.shapes[node_id])
+        if tuple(grad.shape) != expected:
+            raise LayerwiseError(
+                f"the gradient at {node.name!r} must have shape {format_shape(expected)} "
+                f"(batch of the forward pass × output of the layer), got {format_shape(grad.shape)}"
+            )
+        return self._backward(node, grad, input_grad)
+
+    def _backward(self, start: Node, grad: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        """The backward loop shared by :meth:`backward` and :meth:`backward_from`."""
         for node in self._reading_input:
             self.ops[node].input_grad = input_grad
-        start = self.logits_node if from_logits else self.output_node
-        pending: dict[str, np.ndarray] = {start.id: grad if grad.ndim == 2 else np.ascontiguousarray(grad.transpose(1, 0, 2, 3))}
+        pending: dict[str, np.ndarray] = {start.id: to_channel_major(grad)}
         for node in reversed(self.order[: self._position[start.id] + 1]):
             upstream = pending.pop(node.id, None)
             if upstream is None:
                 continue  # a branch that does not reach the loss
-            input_grads = self.ops[node.id].backward(upstream)
+            op, frozen_input = self.ops[node.id], self._frozen_inputs.get(node.id)
+            if frozen_input is None:
+                input_grads = op.backward(upstream)
+            else:
+                input_grads = _frozen_batchnorm_backward(op, frozen_input, upstream)  # type: ignore[arg-type]
             if node is self.input_node:
                 return input_grads[0]
             for source, piece in zip(self.sources[node.id], input_grads):
@@ -302,3 +449,23 @@ class Model:
         except (OSError, ValueError, EOFError) as exc:
             raise WeightsError(f"{path}: cannot be read as weights: {exc}") from None
         self.load_state_dict(state, source=str(path))
+
+
+def _frozen_batchnorm_backward(op: BatchNormOp, x: np.ndarray, grad: np.ndarray) -> list[np.ndarray | None]:
+    """Backward of BatchNorm at inference, ``y = γ·(x − μ)/√(σ² + ε) + β`` with the running ``μ, σ²``.
+
+    There the layer is a fixed per-channel affine map, unlike the training path whose
+    gradient also flows through the batch statistics; :class:`BatchNormOp` only caches for
+    the latter. Shapes: ``x`` and ``grad`` are C×N×H×W or N×F, like the layer's tensors.
+    """
+    image = grad.ndim == 4
+    axes = (1, 2, 3) if image else (0,)
+
+    def per_channel(vector: np.ndarray) -> np.ndarray:
+        return vector[:, None, None, None] if image else vector[None, :]
+
+    inv_std = 1.0 / np.sqrt(op.buffers["running_var"] + op.epsilon)
+    normalised = (x - per_channel(op.buffers["running_mean"])) * per_channel(inv_std)
+    op.grads["beta"][...] = grad.sum(axis=axes)
+    op.grads["gamma"][...] = np.sum(grad * normalised, axis=axes)
+    return [grad * per_channel(op.params["gamma"] * inv_std)]

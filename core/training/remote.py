@@ -1,0 +1,210 @@
+"""A training run packaged for a worker thread or a worker process.
+
+A :class:`TrainingRequest` is picklable: the network as its file dictionary, the data
+either as :class:`~core.data.dataset.Dataset` objects (same process) or as shared-memory
+handles (another process), the settings and optional starting weights. A
+:class:`TrainingJob` builds the trainer from it, runs it and hands the events on in
+small lists, so a GUI receives a few messages a second rather than one per batch.
+
+Messages a job sends, as ``(kind, payload)`` tuples:
+
+``("events", list[TrainingEvent])``
+    Trainer events in order.
+``("outcome", RunOutcome)``
+    Last message of a run that started: trained weights and validation predictions.
+``("error", str)``
+    The run could not start (bad settings, data that do not fit the network).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from core.data.dataset import Dataset
+from core.data.shared import AttachedDataset, SharedDatasetHandle
+from core.engine.model import Model
+from core.engine.network_weights import merge_fitting
+from core.errors import LayerwiseError
+from core.graph.fileformat import network_from_dict
+from core.training.events import BatchEnded, TrainingEvent, TrainingFinished
+from core.training.trainer import Trainer, TrainingConfig
+
+FLUSH_SECONDS = 0.03
+"""Longest time batch events wait before they are sent on (about 30 messages a second)."""
+
+CONTROLS = ("pause", "resume", "stop", "set_dropout", "set_l1", "set_l2", "set_learning_rate", "set_augmentation")
+"""Trainer methods a front end may call through :func:`apply_control`."""
+
+DataSource = Dataset | SharedDatasetHandle
+
+
+@dataclass
+class TrainingRequest:
+    """Everything a worker needs to train, picklable.
+
+    Attributes
+    ----------
+    network
+        The network in the file format's dictionary (``network_to_dict``).
+    train, val
+        Datasets, or shared-memory handles when the job runs in another process.
+    config
+        The run's settings.
+    initial_weights
+        Tensors to start from (``"layer/param"`` keys); layers without a fitting
+        tensor start from a fresh initialisation drawn from ``config.seed``.
+    """
+
+    network: dict[str, Any]
+    train: DataSource
+    val: DataSource | None
+    config: TrainingConfig
+    initial_weights: dict[str, np.ndarray] | None = None
+
+
+@dataclass
+class RunOutcome:
+    """What a finished run leaves behind besides its events.
+
+    Attributes
+    ----------
+    finished
+        The run's last event.
+    weights
+        The model's state dict after the run (best epoch's when restored).
+    val_predicted, val_confidence
+        ``(N_val,)`` predicted class and its softmax probability for every validation
+        sample, in inference mode; ``None`` without validation data.
+    """
+
+    finished: TrainingFinished
+    weights: dict[str, np.ndarray]
+    val_predicted: np.ndarray | None
+    val_confidence: np.ndarray | None
+
+
+def apply_control(trainer: Trainer, command: tuple[Any, ...]) -> None:
+    """Call the trainer control named by ``command[0]`` with the rest as arguments."""
+    name, *arguments = command
+    if name not in CONTROLS:
+        raise ValueError(f"unknown training control {name!r}")
+    getattr(trainer, name)(*arguments)
+
+
+def predict_with_confidence(model: Model, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted class ``(N,)`` and its softmax probability ``(N,)`` in inference mode."""
+    predicted, confidence = [], []
+    for start in range(0, len(x), batch_size):
+        scores = model.forward_logits(x[start : start + batch_size]).astype(np.float64)
+        scores -= scores.max(axis=1, keepdims=True)
+        probabilities = np.exp(scores)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        predicted.append(probabilities.argmax(axis=1))
+        confidence.append(probabilities.max(axis=1))
+    return np.concatenate(predicted), np.concatenate(confidence)
+
+
+class TrainingJob:
+    """Builds a :class:`Trainer` from a request and runs it, sending messages on.
+
+    Raises
+    ------
+    LayerwiseError
+        From the constructor, when the network, the data or the settings do not allow
+        a run (the message names the cause).
+    """
+
+    def __init__(self, request: TrainingRequest) -> None:
+        self._attached: list[AttachedDataset] = []
+        document = network_from_dict(request.network)
+        train = self._dataset(request.train)
+        val = self._dataset(request.val) if request.val is not None else None
+        model = Model(document, seed=request.config.seed)
+        self.fresh_keys: list[str] = []
+        if request.initial_weights:
+            state, self.fresh_keys = merge_fitting(model.state_dict(), request.initial_weights)
+            model.load_state_dict(state, source="the network's weights")
+        # The trainer reseeds only the dropout streams: starting weights stay as loaded.
+        self.trainer = Trainer(document, train, val, request.config, model=model)
+
+    def _dataset(self, source: DataSource) -> Dataset:
+        if isinstance(source, SharedDatasetHandle):
+            attached = AttachedDataset(source)
+            self._attached.append(attached)
+            return attached.dataset
+        return source
+
+    def run(self, send: Callable[[tuple[str, Any]], None], flush_seconds: float = FLUSH_SECONDS) -> None:
+        """Train, sending ``("events", …)`` lists and finally ``("outcome", RunOutcome)``."""
+        pending: list[TrainingEvent] = []
+        last_flush = time.perf_counter()
+        finished: TrainingFinished | None = None
+        for event in self.trainer.run():
+            pending.append(event)
+            now = time.perf_counter()
+            if not isinstance(event, BatchEnded) or now - last_flush >= flush_seconds:
+                send(("events", pending))
+                pending, last_flush = [], now
+            if isinstance(event, TrainingFinished):
+                finished = event
+        if pending:
+            send(("events", pending))
+        assert finished is not None, "Trainer.run always ends with TrainingFinished"
+        send(("outcome", self._outcome(finished)))
+
+    def _outcome(self, finished: TrainingFinished) -> RunOutcome:
+        trainer = self.trainer
+        predicted = confidence = None
+        if trainer.val is not None and len(trainer.val) and finished.reason != "failed":
+            try:
+                predicted, confidence = predict_with_confidence(trainer.model, trainer.val.x)
+            except (LayerwiseError, FloatingPointError, ValueError):
+                predicted = confidence = None  # the run's message already says what went wrong
+        return RunOutcome(finished, trainer.model.state_dict(), predicted, confidence)
+
+    def close(self) -> None:
+        """Unmap shared data (the trainer must not be used afterwards)."""
+        self.trainer = None  # type: ignore[assignment]
+        for attached in self._attached:
+            attached.close()
+        self._attached.clear()
+
+
+def _read_controls(connection: Connection, trainer: Trainer) -> None:
+    """Forward commands from the front end until it closes the pipe."""
+    while True:
+        try:
+            command = connection.recv()
+        except (EOFError, OSError):
+            trainer.stop()  # the front end went away: stop rather than train for nobody
+            return
+        try:
+            apply_control(trainer, command)
+        except (ValueError, TypeError):
+            continue
+
+
+def process_main(request: TrainingRequest, messages: Connection, controls: Connection) -> None:
+    """Entry point of a training process (started with the ``spawn`` method)."""
+    try:
+        job = TrainingJob(request)
+    except LayerwiseError as exc:
+        messages.send(("error", str(exc)))
+        return
+    except Exception as exc:  # noqa: BLE001 — whatever breaks must reach the user as a message
+        messages.send(("error", f"training could not start: {type(exc).__name__}: {exc}"))
+        return
+    threading.Thread(target=_read_controls, args=(controls, job.trainer), daemon=True).start()
+    try:
+        job.run(messages.send)
+    except (BrokenPipeError, EOFError, OSError):
+        pass  # the app closed its end: nobody is listening any more
+    finally:
+        job.close()

@@ -1,0 +1,289 @@
+"""Import a dataset from disk: choose a file or folder, read it in the background, preview it.
+
+The import runs on a worker thread (a 60,000-image MNIST takes a few seconds) while a
+timer polls for the result, so the dialog stays responsive. Any failure, expected
+(:class:`DatasetError`, naming the file) or not, shows as a message; OK is enabled only
+once a dataset has been read.
+"""
+
+from __future__ import annotations
+
+import html
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.data import Dataset, DatasetError, import_dataset
+from gui.widgets.dataset_preview import DatasetPreview
+from gui.widgets.sample_grid import accent_colour
+
+POLL_MS = 50
+"""How often the dialog looks for the worker's result."""
+FILE_FILTERS = ";;".join(
+    (
+        "Dataset files (*.npz *-ubyte *-ubyte.gz *ubyte* data_batch_* test_batch)",
+        "NumPy archives (*.npz)",
+        "IDX files, raw or gzipped (*-ubyte *-ubyte.gz *.idx3-ubyte *.gz)",
+        "CIFAR-10 batches (data_batch_* test_batch)",
+        "All files (*)",
+    )
+)
+HELP_TEXT = (
+    "Choose a <b>file</b>: an MNIST/Fashion-MNIST IDX images file (raw or .gz), a .npz with arrays "
+    "<tt>x</tt> and <tt>y</tt> (or <tt>x_train</tt>, <tt>y_train</tt>, optionally <tt>x_test</tt>, "
+    "<tt>y_test</tt>), or a CIFAR-10 batch.<br>Or a <b>folder</b>: an MNIST folder, a CIFAR-10 folder, "
+    "or images with one sub-folder per class."
+)
+
+
+def _import(path: Path) -> Dataset:
+    """Run on the worker thread: every failure becomes a message naming ``path``."""
+    try:
+        return import_dataset(path)
+    except DatasetError:
+        raise
+    except Exception as exc:
+        # Not a format problem the importer foresaw (memory, permissions, a bug): still a message, never a crash.
+        raise DatasetError(f"{path}: could not be imported: {type(exc).__name__}: {exc}") from None
+
+
+class DatasetImportDialog(QDialog):
+    """Choose, import and preview a dataset.
+
+    After the dialog is accepted, :attr:`dataset` holds the imported dataset and
+    :attr:`path` the file or folder it came from.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import dataset")
+        self.dataset: Dataset | None = None
+        self.path: Path | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._future: Future[Dataset] | None = None
+        self._importing: Path | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._poll)
+        self._build()
+        self.resize(720, 560)
+
+    def _build(self) -> None:
+        help_label = QLabel(HELP_TEXT)
+        help_label.setWordWrap(True)
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("Path of a dataset file or folder")
+        self.path_edit.setClearButtonEnabled(True)
+        self.path_edit.returnPressed.connect(self.start_import)
+        self.path_edit.textEdited.connect(self._path_edited)
+        self.file_button = QPushButton("Choose file…")
+        self.file_button.clicked.connect(self.choose_file)
+        self.folder_button = QPushButton("Choose folder…")
+        self.folder_button.clicked.connect(self.choose_folder)
+        self.import_button = QPushButton("Import")
+        self.import_button.setToolTip("Read the dataset at the path above")
+        self.import_button.clicked.connect(lambda: self.start_import())
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        for button in (self.import_button, self.file_button, self.folder_button):
+            button.setAutoDefault(False)
+            path_row.addWidget(button)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)  # a moving bar: the importer reports no progress
+        self.busy.setTextVisible(False)
+        self.busy.setMaximumHeight(10)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.RichText)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.preview = DatasetPreview()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(help_label)
+        layout.addLayout(path_row)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.status)
+        layout.addWidget(self.preview, 1)
+        layout.addWidget(self.buttons)
+        self._show_idle()
+
+    # -- state --------------------------------------------------------------------
+
+    @property
+    def ok_button(self) -> QPushButton:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    def is_busy(self) -> bool:
+        """Whether an import is running."""
+        return self._future is not None
+
+    def error_text(self) -> str:
+        """The message of the last failed import, "" otherwise."""
+        return self.status.property("error") or ""
+
+    def _show_idle(self) -> None:
+        self.busy.hide()
+        self.status.hide()
+        self.status.setProperty("error", "")
+        self.ok_button.setEnabled(False)
+        self.preview.set_dataset(None)
+
+    def _show_busy(self, path: Path) -> None:
+        self.busy.show()
+        self.status.setProperty("error", "")
+        self.status.setStyleSheet("")
+        self.status.setText(f"Importing <b>{html.escape(str(path))}</b> …")
+        self.status.show()
+        self.ok_button.setEnabled(False)
+        self.preview.set_dataset(None)
+
+    def _show_error(self, message: str) -> None:
+        self.busy.hide()
+        self.dataset = self.path = None
+        self.status.setProperty("error", message)
+        self.status.setStyleSheet(f"QLabel {{ color: {accent_colour(self.palette()).name()}; }}")
+        self.status.setText(html.escape(message))
+        self.status.show()
+        self.ok_button.setEnabled(False)
+        self.preview.set_dataset(None)
+
+    def _show_dataset(self, dataset: Dataset, path: Path) -> None:
+        self.busy.hide()
+        self.status.hide()
+        self.status.setProperty("error", "")
+        self.dataset, self.path = dataset, path
+        self.preview.set_dataset(dataset)
+        self.ok_button.setEnabled(True)
+        self.ok_button.setFocus()
+
+    def _path_edited(self, text: str) -> None:
+        # OK stands for the dataset previewed, so only while the path still names it.
+        same = self.path is not None and text.strip() != "" and Path(text.strip()).expanduser() == self.path
+        self.ok_button.setEnabled(self.dataset is not None and same and not self.is_busy())
+
+    # -- choosing -----------------------------------------------------------------
+
+    def _start_directory(self) -> str:
+        text = self.path_edit.text().strip()
+        if not text:
+            return str(Path.home())
+        path = Path(text).expanduser()
+        return str(path if path.is_dir() else path.parent)
+
+    def choose_file(self) -> None:
+        """Ask for a dataset file, then import it."""
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Choose a dataset file", self._start_directory(), FILE_FILTERS,
+            options=QFileDialog.Option.DontUseNativeDialog,
+        )
+        if name:
+            self.start_import(name)
+
+    def choose_folder(self) -> None:
+        """Ask for a dataset folder, then import it."""
+        name = QFileDialog.getExistingDirectory(
+            self, "Choose a dataset folder", self._start_directory(),
+            QFileDialog.Option.ShowDirsOnly | QFileDialog.Option.DontUseNativeDialog,
+        )
+        if name:
+            self.start_import(name)
+
+    # -- importing ----------------------------------------------------------------
+
+    def start_import(self, path: str | Path | None = None) -> None:
+        """Import ``path`` (default: the path in the line edit) on the worker thread.
+
+        A new import supersedes one still running: the older result is dropped when it arrives.
+        """
+        if path is not None:
+            self.path_edit.setText(str(path))
+        text = self.path_edit.text().strip()
+        if not text:
+            self._show_error("Choose a dataset file or folder first.")
+            return
+        target = Path(text).expanduser()
+        self.dataset = self.path = None
+        if self._future is not None:
+            self._future.cancel()  # only stops it if it has not started; otherwise its result is dropped
+        if self._executor is None:
+            # Two workers, so a new import need not wait for a superseded one to finish.
+            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dataset-import")
+        self._importing = target
+        self._future = self._executor.submit(_import, target)
+        self._show_busy(target)
+        self._timer.start()
+
+    def _poll(self) -> None:
+        future, target = self._future, self._importing
+        if future is None or target is None:
+            self._timer.stop()
+            return
+        if not future.done():
+            return
+        self._timer.stop()
+        self._future = None
+        try:
+            dataset = future.result()
+        except DatasetError as exc:
+            self._show_error(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 — shown to the user instead of a traceback
+            self._show_error(f"{target}: could not be imported: {type(exc).__name__}: {exc}")
+            return
+        try:
+            self._show_dataset(dataset, target)
+        except Exception as exc:  # noqa: BLE001 — a dataset the preview cannot draw is still an error message
+            self._show_error(f"{target}: was read but cannot be shown: {type(exc).__name__}: {exc}")
+
+    # -- closing ------------------------------------------------------------------
+
+    def accept(self) -> None:
+        if self.dataset is None or self.is_busy():
+            return
+        self._shutdown()
+        super().accept()
+
+    def reject(self) -> None:
+        self._shutdown()
+        super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        self._shutdown()
+        super().closeEvent(event)
+
+    def _shutdown(self) -> None:
+        """Stop polling and let a running import finish on its own; its result is dropped."""
+        self._timer.stop()
+        if self._future is not None:
+            self._future.cancel()
+            self._future = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    @classmethod
+    def choose(cls, parent: QWidget | None = None) -> tuple[Dataset, Path] | None:
+        """Run the dialog modally: the imported dataset and its path, or ``None`` when cancelled."""
+        dialog = cls(parent)
+        try:
+            if dialog.exec() == QDialog.DialogCode.Accepted and dialog.dataset is not None and dialog.path:
+                return dialog.dataset, dialog.path
+            return None
+        finally:
+            dialog.deleteLater()

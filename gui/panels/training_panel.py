@@ -1,0 +1,545 @@
+"""The Training dock: choose data, set up a run, start it, steer it while it runs.
+
+The panel owns the :class:`~gui.workers.training_worker.TrainingWorker`, the list of
+runs and the current run's history; the curves dock only draws them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.data import Dataset, DatasetError, builtin_names, load_builtin
+from core.data.dataset import stratified_take
+from core.errors import LayerwiseError
+from core.graph.document import NetworkDocument
+from core.graph.fileformat import network_to_dict
+from core.graph.validation import check_graph, validate
+from core.training.augment import Augmenter, AugmentSettings
+from core.training.events import (
+    BatchEnded,
+    EpochEnded,
+    SettingChanged,
+    TrainingFinished,
+    TrainingPaused,
+    TrainingResumed,
+    TrainingStarted,
+)
+from core.training.history import RunHistory, describe_difference, format_setting
+from core.training.remote import RunOutcome, TrainingRequest
+from gui.dialogs.dataset_import import DatasetImportDialog
+from gui.panels.training_curves import TrainingCurvesPanel
+from gui.panels.training_settings import TrainingSettingsForm
+from gui.widgets.dataset_preview import DatasetPreview
+from gui.widgets.sample_grid import SampleGrid
+from gui.workers.training_worker import TrainingWorker, WorkerMode
+
+log = logging.getLogger(__name__)
+
+REFRESH_INTERVAL_MS = 50
+"""The plots and the progress bar are redrawn at most this often (20 Hz)."""
+AUGMENT_PREVIEW_COUNT = 8
+ERROR_STYLE = "color: #b3261e"
+BUILTIN_KIND = "builtin"
+FILE_KIND = "file"
+
+
+def network_input_shape(document: NetworkDocument) -> tuple[int, ...] | None:
+    """The shape of the network's single Input layer, or ``None`` without exactly one."""
+    inputs = [node for node in document.nodes if node.type_name == "Input"]
+    if len(inputs) != 1:
+        return None
+    shape = inputs[0].layer.params.get("shape")
+    return tuple(int(d) for d in shape) if isinstance(shape, (list, tuple)) else None
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class DatasetChooser(QGroupBox):
+    """Built-in datasets (made for the network's input shape) and imported files."""
+
+    dataset_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Dataset", parent)
+        self.combo = QComboBox()
+        self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        for name in builtin_names():
+            self.combo.addItem(f"{name} (built-in)", f"{BUILTIN_KIND}:{name}")
+        self.import_button = QPushButton("Import…")
+        self.import_button.setToolTip("Import MNIST/Fashion-MNIST IDX files, .npz, CIFAR-10 batches or an image folder.")
+        self.import_button.clicked.connect(self.choose_file)
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.info.setStyleSheet(ERROR_STYLE)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info.hide()
+        self.preview = DatasetPreview()
+        self.preview.setMinimumHeight(150)
+        row = QHBoxLayout()
+        row.addWidget(self.combo, 1)
+        row.addWidget(self.import_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.info)
+        layout.addWidget(self.preview)
+        self._imported: dict[str, Dataset] = {}
+        self._cache: dict[tuple[str, tuple[int, ...] | None], Dataset] = {}
+        self._input_shape: tuple[int, ...] | None = None
+        self._stale = True  # the preview is made when first seen: built-in sets take a moment to build
+        self.combo.currentIndexChanged.connect(lambda _index: self.refresh())
+
+    def set_input_shape(self, shape: tuple[int, ...] | None) -> None:
+        if shape != self._input_shape:
+            self._input_shape = shape
+            self.refresh()
+
+    def add_imported(self, dataset: Dataset, path: Path) -> None:
+        """Offer an imported dataset and select it."""
+        key = str(path)
+        self._imported[key] = dataset
+        index = self.combo.findData(f"{FILE_KIND}:{key}")
+        if index < 0:
+            self.combo.addItem(f"{path.name} ({len(dataset):,} samples)", f"{FILE_KIND}:{key}")
+            index = self.combo.count() - 1
+        self.combo.setCurrentIndex(index)
+        self.refresh()
+
+    def choose_file(self) -> None:
+        chosen = DatasetImportDialog.choose(self)
+        if chosen is not None:
+            dataset, path = chosen
+            self.add_imported(dataset, path)
+
+    def select_builtin(self, name: str) -> None:
+        self.combo.setCurrentIndex(self.combo.findData(f"{BUILTIN_KIND}:{name}"))
+
+    def choose_for(self, input_shape: tuple[int, ...] | None, classes: int | None) -> None:
+        """Select the first built-in set that fits the network's input and class count."""
+        for name in builtin_names():
+            try:
+                if self._fits(name, input_shape, classes):
+                    self.select_builtin(name)
+                    return
+            except DatasetError:
+                continue
+
+    def _fits(self, name: str, input_shape: tuple[int, ...] | None, classes: int | None) -> bool:
+        sample = load_builtin(name, input_shape=input_shape, n_samples=24)
+        return classes is None or sample.num_classes == classes
+
+    def dataset(self) -> Dataset:
+        """The chosen dataset, made for the network's input when built in.
+
+        Raises
+        ------
+        DatasetError
+            When a built-in set cannot be made in the network's input shape.
+        """
+        kind, _, key = str(self.combo.currentData()).partition(":")
+        if kind == FILE_KIND:
+            return self._imported[key]
+        cache_key = (key, self._input_shape)
+        if cache_key not in self._cache:
+            self._cache[cache_key] = load_builtin(key, input_shape=self._input_shape)
+        return self._cache[cache_key]
+
+    def refresh(self) -> None:
+        """Show the chosen dataset (now if visible, else when first shown)."""
+        self._stale = True
+        if self.isVisible():
+            self._show_dataset()
+        self.dataset_changed.emit()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        if self._stale:
+            self._show_dataset()
+
+    def _show_dataset(self) -> None:
+        self._stale = False
+        try:
+            dataset = self.dataset()
+        except DatasetError as exc:
+            self.info.setText(str(exc))
+            self.info.show()
+            self.preview.set_dataset(None)
+        else:
+            self.info.hide()
+            self.preview.set_dataset(dataset, count=20)
+
+
+class TrainingPanel(QWidget):
+    """Dataset, settings, controls and progress of training.
+
+    Signals
+    -------
+    weights_trained(dict)
+        A run ended with weights for the network (``"layer/param"`` keys, by the
+        layer names at the run's start).
+    running_changed(bool)
+    """
+
+    weights_trained = Signal(dict)
+    running_changed = Signal(bool)
+
+    def __init__(self, curves: TrainingCurvesPanel, worker_mode: WorkerMode = "process", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.curves = curves
+        self.document: NetworkDocument | None = None
+        self.weights_provider: Callable[[], dict[str, np.ndarray] | None] = lambda: None
+        """Returns the network's current weights (``"layer/param"`` keys), or ``None`` when untrained."""
+        self.runs: list[RunHistory] = []
+        self.current: RunHistory | None = None
+        self.last_outcome: RunOutcome | None = None
+        self._val: Dataset | None = None
+        self._run_counter = 0
+        self._dirty = False
+        self._started_at = 0.0
+        self._progress = (0, 0, 0, 0)  # epoch, epochs, batch, batches
+        self._paused = False
+
+        self.worker = TrainingWorker(worker_mode, self)
+        self.worker.events_arrived.connect(self._on_events)
+        self.worker.outcome_arrived.connect(self._on_outcome)
+        self.worker.start_failed.connect(self._on_failure)
+        self.worker.idle.connect(lambda: self._set_running(False))
+
+        self.chooser = DatasetChooser()
+        self.form = TrainingSettingsForm()
+        self.form.live_setting_changed.connect(self._live_setting)
+        self.augment_preview = SampleGrid()
+        self.augment_preview.setMinimumHeight(90)
+        self.augment_group = QGroupBox("Augmented samples (live preview)")
+        preview_layout = QVBoxLayout(self.augment_group)
+        preview_layout.addWidget(self.augment_preview)
+        self.augment_group.setVisible(False)
+        self.chooser.dataset_changed.connect(self._update_augment_preview)
+
+        self.train_button = QPushButton("Train")
+        self.train_button.setDefault(True)
+        self.train_button.setToolTip("Train the network on the chosen dataset.")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.train_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("not started")
+        self.progress.setTextVisible(True)
+        self.status = QLabel("Choose a dataset and press Train.")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.weights_label = QLabel()
+        self.weights_label.setWordWrap(True)
+
+        buttons = QHBoxLayout()
+        for button in (self.train_button, self.pause_button, self.stop_button):
+            buttons.addWidget(button)
+        controls = QGroupBox("Training")
+        controls_layout = QVBoxLayout(controls)
+        controls_layout.addLayout(buttons)
+        controls_layout.addWidget(self.progress)
+        controls_layout.addWidget(self.status)
+        controls_layout.addWidget(self.weights_label)
+
+        content = QWidget()
+        column = QVBoxLayout(content)
+        column.addWidget(controls)
+        column.addWidget(self.chooser)
+        column.addWidget(self.form)
+        column.addWidget(self.augment_group)
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)
+        self._refresh_timer.timeout.connect(self.refresh)
+        self.refresh_ticks = 0
+        self._set_running(False)
+        self._show_weights()
+
+    # -- the network -------------------------------------------------------------------
+
+    def set_document(self, document: NetworkDocument) -> None:
+        """Train ``document`` from now on; pick a dataset that fits it."""
+        self.document = document
+        shape = network_input_shape(document)
+        self.chooser.set_input_shape(shape)
+        self.chooser.choose_for(shape, self._output_classes())
+        self._show_weights()
+
+    def network_changed(self) -> None:
+        """Follow an edit of the network (its input shape may have changed)."""
+        if self.document is not None:
+            self.chooser.set_input_shape(network_input_shape(self.document))
+
+    def _output_classes(self) -> int | None:
+        """Units of the network's single output vector, or ``None`` when there is no such output."""
+        if self.document is None:
+            return None
+        sinks = [node for node in self.document.nodes if not self.document.output_edges(node.id)]
+        shape = check_graph(self.document).shapes.get(sinks[0].id) if len(sinks) == 1 else None
+        return int(shape[0]) if shape is not None and len(shape) == 1 else None
+
+    def _show_weights(self) -> None:
+        if not self.weights_provider():
+            self.weights_label.setText("Weights: not trained yet (runs start from fresh weights).")
+            return
+        run = next((r for r in reversed(self.runs) if r.finished is not None and r.epochs), None)
+        detail = ""
+        if run is not None and run.has_validation:
+            best = np.nanmax(run.val_accuracy)
+            detail = f" — last run {run.name!r}, best validation accuracy {best:.3f}"
+        self.weights_label.setText(f"Weights: trained{detail}. Saved with the network.")
+
+    # -- starting and steering ---------------------------------------------------------
+
+    @property
+    def is_training(self) -> bool:
+        return self.worker.running
+
+    def start(self) -> bool:
+        """Start a run with the form's settings; say why when it cannot start."""
+        if self.is_training or self.document is None:
+            return False
+        problems = validate(self.document)
+        if problems:
+            self._say(f"The network has problems; fix them first: {problems[0].message}", error=True)
+            return False
+        try:
+            request = self._request()
+        except LayerwiseError as exc:
+            self._say(str(exc), error=True)
+            return False
+        self._run_counter += 1
+        run = RunHistory(name=f"Run {self._run_counter}")
+        self.runs.append(run)
+        self.current = run
+        self.last_outcome = None
+        self.curves.set_runs(self.runs, run)
+        self.curves.results.clear()
+        self._progress = (0, request.config.epochs, 0, 0)
+        self._paused = False
+        self._started_at = time.perf_counter()
+        self._say("Starting…")
+        self._set_running(True)
+        self.worker.start(request)
+        return True
+
+    def _request(self) -> TrainingRequest:
+        assert self.document is not None
+        dataset = self.chooser.dataset()
+        data = self.form.data_settings()
+        config = self.form.config()
+        config.validate()
+        train, val = dataset.split(data.val_fraction, data.seed)
+        if data.subset and data.subset < len(train):
+            train = train.subset(stratified_take(train.y, data.subset, np.random.default_rng(data.seed)))
+        self._val = val
+        weights = self.weights_provider() if self.form.start_from_current() else None
+        return TrainingRequest(network_to_dict(self.document), train, val, config, weights)
+
+    def toggle_pause(self) -> None:
+        if not self.is_training:
+            return
+        self.worker.control("resume" if self._paused else "pause")
+
+    def stop(self) -> None:
+        if self.is_training:
+            self.worker.control("stop")
+            self._say("Stopping after this batch…")
+
+    def stop_and_wait(self, timeout: float = 2.0) -> None:
+        """Stop the run now and keep what it reported (used before the network is edited)."""
+        if not self.is_training:
+            return
+        self.worker.control("stop")
+        deadline = time.perf_counter() + timeout
+        while self.is_training and time.perf_counter() < deadline:
+            self.worker.poll()
+            time.sleep(0.01)
+        if self.is_training:
+            self.worker.shutdown(1.0)
+            self._set_running(False)
+        self.refresh()
+
+    def shutdown(self) -> bool:
+        """Stop any run at once (the window is closing)."""
+        self._refresh_timer.stop()
+        return self.worker.shutdown(1.0)
+
+    def _live_setting(self, name: str, value: object) -> None:
+        if not self.is_training:
+            if name == "augment":
+                self._update_augment_preview()
+            return
+        control = {"dropout": "set_dropout", "l1": "set_l1", "l2": "set_l2", "learning_rate": "set_learning_rate",
+                   "augment": "set_augmentation"}[name]
+        self.worker.control(control, value)
+        if name == "augment":
+            self._update_augment_preview()
+
+    # -- what the worker reports ----------------------------------------------------------
+
+    def _on_events(self, events: list) -> None:
+        run = self.current
+        if run is None:
+            return
+        for event in events:
+            run.add(event)
+            if isinstance(event, TrainingStarted):
+                self._progress = (0, event.epochs, 0, event.batches_per_epoch)
+                self._started_at = time.perf_counter()
+                self._say(f"Training on {event.train_samples:,} samples, validating on {event.val_samples:,}.")
+            elif isinstance(event, BatchEnded):
+                self._progress = (event.epoch, self._progress[1], event.batch, event.batches)
+            elif isinstance(event, EpochEnded):
+                val = f", val acc {event.val_accuracy:.3f}" if event.val_accuracy is not None else ""
+                self._say(f"Epoch {event.epoch}: loss {event.train_loss:.4f}{val}")
+            elif isinstance(event, SettingChanged):
+                self._say(f"{format_setting(event.setting, event.new)} from epoch {event.epoch}, batch {event.batch}.")
+            elif isinstance(event, TrainingPaused):
+                self._paused = True
+                self.pause_button.setText("Resume")
+                self._say(f"Paused in epoch {event.epoch}.")
+            elif isinstance(event, TrainingResumed):
+                self._paused = False
+                self.pause_button.setText("Pause")
+            elif isinstance(event, TrainingFinished):
+                self._say(event.message, error=event.reason in ("failed", "diverged"))
+        self._dirty = True
+
+    def _on_outcome(self, outcome: RunOutcome) -> None:
+        self.last_outcome = outcome
+        run = self.current
+        if run is not None:
+            finished = [r for r in self.runs if r is not run and r.finished is not None]
+            reference = finished[-1].settings if finished else None
+            run.name = f"{run.name}: {describe_difference(run.settings, reference)}"
+            live = [m.label for m in run.markers if m.kind == "setting"]
+            if live:
+                run.name += f" (live: {', '.join(live)})"
+        self.refresh()
+        self.curves.set_runs(self.runs, run)
+        if outcome.finished.reason != "failed":
+            self.weights_trained.emit(outcome.weights)
+        self._show_results(outcome)
+        self._show_weights()
+
+    def _show_results(self, outcome: RunOutcome) -> None:
+        val = self._val
+        if val is None or outcome.val_predicted is None:
+            return
+        self.curves.results.set_results(
+            val.x, val.y, outcome.val_predicted, outcome.val_confidence, list(val.class_names),
+            title=self.current.name if self.current else "",
+        )
+
+    def _on_failure(self, message: str) -> None:
+        self._say(message, error=True)
+        run = self.current
+        if run is not None and not run.epochs and not run.batch_x:
+            self.runs.remove(run)
+            self.current = None
+            self.curves.set_runs(self.runs, None)
+
+    # -- display --------------------------------------------------------------------
+
+    def _set_running(self, running: bool) -> None:
+        self.train_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.chooser.setEnabled(not running)
+        self.form.set_running(running)
+        if not running:
+            self.pause_button.setText("Pause")
+            self._paused = False
+            self._refresh_timer.stop()
+            self.refresh()
+        else:
+            self._refresh_timer.start()
+        self.running_changed.emit(running)
+
+    def refresh(self) -> None:
+        """Redraw curves and progress when something arrived since the last time."""
+        self.refresh_ticks += 1
+        self._show_progress()
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.curves.refresh()
+
+    def _show_progress(self) -> None:
+        epoch, epochs, batch, batches = self._progress
+        if not epochs or not batches or self.current is None:
+            return
+        done = ((epoch - 1) * batches + batch) / (epochs * batches) if epoch else 0.0
+        self.progress.setValue(int(done * 1000))
+        text = f"epoch {epoch}/{epochs} · batch {batch}/{batches}"
+        if self.is_training and 0 < done < 1:
+            elapsed = time.perf_counter() - self._started_at
+            text += f" · {format_duration(elapsed * (1 - done) / done)} left"
+        elif not self.is_training and self.current.finished is not None:
+            text = f"{self.current.finished.reason.replace('_', ' ')} · {text}"
+        self.progress.setFormat(text)
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(ERROR_STYLE if error else "")
+
+    def _update_augment_preview(self) -> None:
+        kinds = self.form.augment_kinds()
+        if not kinds or not self.isVisible():
+            self.augment_group.setVisible(False)
+            return
+        try:
+            dataset = self.chooser.dataset()
+        except DatasetError:
+            dataset = None
+        if dataset is None or dataset.x.ndim != 4:
+            self.augment_group.setVisible(False)
+            return
+        rng = np.random.default_rng(len(self.runs))
+        index = stratified_take(dataset.y, min(AUGMENT_PREVIEW_COUNT, len(dataset)), rng)
+        augmenter = Augmenter(AugmentSettings(kinds=kinds))
+        if "sample" in kinds:
+            augmenter.fit(dataset.x, dataset.y)
+        try:
+            x, y = augmenter.apply(dataset.x[index], dataset.y[index], rng)
+        except LayerwiseError as exc:
+            self.augment_preview.clear()
+            self.augment_preview.set_placeholder(str(exc))
+        else:
+            self.augment_preview.set_samples(np.clip(x, 0, 1), [dataset.class_names[int(label)] for label in y])
+        self.augment_group.setVisible(True)

@@ -1,0 +1,258 @@
+"""Live loss and accuracy curves of the current run, with earlier runs faded behind.
+
+Curves are created once and updated with ``setData`` when :meth:`TrainingPlots.refresh`
+is called (by a timer, a few times a second), never once per batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from core.training.history import Marker, RunHistory
+
+TRAIN_COLOUR = "#1f77b4"
+VAL_COLOUR = "#e8710a"
+PENALTY_COLOUR = "#7b4fb8"
+BATCH_COLOUR = "#8fb8de"
+MARKER_COLOURS = {"setting": "#6b7280", "best": "#1a9850", "stopped": "#d73027"}
+OVERFIT_BRUSH = (215, 48, 39, 38)
+RUN_HUES = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d", "#e45756", "#72b7b2", "#eeca3b")
+FADED_ALPHA = 110
+
+
+def _faded(colour: str) -> QColor:
+    faded = QColor(colour)
+    faded.setAlpha(FADED_ALPHA)
+    return faded
+
+
+def _finite(x: list[float] | np.ndarray, y: list[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop points whose y is NaN (epochs without validation), keeping x aligned."""
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(ys)
+    return xs[keep], ys[keep]
+
+
+class _RunCurves:
+    """The curves of one run in both plots."""
+
+    def __init__(self, loss: pg.PlotItem, accuracy: pg.PlotItem, current: bool, hue: str) -> None:
+        self.current = current
+        self.items: list[tuple[pg.PlotItem, pg.GraphicsObject]] = []
+        self.markers_drawn = 0
+        self.spans_drawn: list[tuple[float, float]] = []
+        self.decorations: list[tuple[pg.PlotItem, pg.GraphicsObject]] = []
+        if current:
+            smoothed = pg.mkPen(BATCH_COLOUR, width=1)
+            self.batch = self._add(loss, pg.PlotDataItem(pen=smoothed, name="training loss (per batch, smoothed)"))
+        self.train_loss = self._add(loss, self._curve(TRAIN_COLOUR, hue, "training loss"))
+        self.val_loss = self._add(loss, self._curve(VAL_COLOUR, hue, "validation loss", dashed=True))
+        if current:
+            dotted = pg.mkPen(PENALTY_COLOUR, width=1.5, style=Qt.PenStyle.DotLine)
+            self.penalty = self._add(loss, pg.PlotDataItem(pen=dotted, name="L1/L2 penalty"))
+        self.train_acc = self._add(accuracy, self._curve(TRAIN_COLOUR, hue, "training accuracy"))
+        self.val_acc = self._add(accuracy, self._curve(VAL_COLOUR, hue, "validation accuracy", dashed=True))
+
+    def _curve(self, colour: str, hue: str, name: str, dashed: bool = False) -> pg.PlotDataItem:
+        """The current run in full colour with dots and a legend entry; earlier runs faded, in their hue."""
+        if self.current:
+            return pg.PlotDataItem(
+                pen=pg.mkPen(colour, width=2.2), symbol="o", symbolSize=5, symbolBrush=colour, symbolPen=None, name=name
+            )
+        style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+        return pg.PlotDataItem(pen=pg.mkPen(_faded(hue), width=1.4, style=style))
+
+    def _add(self, plot: pg.PlotItem, item: pg.PlotDataItem) -> pg.PlotDataItem:
+        plot.addItem(item)
+        self.items.append((plot, item))
+        return item
+
+    def update(self, run: RunHistory) -> None:
+        epochs = run.epochs
+        self.train_loss.setData(*_finite(epochs, run.train_data_loss if self.current else run.train_loss))
+        self.val_loss.setData(*_finite(epochs, run.val_loss))
+        self.train_acc.setData(*_finite(epochs, run.train_accuracy))
+        self.val_acc.setData(*_finite(epochs, run.val_accuracy))
+        if self.current:
+            self.batch.setData(np.asarray(run.batch_x), run.smoothed_batch_loss())
+            penalties = np.asarray(run.train_penalty)
+            if penalties.size and np.any(penalties > 0):
+                self.penalty.setData(np.asarray(epochs, dtype=np.float64), penalties)
+            else:
+                self.penalty.setData([], [])
+
+    def remove(self) -> None:
+        for plot, item in self.items + self.decorations:
+            plot.removeItem(item)
+        self.items.clear()
+        self.decorations.clear()
+
+
+class TrainingPlots(QWidget):
+    """Loss (left) and accuracy (right) against epochs.
+
+    The current run is drawn in full colour with its per-batch loss, penalty,
+    markers and shaded overfitting; earlier visible runs appear as faded curves.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.loss_widget = pg.PlotWidget()
+        self.accuracy_widget = pg.PlotWidget()
+        self.loss_plot: pg.PlotItem = self.loss_widget.getPlotItem()
+        self.accuracy_plot: pg.PlotItem = self.accuracy_widget.getPlotItem()
+        for plot, title, label in ((self.loss_plot, "Loss", "loss"), (self.accuracy_plot, "Accuracy", "accuracy")):
+            plot.setTitle(title)
+            plot.setLabel("bottom", "epoch")
+            plot.setLabel("left", label)
+            plot.showGrid(x=True, y=True, alpha=0.15)
+            plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+            plot.setMenuEnabled(False)
+        self.accuracy_plot.setYRange(0, 1, padding=0.02)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(self.loss_widget)
+        layout.addWidget(self.accuracy_widget)
+        self._curves: dict[int, _RunCurves] = {}
+        self._current: RunHistory | None = None
+        self.refresh_count = 0
+        self.apply_palette()
+
+    # -- appearance ---------------------------------------------------------------
+
+    def apply_palette(self) -> None:
+        """Follow the window's light or dark palette."""
+        palette = self.palette()
+        background = palette.color(QPalette.ColorRole.Base)
+        foreground = palette.color(QPalette.ColorRole.Text)
+        for widget in (self.loss_widget, self.accuracy_widget):
+            widget.setBackground(background)
+            plot = widget.getPlotItem()
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).setPen(foreground)
+                plot.getAxis(axis).setTextPen(foreground)
+            plot.titleLabel.setAttr("color", foreground.name())
+            plot.setTitle(plot.titleLabel.text)
+            if plot.legend is not None:
+                plot.legend.setLabelTextColor(foreground)
+                plot.legend.setBrush(pg.mkBrush(background.red(), background.green(), background.blue(), 200))
+
+    # -- runs -------------------------------------------------------------------------
+
+    def set_runs(self, runs: list[RunHistory], current: RunHistory | None) -> None:
+        """Show ``current`` in full and the other visible ``runs`` faded."""
+        wanted = {id(run): run for run in runs if run.visible or run is current}
+        for key in list(self._curves):
+            if key not in wanted or self._curves[key].current != (wanted[key] is current):
+                self._curves.pop(key).remove()
+        for index, run in enumerate(runs):
+            key = id(run)
+            if key in wanted and key not in self._curves:
+                hue = RUN_HUES[index % len(RUN_HUES)]
+                self._curves[key] = _RunCurves(self.loss_plot, self.accuracy_plot, run is current, hue)
+                self._curves[key].update(run)
+        self._current = current
+        self._redraw_decorations()
+
+    def refresh(self) -> None:
+        """Redraw the current run's curves from its history (call from a timer)."""
+        run = self._current
+        if run is None or id(run) not in self._curves:
+            return
+        curves = self._curves[id(run)]
+        curves.update(run)
+        self._draw_new_markers(curves, run)
+        spans = run.overfitting_spans()
+        if spans != curves.spans_drawn:
+            self._redraw_decorations()
+        self.refresh_count += 1
+
+    def _redraw_decorations(self) -> None:
+        run = self._current
+        for curves in self._curves.values():
+            for plot, item in curves.decorations:
+                plot.removeItem(item)
+            curves.decorations.clear()
+            curves.markers_drawn = 0
+            curves.spans_drawn = []
+        if run is None or id(run) not in self._curves:
+            return
+        curves = self._curves[id(run)]
+        curves.spans_drawn = run.overfitting_spans()
+        for start, end in curves.spans_drawn:
+            for plot in (self.loss_plot, self.accuracy_plot):
+                region = pg.LinearRegionItem((start, end), movable=False, brush=pg.mkBrush(*OVERFIT_BRUSH), pen=pg.mkPen(None))
+                region.setZValue(-10)
+                region.setToolTip("overfitting: validation loss rising while training loss falls")
+                plot.addItem(region)
+                curves.decorations.append((plot, region))
+        if curves.spans_drawn:
+            start, end = curves.spans_drawn[-1]
+            label = pg.TextItem("overfitting", color=MARKER_COLOURS["stopped"], anchor=(0.5, 0))
+            label.setPos((start + end) / 2, self._top_of(self.loss_plot))
+            self.loss_plot.addItem(label)
+            curves.decorations.append((self.loss_plot, label))
+        self._draw_new_markers(curves, run)
+
+    @staticmethod
+    def _top_of(plot: pg.PlotItem) -> float:
+        (_, _), (_, top) = plot.viewRange()
+        return top
+
+    def _draw_new_markers(self, curves: _RunCurves, run: RunHistory) -> None:
+        for marker in run.markers[curves.markers_drawn :]:
+            for plot, with_label in ((self.loss_plot, True), (self.accuracy_plot, marker.kind != "setting")):
+                line = self._marker_line(marker, with_label)
+                plot.addItem(line)
+                curves.decorations.append((plot, line))
+        curves.markers_drawn = len(run.markers)
+
+    @staticmethod
+    def _marker_line(marker: Marker, with_label: bool) -> pg.InfiniteLine:
+        colour = MARKER_COLOURS.get(marker.kind, MARKER_COLOURS["setting"])
+        style = Qt.PenStyle.DashLine if marker.kind == "setting" else Qt.PenStyle.SolidLine
+        # Labels alternate height so that markers close together stay readable.
+        position = {"setting": 0.92, "best": 0.78, "stopped": 0.62}.get(marker.kind, 0.9)
+        line = pg.InfiniteLine(
+            pos=marker.x, angle=90, movable=False, pen=pg.mkPen(colour, width=1.5, style=style),
+            label=marker.label if with_label else None,
+            labelOpts={"position": position, "color": colour, "fill": pg.mkBrush(255, 255, 255, 200) if with_label else None,
+                       "anchors": [(0, 0.5), (0, 0.5)]},
+        )
+        line.setToolTip(marker.label)
+        line.setZValue(5)
+        return line
+
+    def marker_labels(self) -> list[str]:
+        """Labels of the markers drawn for the current run (loss plot), in order."""
+        return [
+            item.label.format for plot, item in self._decorations() if plot is self.loss_plot
+            and isinstance(item, pg.InfiniteLine) and item.label is not None
+        ]
+
+    def overfit_regions(self) -> list[tuple[float, float]]:
+        """The shaded overfitting stretches on the loss plot."""
+        return [
+            tuple(item.getRegion()) for plot, item in self._decorations()
+            if plot is self.loss_plot and isinstance(item, pg.LinearRegionItem)
+        ]
+
+    def _decorations(self) -> list[tuple[pg.PlotItem, pg.GraphicsObject]]:
+        run = self._current
+        if run is None or id(run) not in self._curves:
+            return []
+        return list(self._curves[id(run)].decorations)
+
+    def curve_points(self, which: str) -> int:
+        """Number of points of the current run's curve ``which`` (e.g. ``"val_loss"``)."""
+        run = self._current
+        if run is None or id(run) not in self._curves:
+            return 0
+        x, _ = getattr(self._curves[id(run)], which).getData()
+        return 0 if x is None else len(x)
+

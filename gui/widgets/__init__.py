@@ -1,0 +1,1 @@
+"""Reusable widgets: image thumbnails, sample grids and dataset previews."""

@@ -1,0 +1,1 @@
+"""Workers that keep long computations off the GUI thread."""

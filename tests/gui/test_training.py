@@ -1,0 +1,220 @@
+"""The Training docks against the runs, events and weights they drive."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
+from core.data import Dataset
+from core.examples import example_path
+from core.graph.document import NetworkDocument
+from core.training.events import SettingChanged
+from gui.commands import SetParamCommand
+from gui.main_window import MainWindow
+
+RUN_TIMEOUT_MS = 60_000
+
+
+def make_window(qtbot, tmp_path, monkeypatch, mode="thread", network="digits_cnn") -> MainWindow:
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
+    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat), worker_mode=mode)
+    qtbot.addWidget(win)
+    assert win.open_network(example_path(network))
+    return win
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    win = make_window(qtbot, tmp_path, monkeypatch)
+    yield win
+    win.training_panel.shutdown()
+    win.undo_stack.setClean()
+    win.weights_modified = False
+
+
+def configure(win: MainWindow, **values) -> None:
+    defaults = {"epochs": 3, "batch_size": 32, "subset": 300}
+    win.training_panel.form.set_values({**defaults, **values})
+
+
+def wait_until_idle(qtbot, win: MainWindow) -> None:
+    qtbot.waitUntil(lambda: not win.training_panel.is_training, timeout=RUN_TIMEOUT_MS)
+
+
+def wait_for_batches(qtbot, win: MainWindow, count: int = 1) -> None:
+    qtbot.waitUntil(lambda: win.training_panel.current is not None and len(win.training_panel.current.batch_x) >= count,
+                    timeout=RUN_TIMEOUT_MS)
+
+
+def test_a_short_run_fills_both_curves(qtbot, window):
+    panel, plots = window.training_panel, window.curves_panel.plots
+    assert panel.chooser.combo.currentData() == "builtin:digits"  # chosen to fit 1×8×8 and 10 classes
+    configure(window, epochs=3)
+    assert panel.start()
+    wait_until_idle(qtbot, window)
+    run = panel.current
+    assert run.finished.reason == "completed"
+    assert run.epochs == [1, 2, 3]
+    for curve in ("train_loss", "val_loss", "train_acc", "val_acc"):
+        assert plots.curve_points(curve) == 3, curve
+    assert plots.curve_points("batch") == len(run.batch_x) == 3 * 10  # 300 samples in batches of 32
+    assert run.name == "Run 1: baseline"
+    assert window.weights and window.isWindowModified()
+    assert "completed" in panel.progress.format()
+
+
+def test_toggling_dropout_mid_run_leaves_an_event_and_a_marker(qtbot, window):
+    panel = window.training_panel
+    configure(window, epochs=200)
+    seen: list[SettingChanged] = []
+    panel.worker.events_arrived.connect(lambda events: seen.extend(e for e in events if isinstance(e, SettingChanged)))
+    assert panel.start()
+    wait_for_batches(qtbot, window)
+    panel.form.dropout.setChecked(False)
+    qtbot.waitUntil(lambda: bool(seen), timeout=RUN_TIMEOUT_MS)
+    assert (seen[0].setting, seen[0].old, seen[0].new) == ("dropout", True, False)
+    qtbot.waitUntil(lambda: "dropout off" in window.curves_panel.plots.marker_labels(), timeout=5000)
+    panel.stop()
+    wait_until_idle(qtbot, window)
+    assert panel.current.finished.reason == "stopped"
+    assert "(live: dropout off)" in panel.current.name
+
+
+def overfitting_network() -> NetworkDocument:
+    doc = NetworkDocument("wide MLP")
+    x = doc.add_node("Input", {"shape": [1, 8, 8]}, name="input")
+    doc.chain(x.id, [
+        ("Flatten", None, "flat"), ("Dense", {"units": 256}, "fc1"), ("ReLU", None, "relu"),
+        ("Dense", {"units": 10}, "fc2"), ("Softmax", None, "probabilities"),
+    ])
+    return doc
+
+
+def test_early_stopping_on_an_overfit_draws_best_and_stop_markers(qtbot, window):
+    panel, plots = window.training_panel, window.curves_panel.plots
+    window.set_document(overfitting_network(), None)
+    # 40 training samples, a wide layer and a large step: validation loss soon rises.
+    configure(window, epochs=300, subset=40, batch_size=8, val_percent=50, early_enabled=True, patience=4,
+              monitor="val_loss", learning_rate=0.01)
+    assert panel.start()
+    wait_until_idle(qtbot, window)
+    run = panel.current
+    assert run.finished.reason == "early_stopped"
+    assert run.finished.epochs_run < 300
+    labels = plots.marker_labels()
+    assert any(label.startswith(f"best: epoch {run.finished.best_epoch}, val loss") for label in labels)
+    assert f"stopped at {run.finished.epochs_run} after 4 epochs without improvement" in labels
+    assert plots.overfit_regions(), "the rise of validation loss is shaded"
+    start, end = plots.overfit_regions()[-1]
+    assert start == run.finished.best_epoch and end <= run.finished.epochs_run
+
+
+def test_pause_and_resume(qtbot, window):
+    panel = window.training_panel
+    configure(window, epochs=200)
+    assert panel.start()
+    wait_for_batches(qtbot, window)
+    panel.pause_button.click()
+    qtbot.waitUntil(lambda: panel.pause_button.text() == "Resume", timeout=RUN_TIMEOUT_MS)
+    batches = len(panel.current.batch_x)
+    qtbot.wait(400)
+    assert len(panel.current.batch_x) == batches
+    panel.pause_button.click()
+    wait_for_batches(qtbot, window, batches + 3)
+    assert panel.pause_button.text() == "Pause"
+    panel.stop_button.click()
+    wait_until_idle(qtbot, window)
+    assert panel.current.finished.reason == "stopped"
+    assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
+
+
+def test_a_dataset_that_cannot_fit_the_input_is_refused_with_its_reason(window):
+    panel = window.training_panel
+    panel.chooser.select_builtin("spirals")  # points, for a network reading 1×8×8 images
+    assert not panel.start()
+    assert "spirals" in panel.status.text() and panel.runs == []
+
+
+def test_a_run_the_worker_refuses_says_why_and_leaves_no_run(qtbot, window, tmp_path):
+    panel = window.training_panel
+    rng = np.random.default_rng(0)
+    four_classes = Dataset("four", rng.random((80, 1, 8, 8), dtype=np.float32), np.arange(80) % 4, list("abcd"))
+    panel.chooser.add_imported(four_classes, tmp_path / "four.npz")
+    assert panel.chooser.combo.currentText().startswith("four.npz")
+    assert panel.start()
+    wait_until_idle(qtbot, window)
+    assert "4 classes" in panel.status.text()
+    assert panel.runs == [] and panel.current is None
+
+
+def test_editing_the_structure_while_training_asks_to_stop_first(qtbot, window, monkeypatch):
+    panel, document = window.training_panel, window.document
+    configure(window, epochs=200)
+    assert panel.start()
+    wait_for_batches(qtbot, window)
+    fc1 = document.node_by_name("fc1")
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Cancel)
+    window.undo_stack.push(SetParamCommand(document, fc1.id, "units", 32))
+    assert fc1.layer.params["units"] != 32 and panel.is_training
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+    window.undo_stack.push(SetParamCommand(document, fc1.id, "units", 32))
+    assert document.node(fc1.id).layer.params["units"] == 32
+    assert not panel.is_training
+    assert panel.current.finished.reason == "stopped"
+
+
+def test_trained_weights_survive_save_and_reopen(qtbot, window, tmp_path):
+    configure(window, epochs=1)
+    assert window.training_panel.start()
+    wait_until_idle(qtbot, window)
+    trained = window.weights.state_dict(window.document)
+    path = tmp_path / "digits.json"
+    assert window._write(path)
+    assert (tmp_path / "digits.npz").exists() and not window.isWindowModified()
+    assert window.open_network(path)
+    reopened = window.weights.state_dict(window.document)
+    assert reopened.keys() == trained.keys()
+    for key in trained:
+        np.testing.assert_array_equal(reopened[key], trained[key])
+    # A second run may continue from them.
+    window.training_panel.form.set_values({"start_from": "current"})
+    assert window.training_panel._request().initial_weights.keys() == trained.keys()
+
+
+def test_runs_stay_for_comparison_and_can_be_hidden_renamed_removed(qtbot, window, tmp_path):
+    panel, curves = window.training_panel, window.curves_panel
+    configure(window, epochs=2)
+    assert panel.start()
+    wait_until_idle(qtbot, window)
+    panel.form.set_values({"l2_enabled": True, "dropout": False})
+    assert panel.start()
+    wait_until_idle(qtbot, window)
+    assert [run.name for run in panel.runs] == ["Run 1: baseline", "Run 2: dropout off, L2 = 0.001"]
+    runs = curves.run_list.list
+    runs.item(0).setText("no regularisation")
+    assert panel.runs[0].name == "no regularisation"
+    runs.item(0).setCheckState(runs.item(0).checkState().Unchecked)
+    assert not panel.runs[0].visible
+    curves.save_csv(tmp_path / "runs.csv")
+    assert "no regularisation" not in (tmp_path / "runs.csv").read_text()  # hidden runs are not exported
+    assert curves.save_png(tmp_path / "runs.png") and (tmp_path / "runs.png").stat().st_size > 1000
+    runs.item(0).setSelected(True)
+    curves.run_list.remove_selected()
+    assert [run.name for run in panel.runs] == ["Run 2: dropout off, L2 = 0.001"]
+
+
+def test_closing_the_window_mid_run_stops_the_training_process(qtbot, tmp_path, monkeypatch):
+    win = make_window(qtbot, tmp_path, monkeypatch, mode="process")
+    configure(win, epochs=500)
+    assert win.training_panel.start()
+    wait_for_batches(qtbot, win)
+    process = win.training_panel.worker._backend._process
+    started = time.perf_counter()
+    assert win.close()
+    assert time.perf_counter() - started < 1.5
+    assert not process.is_alive()
+    assert not win.training_panel.is_training
