@@ -83,6 +83,30 @@ class EarlyStopChecked(TrainingEvent):
 
 
 @dataclass(frozen=True)
+class ActivationsMeasured(TrainingEvent):
+    """Percentiles of every layer's outputs on a fixed probe batch, in inference mode.
+
+    Measured before the first step (``epoch`` 0) and a few times per epoch, so that a
+    view can show how each layer's distribution moves during training.
+
+    Attributes
+    ----------
+    position
+        Where in the run, in epochs (``epoch − 1 + batch / batches``; 0 before training).
+    percentiles
+        The percentile levels, e.g. ``(1, 5, 25, 50, 75, 95, 99)``.
+    layers
+        Layer name → the values at those levels, in network order.
+    """
+
+    epoch: int
+    batch: int
+    position: float
+    percentiles: tuple[float, ...]
+    layers: dict[str, list[float]]
+
+
+@dataclass(frozen=True)
 class TrainingPaused(TrainingEvent):
     epoch: int
     batch: int

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.training.events import (
+    ActivationsMeasured,
     BatchEnded,
     EarlyStopChecked,
     EpochEnded,
@@ -25,8 +26,12 @@ from core.training.events import (
     TrainingStarted,
 )
 
-OVERFIT_TOLERANCE = 0.01
-"""Validation loss must exceed its best so far by this fraction to count as rising."""
+OVERFIT_TOLERANCE = 0.05
+"""Smoothed validation loss must exceed its lowest value by this fraction to count as rising."""
+OVERFIT_WINDOW = 3
+"""Epochs in the trailing mean that smooths both losses before looking for overfitting."""
+OVERFIT_MIN_EPOCHS = 2
+"""Shorter overfitting stretches are not shown."""
 
 METRIC_LABELS = {"val_loss": "val loss", "val_accuracy": "val acc"}
 
@@ -43,12 +48,19 @@ class Marker:
         ``"setting"`` (a live change), ``"best"`` (early stopping's best epoch) or
         ``"stopped"`` (where the run ended early).
     label
-        What a plot writes beside the marker.
+        The full description, e.g. ``"best: epoch 14, val acc 0.981"``.
+    short
+        What a plot writes along the marker line (the label when empty).
     """
 
     x: float
     kind: str
     label: str
+    short: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.short or self.label
 
 
 def format_setting(name: str, value: Any) -> str:
@@ -93,6 +105,14 @@ def describe_difference(settings: dict[str, Any], reference: dict[str, Any] | No
     return ", ".join(parts) if parts else "same settings"
 
 
+def _trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of each value and up to ``window − 1`` before it: ``(E,)`` → ``(E,)``."""
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    index = np.arange(1, len(values) + 1)
+    first = np.maximum(0, index - window)
+    return (sums[index] - sums[first]) / (index - first)
+
+
 def _value(number: float | None) -> float:
     return math.nan if number is None else float(number)
 
@@ -113,6 +133,8 @@ class RunHistory:
         One entry per batch: position in epochs and the batch's loss.
     markers
         Live setting changes, and the best/stopped epochs of early stopping.
+    activations
+        Activation percentiles per layer measured during the run (when probed).
     finished
         The last event, once the run has ended.
     """
@@ -135,6 +157,7 @@ class RunHistory:
     markers: list[Marker] = field(default_factory=list)
     finished: TrainingFinished | None = None
     visible: bool = True
+    activations: list[ActivationsMeasured] = field(default_factory=list)
 
     def add(self, event: TrainingEvent) -> None:
         """Record one trainer event (others are ignored)."""
@@ -162,15 +185,19 @@ class RunHistory:
             self._add_early_stop_markers(event)
         elif isinstance(event, TrainingFinished):
             self.finished = event
+        elif isinstance(event, ActivationsMeasured):
+            self.activations.append(event)
 
     def _add_early_stop_markers(self, event: EarlyStopChecked) -> None:
         metric = METRIC_LABELS.get(event.monitor, event.monitor)
         if event.best_epoch is not None and event.best_value is not None:
-            self.markers.append(Marker(float(event.best_epoch), "best", f"best: epoch {event.best_epoch}, {metric} {event.best_value:.3f}"))
+            label = f"best: epoch {event.best_epoch}, {metric} {event.best_value:.3f}"
+            self.markers.append(Marker(float(event.best_epoch), "best", label, f"best {event.best_epoch}"))
         self.markers.append(
             Marker(
                 float(event.epoch), "stopped",
                 f"stopped at {event.epoch} after {event.epochs_without_improvement} epochs without improvement",
+                f"stopped {event.epoch}",
             )
         )
 
@@ -188,34 +215,44 @@ class RunHistory:
             smoothed[index] = average / (1 - weight ** (index + 1))
         return smoothed
 
-    def overfitting_spans(self, tolerance: float = OVERFIT_TOLERANCE) -> list[tuple[float, float]]:
+    def overfitting_spans(
+        self, tolerance: float = OVERFIT_TOLERANCE, window: int = OVERFIT_WINDOW, min_epochs: int = OVERFIT_MIN_EPOCHS
+    ) -> list[tuple[float, float]]:
         """Stretches ``(start, end)`` in epochs where validation loss rises while training loss falls.
 
-        An epoch overfits when its validation loss is above the best so far (by more
-        than ``tolerance`` of it) while its training loss is below the training loss
-        at that best epoch; a stretch runs from the best epoch to the last overfitting
-        epoch after it.
+        Both losses are first smoothed with a trailing mean over ``window`` epochs, so
+        that epoch-to-epoch noise on a plateau is not mistaken for a trend. An epoch
+        overfits when its smoothed validation loss lies more than ``tolerance`` (a
+        fraction) above the lowest smoothed value so far while its smoothed training
+        loss is below the training loss at that lowest point. A stretch runs from the
+        epoch of that lowest point to the last overfitting epoch after it; stretches
+        shorter than ``min_epochs`` are dropped.
         """
+        epochs, val, train = self._with_validation()
+        first = min(window, len(epochs)) - 1  # the first full window: shorter means are too noisy
+        val, train = _trailing_mean(val, window), _trailing_mean(train, window)
         spans: list[tuple[float, float]] = []
-        best_index: int | None = None
+        best = first
         start: float | None = None
-        end: float | None = None
-        for index, (val, train) in enumerate(zip(self.val_loss, self.train_loss)):
-            if not math.isfinite(val):
-                continue
-            if best_index is None or val < self.val_loss[best_index]:
+        end = 0.0
+        for index in range(first + 1, len(epochs)):
+            if val[index] < val[best]:
                 if start is not None:
-                    spans.append((start, end))  # type: ignore[arg-type]
-                    start = end = None
-                best_index = index
-                continue
-            best_val = self.val_loss[best_index]
-            if val > best_val + tolerance * abs(best_val) and train < self.train_loss[best_index]:
-                start = float(self.epochs[best_index]) if start is None else start
-                end = float(self.epochs[index])
+                    spans.append((start, end))
+                    start = None
+                best = index
+            elif val[index] > val[best] * (1 + tolerance) and train[index] < train[best]:
+                start = float(epochs[best]) if start is None else start
+                end = float(epochs[index])
         if start is not None:
-            spans.append((start, end))  # type: ignore[arg-type]
-        return spans
+            spans.append((start, end))
+        return [(a, b) for a, b in spans if b - a >= min_epochs]
+
+    def _with_validation(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Epochs that have a finite validation loss, with both losses: three ``(E,)`` arrays."""
+        val = np.asarray(self.val_loss, dtype=np.float64)
+        keep = np.isfinite(val)
+        return np.asarray(self.epochs)[keep], val[keep], np.asarray(self.train_loss, dtype=np.float64)[keep]
 
     def epoch_rows(self) -> list[dict[str, Any]]:
         """One dict per epoch with every per-epoch figure (for CSV and tables)."""

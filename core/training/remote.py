@@ -18,6 +18,7 @@ Messages a job sends, as ``(kind, payload)`` tuples:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +42,8 @@ FLUSH_SECONDS = 0.03
 
 CONTROLS = ("pause", "resume", "stop", "set_dropout", "set_l1", "set_l2", "set_learning_rate", "set_augmentation")
 """Trainer methods a front end may call through :func:`apply_control`."""
+
+WORKER_NICENESS = 5
 
 DataSource = Dataset | SharedDatasetHandle
 
@@ -193,6 +196,9 @@ def _read_controls(connection: Connection, trainer: Trainer) -> None:
 
 def process_main(request: TrainingRequest, messages: Connection, controls: Connection) -> None:
     """Entry point of a training process (started with the ``spawn`` method)."""
+    if hasattr(os, "nice"):
+        # Below the app's priority: when both want the CPU, the window's redraws go first.
+        os.nice(WORKER_NICENESS)
     try:
         job = TrainingJob(request)
     except LayerwiseError as exc:

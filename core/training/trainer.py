@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from core.analysis.introspection import activation_percentiles
 from core.data.dataset import Dataset
 from core.engine.losses import LOSSES
 from core.engine.model import Model
@@ -27,6 +28,7 @@ from core.shapes import format_shape
 from core.training.augment import AugmentSettings, Augmenter
 from core.training.early_stopping import EarlyStopping
 from core.training.events import (
+    ActivationsMeasured,
     BatchEnded,
     EarlyStopChecked,
     EpochEnded,
@@ -39,6 +41,7 @@ from core.training.events import (
 )
 
 EVAL_BATCH = 512
+PROBE_PERCENTILES = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
 
 
 class TrainingError(LayerwiseError):
@@ -65,6 +68,9 @@ class TrainingConfig:
     min_delta: float = 0.0
     restore_best: bool = True
     seed: int = 0
+    probe_samples: int = 0
+    """Validation samples whose activations are measured during the run (0: none)."""
+    probes_per_epoch: int = 4
 
     def validate(self) -> None:
         """Raise :class:`TrainingError` naming the first setting out of range."""
@@ -80,6 +86,8 @@ class TrainingConfig:
             (self.early_stopping is None or self.early_stopping >= 1, "early_stopping", "patience must be ≥ 1", self.early_stopping),
             (self.monitor in ("val_loss", "val_accuracy"), "monitor", "must be val_loss or val_accuracy", self.monitor),
             (self.min_delta >= 0, "min_delta", "must be ≥ 0", self.min_delta),
+            (self.probe_samples >= 0, "probe_samples", "must be ≥ 0", self.probe_samples),
+            (self.probes_per_epoch >= 1, "probes_per_epoch", "must be ≥ 1", self.probes_per_epoch),
         ]
         for ok, name, rule, value in checks:
             if not ok:
@@ -265,6 +273,8 @@ class Trainer:
             self.document.name, train.name, len(train), len(self.val) if self.val else 0,
             model.parameter_count, config.epochs, batches, config.to_json(),
         )
+        probe_every = max(1, batches // config.probes_per_epoch)
+        yield from self._probe(0, 0, batches)
         epoch = 0
         for epoch in range(1, config.epochs + 1):
             epoch_start = time.perf_counter()
@@ -307,6 +317,8 @@ class Trainer:
                 sums[3] += correct
                 seen += len(y)
                 yield BatchEnded(epoch, batch, batches, data_loss + penalty, data_loss, penalty, correct / len(y), time.perf_counter() - started)
+                if batch % probe_every == 0 or batch == batches:
+                    yield from self._probe(epoch, batch, batches)
             val_loss = val_accuracy = None
             if self.val is not None and len(self.val):
                 val_loss, val_accuracy = self.evaluate(self.val)
@@ -337,6 +349,20 @@ class Trainer:
                     yield self._finish("early_stopped", message, epoch, early, best_state)
                     return
         yield self._finish("completed", f"completed {epoch} epochs", epoch, early, best_state)
+
+    def _probe(self, epoch: int, batch: int, batches: int) -> Iterator[ActivationsMeasured]:
+        """Measure every layer's activation percentiles on the probe batch, if one is asked for."""
+        count = self.config.probe_samples
+        if not count:
+            return
+        source = self.val if self.val is not None and len(self.val) else self.train
+        model = self.model
+        layers = [node for node in model.order if node is not model.input_node]
+        values = activation_percentiles(model, source.x[:count], [node.id for node in layers], PROBE_PERCENTILES)
+        yield ActivationsMeasured(
+            epoch, batch, epoch - 1 + batch / batches if epoch else 0.0, PROBE_PERCENTILES,
+            {node.name: [float(v) for v in values[node.id]] for node in layers},
+        )
 
     def _snapshot(self, previous: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Copy the current weights into ``previous``'s arrays (no allocation per step)."""

@@ -75,7 +75,7 @@ class RunList(QWidget):
             swatch.fill(QColor(TRAIN_COLOUR if run is current else RUN_HUES[index % len(RUN_HUES)]))
             item.setIcon(swatch)
             if run.finished is not None:
-                item.setToolTip(run.finished.message)
+                item.setToolTip(f"{run.name}\n{run.finished.message}")
             self.list.addItem(item)
         self.list.blockSignals(False)
 

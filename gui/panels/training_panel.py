@@ -6,6 +6,7 @@ runs and the current run's history; the curves dock only draws them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -57,6 +58,10 @@ log = logging.getLogger(__name__)
 REFRESH_INTERVAL_MS = 50
 """The plots and the progress bar are redrawn at most this often (20 Hz)."""
 AUGMENT_PREVIEW_COUNT = 8
+PROBE_SAMPLES, PROBES_PER_EPOCH = 128, 2
+"""Activation distributions are measured on this many validation samples, this often per epoch."""
+CLOSE_WAIT_SECONDS = 0.4
+"""How long a closing window lets the worker finish its batch before ending it."""
 ERROR_STYLE = "color: #b3261e"
 BUILTIN_KIND = "builtin"
 FILE_KIND = "file"
@@ -361,7 +366,7 @@ class TrainingPanel(QWidget):
         assert self.document is not None
         dataset = self.chooser.dataset()
         data = self.form.data_settings()
-        config = self.form.config()
+        config = dataclasses.replace(self.form.config(), probe_samples=PROBE_SAMPLES, probes_per_epoch=PROBES_PER_EPOCH)
         config.validate()
         train, val = dataset.split(data.val_fraction, data.seed)
         if data.subset and data.subset < len(train):
@@ -395,9 +400,9 @@ class TrainingPanel(QWidget):
         self.refresh()
 
     def shutdown(self) -> bool:
-        """Stop any run at once (the window is closing)."""
+        """Stop any run at once (the window is closing): a batch in flight is not waited for long."""
         self._refresh_timer.stop()
-        return self.worker.shutdown(1.0)
+        return self.worker.shutdown(CLOSE_WAIT_SECONDS)
 
     def _live_setting(self, name: str, value: object) -> None:
         if not self.is_training:

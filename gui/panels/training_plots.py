@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core.training.history import Marker, RunHistory
 
@@ -30,10 +30,10 @@ def _faded(colour: str) -> QColor:
     return faded
 
 
-def _finite(x: list[float] | np.ndarray, y: list[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop points whose y is NaN (epochs without validation), keeping x aligned."""
+def _finite(x: list[float] | np.ndarray, y: list[float] | np.ndarray, positive: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Drop points whose y is NaN (epochs without validation) or, on a log axis, not positive."""
     xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    keep = np.isfinite(ys)
+    keep = np.isfinite(ys) & (ys > 0) if positive else np.isfinite(ys)
     return xs[keep], ys[keep]
 
 
@@ -73,17 +73,13 @@ class _RunCurves:
 
     def update(self, run: RunHistory) -> None:
         epochs = run.epochs
-        self.train_loss.setData(*_finite(epochs, run.train_data_loss if self.current else run.train_loss))
-        self.val_loss.setData(*_finite(epochs, run.val_loss))
+        self.train_loss.setData(*_finite(epochs, run.train_data_loss if self.current else run.train_loss, positive=True))
+        self.val_loss.setData(*_finite(epochs, run.val_loss, positive=True))
         self.train_acc.setData(*_finite(epochs, run.train_accuracy))
         self.val_acc.setData(*_finite(epochs, run.val_accuracy))
         if self.current:
-            self.batch.setData(np.asarray(run.batch_x), run.smoothed_batch_loss())
-            penalties = np.asarray(run.train_penalty)
-            if penalties.size and np.any(penalties > 0):
-                self.penalty.setData(np.asarray(epochs, dtype=np.float64), penalties)
-            else:
-                self.penalty.setData([], [])
+            self.batch.setData(*_finite(run.batch_x, run.smoothed_batch_loss(), positive=True))
+            self.penalty.setData(*_finite(epochs, run.train_penalty, positive=True))
 
     def remove(self) -> None:
         for plot, item in self.items + self.decorations:
@@ -110,14 +106,29 @@ class TrainingPlots(QWidget):
             plot.setLabel("bottom", "epoch")
             plot.setLabel("left", label)
             plot.showGrid(x=True, y=True, alpha=0.15)
-            plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+            plot.addLegend(labelTextSize="8pt")
             plot.setMenuEnabled(False)
+        # Log scale: late epochs, where overfitting shows, are not squeezed against the axis.
+        self.loss_plot.setLogMode(y=True)
+        self.loss_plot.setLabel("left", "loss (log scale)")
         self.accuracy_plot.setYRange(0, 1, padding=0.02)
-        layout = QHBoxLayout(self)
+        # Losses fall and accuracy rises: the lower left and lower right corners are where
+        # the legends hide the least; marker labels run down from the top.
+        self.loss_plot.legend.anchor((0, 1), (0, 1), offset=(8, -8))
+        self.accuracy_plot.legend.anchor((1, 1), (1, 1), offset=(-8, -8))
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        plots = QHBoxLayout()
+        plots.setContentsMargins(0, 0, 0, 0)
+        plots.setSpacing(6)
+        plots.addWidget(self.loss_widget)
+        plots.addWidget(self.accuracy_widget)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(6)
-        layout.addWidget(self.loss_widget)
-        layout.addWidget(self.accuracy_widget)
+        layout.setSpacing(2)
+        layout.addLayout(plots, 1)
+        layout.addWidget(self.caption)
         self._curves: dict[int, _RunCurves] = {}
         self._current: RunHistory | None = None
         self.refresh_count = 0
@@ -181,6 +192,7 @@ class TrainingPlots(QWidget):
             curves.markers_drawn = 0
             curves.spans_drawn = []
         if run is None or id(run) not in self._curves:
+            self._update_caption(None)
             return
         curves = self._curves[id(run)]
         curves.spans_drawn = run.overfitting_spans()
@@ -191,48 +203,45 @@ class TrainingPlots(QWidget):
                 region.setToolTip("overfitting: validation loss rising while training loss falls")
                 plot.addItem(region)
                 curves.decorations.append((plot, region))
-        if curves.spans_drawn:
-            start, end = curves.spans_drawn[-1]
-            label = pg.TextItem("overfitting", color=MARKER_COLOURS["stopped"], anchor=(0.5, 0))
-            label.setPos((start + end) / 2, self._top_of(self.loss_plot))
-            self.loss_plot.addItem(label)
-            curves.decorations.append((self.loss_plot, label))
         self._draw_new_markers(curves, run)
-
-    @staticmethod
-    def _top_of(plot: pg.PlotItem) -> float:
-        (_, _), (_, top) = plot.viewRange()
-        return top
 
     def _draw_new_markers(self, curves: _RunCurves, run: RunHistory) -> None:
         for marker in run.markers[curves.markers_drawn :]:
-            for plot, with_label in ((self.loss_plot, True), (self.accuracy_plot, marker.kind != "setting")):
-                line = self._marker_line(marker, with_label)
+            for plot in (self.loss_plot, self.accuracy_plot):
+                line = self._marker_line(marker)
                 plot.addItem(line)
                 curves.decorations.append((plot, line))
         curves.markers_drawn = len(run.markers)
+        self._update_caption(run)
 
-    @staticmethod
-    def _marker_line(marker: Marker, with_label: bool) -> pg.InfiniteLine:
+    def _marker_line(self, marker: Marker) -> pg.InfiniteLine:
         colour = MARKER_COLOURS.get(marker.kind, MARKER_COLOURS["setting"])
         style = Qt.PenStyle.DashLine if marker.kind == "setting" else Qt.PenStyle.SolidLine
-        # Labels alternate height so that markers close together stay readable.
-        position = {"setting": 0.92, "best": 0.78, "stopped": 0.62}.get(marker.kind, 0.9)
+        background = self.palette().color(QPalette.ColorRole.Base)
+        # The label runs along the line, so markers close together do not cover each other.
         line = pg.InfiniteLine(
-            pos=marker.x, angle=90, movable=False, pen=pg.mkPen(colour, width=1.5, style=style),
-            label=marker.label if with_label else None,
-            labelOpts={"position": position, "color": colour, "fill": pg.mkBrush(255, 255, 255, 200) if with_label else None,
-                       "anchors": [(0, 0.5), (0, 0.5)]},
+            pos=marker.x, angle=90, movable=False, pen=pg.mkPen(colour, width=1.5, style=style), label=marker.text,
+            labelOpts={"position": 0.97, "color": colour, "rotateAxis": (1, 0), "anchors": [(1, 0), (1, 0)],
+                       "fill": pg.mkBrush(background.red(), background.green(), background.blue(), 190)},
         )
+        line.full_label = marker.label
         line.setToolTip(marker.label)
         line.setZValue(5)
         return line
 
+    def _update_caption(self, run: RunHistory | None) -> None:
+        """Spell out the early-stopping markers and the shading under the plots."""
+        parts = [m.label for m in run.markers if m.kind in ("best", "stopped")] if run is not None else []
+        if run is not None and run.overfitting_spans():
+            parts.append("shaded: validation loss rising while training loss falls (overfitting)")
+        self.caption.setText(" · ".join(parts))
+        self.caption.setVisible(bool(parts))
+
     def marker_labels(self) -> list[str]:
         """Labels of the markers drawn for the current run (loss plot), in order."""
         return [
-            item.label.format for plot, item in self._decorations() if plot is self.loss_plot
-            and isinstance(item, pg.InfiniteLine) and item.label is not None
+            item.full_label for plot, item in self._decorations()
+            if plot is self.loss_plot and isinstance(item, pg.InfiniteLine)
         ]
 
     def overfit_regions(self) -> list[tuple[float, float]]:

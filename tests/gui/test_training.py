@@ -98,8 +98,8 @@ def test_early_stopping_on_an_overfit_draws_best_and_stop_markers(qtbot, window)
     panel, plots = window.training_panel, window.curves_panel.plots
     window.set_document(overfitting_network(), None)
     # 40 training samples, a wide layer and a large step: validation loss soon rises.
-    configure(window, epochs=300, subset=40, batch_size=8, val_percent=50, early_enabled=True, patience=4,
-              monitor="val_loss", learning_rate=0.01)
+    configure(window, epochs=300, subset=40, batch_size=8, val_percent=50, early_enabled=True, patience=25,
+              monitor="val_loss", learning_rate=0.03)
     assert panel.start()
     wait_until_idle(qtbot, window)
     run = panel.current
@@ -107,10 +107,11 @@ def test_early_stopping_on_an_overfit_draws_best_and_stop_markers(qtbot, window)
     assert run.finished.epochs_run < 300
     labels = plots.marker_labels()
     assert any(label.startswith(f"best: epoch {run.finished.best_epoch}, val loss") for label in labels)
-    assert f"stopped at {run.finished.epochs_run} after 4 epochs without improvement" in labels
+    assert f"stopped at {run.finished.epochs_run} after 25 epochs without improvement" in labels
     assert plots.overfit_regions(), "the rise of validation loss is shaded"
     start, end = plots.overfit_regions()[-1]
-    assert start == run.finished.best_epoch and end <= run.finished.epochs_run
+    # The shading follows smoothed losses, so it starts at or after the best epoch.
+    assert run.finished.best_epoch <= start < end <= run.finished.epochs_run
 
 
 def test_pause_and_resume(qtbot, window):

@@ -53,25 +53,36 @@ def test_early_stop_markers_name_best_and_stop():
     assert [m.x for m in run.markers] == [14.0, 24.0]
 
 
-def test_overfitting_span_runs_from_best_epoch_while_training_loss_falls():
-    run = history_of([1.0, 0.8, 0.6, 0.4, 0.3, 0.2], [1.0, 0.7, 0.6, 0.65, 0.7, 0.8])
-    assert run.overfitting_spans() == [(3.0, 6.0)]
+FALLING = [1.0 - 0.09 * i for i in range(10)]
+
+
+def test_overfitting_span_runs_from_the_lowest_validation_loss_while_training_loss_falls():
+    run = history_of(FALLING, [1.0, 0.8, 0.6, 0.5, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9])
+    # Trailing means over 3 epochs: validation is lowest at epoch 6, then rises.
+    assert run.overfitting_spans() == [(6.0, 10.0)]
 
 
 def test_no_overfitting_when_both_losses_fall_or_both_rise():
-    assert history_of([1.0, 0.8, 0.6], [1.1, 0.9, 0.7]).overfitting_spans() == []
+    assert history_of(FALLING, [1.1 - 0.1 * i for i in range(10)]).overfitting_spans() == []
     # Validation rises, but so does training loss: divergence, not overfitting.
-    assert history_of([0.5, 0.6, 0.7], [0.5, 0.6, 0.7]).overfitting_spans() == []
+    rising = [0.5 + 0.1 * i for i in range(10)]
+    assert history_of(rising, rising).overfitting_spans() == []
 
 
-def test_span_closes_when_validation_sets_a_new_best():
-    run = history_of([1.0, 0.8, 0.6, 0.5, 0.4, 0.3], [1.0, 0.9, 1.0, 0.8, 0.9, 0.95])
-    assert run.overfitting_spans() == [(2.0, 3.0), (4.0, 6.0)]
+def test_noise_on_a_plateau_is_not_overfitting():
+    plateau = [0.30, 0.33, 0.30, 0.33, 0.30, 0.33, 0.30, 0.33, 0.30, 0.33]
+    assert history_of(FALLING, plateau).overfitting_spans() == []
 
 
-def test_small_bumps_within_tolerance_are_not_overfitting():
-    run = history_of([1.0, 0.8, 0.6], [1.0, 0.9, 0.905])
-    assert run.overfitting_spans() == []
+def test_a_new_low_ends_the_stretch():
+    val = [1.0, 0.6, 0.5, 0.6, 0.7, 0.8, 0.5, 0.3, 0.2, 0.2]
+    # Smoothed over 3 epochs: lowest at epoch 4, above it until epoch 7, below from epoch 8.
+    assert history_of(FALLING, val).overfitting_spans() == [(4.0, 7.0)]
+
+
+def test_stretches_shorter_than_two_epochs_are_dropped():
+    val = [1.0, 0.6, 0.5, 0.45, 0.6, 0.3, 0.2, 0.15, 0.1, 0.1]
+    assert history_of(FALLING, val).overfitting_spans() == []
 
 
 def test_epochs_without_validation_are_skipped():
