@@ -6,8 +6,8 @@ import json
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QUndoCommand
+from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShowEvent, QUndoCommand
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.document = NetworkDocument()
         self.weights = NetworkWeights()
         self.weights_modified = False
+        self._shown_once = False
         self.undo_stack = GuardedUndoStack(self)
         self.undo_stack.guard = self._allow_edit
         self.setWindowIcon(QIcon(str(RESOURCES_DIR / "icons" / "layerwise.svg")))
@@ -421,6 +422,13 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.restoreState(state)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        if not self._shown_once:
+            # The view has its real size only now: fit the network opened before the window showed.
+            self._shown_once = True
+            QTimer.singleShot(0, lambda: self.view.fit_all(readable=True))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         if not self.maybe_save():

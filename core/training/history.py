@@ -225,18 +225,22 @@ class RunHistory:
         overfits when its smoothed validation loss lies more than ``tolerance`` (a
         fraction) above the lowest smoothed value so far while its smoothed training
         loss is below the training loss at that lowest point. A stretch runs from the
-        epoch of that lowest point to the last overfitting epoch after it; stretches
-        shorter than ``min_epochs`` are dropped.
+        epoch of that lowest point to the last overfitting epoch after it; a new lowest
+        raw validation loss also ends it. Stretches shorter than ``min_epochs`` are dropped.
         """
-        epochs, val, train = self._with_validation()
+        epochs, raw_val, train = self._with_validation()
         first = min(window, len(epochs)) - 1  # the first full window: shorter means are too noisy
-        val, train = _trailing_mean(val, window), _trailing_mean(train, window)
+        val, train = _trailing_mean(raw_val, window), _trailing_mean(train, window)
         spans: list[tuple[float, float]] = []
         best = first
+        raw_best = float(raw_val[: first + 1].min()) if len(raw_val) else math.inf
         start: float | None = None
         end = 0.0
         for index in range(first + 1, len(epochs)):
-            if val[index] < val[best]:
+            # A new lowest validation loss, smoothed or not, is never overfitting.
+            new_raw_low = raw_val[index] < raw_best
+            raw_best = min(raw_best, float(raw_val[index]))
+            if val[index] < val[best] or new_raw_low:
                 if start is not None:
                     spans.append((start, end))
                     start = None

@@ -137,3 +137,9 @@ def test_finished_event_is_kept():
     event = TrainingFinished("completed", "completed 3 epochs", 3, None, None, "last")
     run.add(event)
     assert run.finished is event
+
+
+def test_a_new_lowest_raw_validation_loss_is_never_inside_a_stretch():
+    val = [1.0, 0.6, 0.5, 0.6, 0.7, 0.8, 0.45, 0.8, 0.85, 0.9]
+    # Epoch 7 is the best epoch although its 3-epoch mean is not the lowest.
+    assert history_of(FALLING, val).overfitting_spans() == [(4.0, 6.0), (7.0, 10.0)]
