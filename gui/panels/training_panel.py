@@ -103,6 +103,7 @@ class DatasetChooser(QGroupBox):
         self.info.hide()
         self.preview = DatasetPreview()
         self.preview.setMinimumHeight(150)
+        self.preview.setMaximumHeight(240)
         row = QHBoxLayout()
         row.addWidget(self.combo, 1)
         row.addWidget(self.import_button)
@@ -193,7 +194,7 @@ class DatasetChooser(QGroupBox):
             self.preview.set_dataset(None)
         else:
             self.info.hide()
-            self.preview.set_dataset(dataset, count=20)
+            self.preview.set_dataset(dataset, count=12)
 
 
 class TrainingPanel(QWidget):
@@ -237,7 +238,8 @@ class TrainingPanel(QWidget):
         self.form.live_setting_changed.connect(self._live_setting)
         self.augment_preview = SampleGrid()
         self.augment_preview.setMinimumHeight(90)
-        self.augment_group = QGroupBox("Augmented samples (live preview)")
+        self.augment_group = QGroupBox("Augmented samples")
+        self.augment_group.setFlat(True)
         preview_layout = QVBoxLayout(self.augment_group)
         preview_layout.addWidget(self.augment_preview)
         self.augment_group.setVisible(False)
@@ -277,7 +279,7 @@ class TrainingPanel(QWidget):
         column.addWidget(controls)
         column.addWidget(self.chooser)
         column.addWidget(self.form)
-        column.addWidget(self.augment_group)
+        self.form.augment_extra.addWidget(self.augment_group)
         column.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)

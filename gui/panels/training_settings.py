@@ -160,6 +160,9 @@ class TrainingSettingsForm(QWidget):
             self.augment_boxes[kind] = box
             kinds.addWidget(box, index // 3, index % 3)
         grid.addWidget(augment, 3, 0, 1, 2)
+        self.augment_extra = QVBoxLayout()
+        """Room under the augmentation switches (the panel puts its preview of augmented samples here)."""
+        grid.addLayout(self.augment_extra, 4, 0, 1, 2)
         return group
 
     def _early_group(self) -> QGroupBox:
