@@ -48,6 +48,10 @@ def build_gui_parser() -> argparse.ArgumentParser:
         "(see 'layerwise COMMAND --help').",
     )
     parser.add_argument("network", nargs="?", help="network file or example name to open (default: LeNet-5)")
+    parser.add_argument(
+        "--safe-mode", action="store_true",
+        help="start with default settings and window layout, without offering to restore autosaved work",
+    )
     return parser
 
 
@@ -84,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_gui_parser().parse_args(argv)
     from gui.app import run_app
 
-    return run_app(args.network)
+    return run_app(args.network, safe_mode=args.safe_mode)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from core.engine.model import Model
 from core.engine.network_weights import NetworkWeights, weights_path_for
 from core.errors import LayerwiseError
+from core.recovery import RecoverySnapshot
 from core.examples import RESOURCES_DIR, example_names, example_path
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import (
@@ -41,6 +42,8 @@ from gui.panels.palette import PaletteWidget
 from gui.panels.summary_panel import SummaryPanel
 from gui.panels.training_curves import TrainingCurvesPanel
 from gui.panels.training_panel import TrainingPanel
+from gui.error_handler import user_data_dir
+from gui.recovery import Autosaver
 from gui.undo import GuardedUndoStack
 from gui.workers.training_worker import WorkerMode
 
@@ -90,9 +93,12 @@ class MainWindow(QMainWindow):
     open_windows: set[MainWindow] = set()
     """Windows opened with File → New Window, kept alive until closed."""
 
-    def __init__(self, settings: QSettings | None = None, worker_mode: WorkerMode = "process") -> None:
+    def __init__(
+        self, settings: QSettings | None = None, worker_mode: WorkerMode = "process", data_dir: Path | None = None
+    ) -> None:
         super().__init__()
         self.settings = settings or QSettings()
+        self.data_dir = data_dir or user_data_dir()
         self.path: Path | None = None
         self.document = NetworkDocument()
         self.weights = NetworkWeights()
@@ -139,6 +145,9 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._restore_layout()
         self.set_document(self.document, None)
+        self.autosaver = Autosaver(self.data_dir, self._recovery_snapshot, self._recovery_state, self)
+        # Connected after the panel's own slot: the finished run is in its list by then.
+        self.training_panel.worker.outcome_arrived.connect(lambda _outcome: self.autosaver.save_now())
 
     def _dock(self, title: str, widget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -437,7 +446,38 @@ class MainWindow(QMainWindow):
         self.training_panel.shutdown()
         self.settings.setValue("window_geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
+        self.autosaver.close()
         event.accept()
+
+    # -- recovery ------------------------------------------------------------------------
+
+    def _recovery_snapshot(self) -> RecoverySnapshot | None:
+        """What a crash would lose, or ``None`` when the files hold everything."""
+        runs = [run for run in self.training_panel.runs if run.epochs or run.finished is not None]
+        if self.undo_stack.isClean() and not self.weights_modified and not runs:
+            return None
+        return RecoverySnapshot(
+            network_to_dict(self.document), self.weights.state_dict(self.document), runs,
+            str(self.path) if self.path else None,
+        )
+
+    def _recovery_state(self) -> object:
+        runs = tuple((id(run), run.name, run.visible, len(run.epochs), run.finished is not None)
+                     for run in self.training_panel.runs)
+        return (id(self.document), self.undo_stack.index(), self.undo_stack.isClean(), self.weights_modified,
+                id(self.weights), runs, self.document.name)
+
+    def restore_snapshot(self, snapshot: RecoverySnapshot) -> None:
+        """Show what a recovery file holds, as unsaved work."""
+        document = network_from_dict(snapshot.network)
+        path = Path(snapshot.source_path) if snapshot.source_path else None
+        weights = NetworkWeights.from_state_dict(document, snapshot.weights) if snapshot.weights else None
+        self.set_document(document, path, weights)
+        self.training_panel.restore_runs(snapshot.runs)
+        self.undo_stack.resetClean()
+        self.weights_modified = bool(weights)
+        self._refresh_modified()
+        self.autosaver.save_now()
 
     # -- training ------------------------------------------------------------------------
 

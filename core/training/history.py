@@ -8,6 +8,7 @@ change at the start of the batch it took effect before.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from dataclasses import dataclass, field
@@ -274,6 +275,61 @@ class RunHistory:
             }
             for i, epoch in enumerate(self.epochs)
         ]
+
+
+_EVENT_TYPES = {cls.__name__: cls for cls in (TrainingFinished, ActivationsMeasured)}
+
+
+def run_to_json(run: RunHistory) -> dict[str, Any]:
+    """Everything of ``run`` as JSON-ready data (for the recovery file)."""
+    data = {f.name: getattr(run, f.name) for f in dataclasses.fields(run) if f.name not in ("markers", "finished", "activations")}
+    data["markers"] = [dataclasses.asdict(marker) for marker in run.markers]
+    data["finished"] = run.finished.to_json() if run.finished is not None else None
+    data["activations"] = [event.to_json() for event in run.activations]
+    return _json_safe(data)
+
+
+def run_from_json(data: dict[str, Any]) -> RunHistory:
+    """Rebuild a run written by :func:`run_to_json`.
+
+    Raises
+    ------
+    ValueError
+        When ``data`` is not such a record (a field missing or of the wrong kind).
+    """
+    try:
+        values = dict(data)
+        markers = [Marker(**marker) for marker in values.pop("markers")]
+        finished = values.pop("finished")
+        activations = values.pop("activations")
+        run = RunHistory(**values)
+        run.markers = markers
+        run.finished = _event_from_json(finished) if finished is not None else None
+        run.activations = [_event_from_json(event) for event in activations]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a training run record: {exc}") from None
+    run.val_loss = [_value(v) for v in run.val_loss]
+    run.val_accuracy = [_value(v) for v in run.val_accuracy]
+    return run
+
+
+def _event_from_json(data: dict[str, Any]) -> Any:
+    values = dict(data)
+    kind = _EVENT_TYPES[values.pop("event")]
+    if kind is ActivationsMeasured:
+        values["percentiles"] = tuple(values["percentiles"])
+    return kind(**values)
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become ``None`` (JSON has no such numbers); containers are walked."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 CSV_COLUMNS = (

@@ -35,7 +35,8 @@ from core.engine.network_weights import merge_fitting
 from core.errors import LayerwiseError
 from core.graph.fileformat import network_from_dict
 from core.training.events import BatchEnded, TrainingEvent, TrainingFinished
-from core.training.trainer import Trainer, TrainingConfig
+from core.training.memory_check import check_training_memory
+from core.training.trainer import EVAL_BATCH, Trainer, TrainingConfig
 
 FLUSH_SECONDS = 0.03
 """Longest time batch events wait before they are sent on (about 30 messages a second)."""
@@ -129,6 +130,9 @@ class TrainingJob:
         document = network_from_dict(request.network)
         train = self._dataset(request.train)
         val = self._dataset(request.val) if request.val is not None else None
+        request.config.validate()
+        # Before the model exists: a network too large for memory must not get that far.
+        check_training_memory(document, request.config.batch_size, request.config.optimizer, EVAL_BATCH)
         model = Model(document, seed=request.config.seed)
         self.fresh_keys: list[str] = []
         if request.initial_weights:

@@ -27,6 +27,7 @@ from core.graph.document import NetworkDocument
 from core.shapes import format_shape
 from core.training.augment import AugmentSettings, Augmenter
 from core.training.early_stopping import EarlyStopping
+from core.training.memory_check import check_training_memory
 from core.training.events import (
     ActivationsMeasured,
     BatchEnded,
@@ -138,6 +139,8 @@ class Trainer:
     ) -> None:
         config.validate()
         self.document, self.train, self.val, self.config = document, train, val, config
+        if model is None:
+            check_training_memory(document, config.batch_size, config.optimizer, EVAL_BATCH)
         self.model = model or Model(document, seed=config.seed)
         self._check_data_fits(train, "training")
         if val is not None:

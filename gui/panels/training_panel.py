@@ -299,8 +299,14 @@ class TrainingPanel(QWidget):
     # -- the network -------------------------------------------------------------------
 
     def set_document(self, document: NetworkDocument) -> None:
-        """Train ``document`` from now on; pick a dataset that fits it."""
+        """Train ``document`` from now on; pick a dataset that fits it. Runs of the previous network go."""
         self.document = document
+        self.runs.clear()
+        self.current = None
+        self.last_outcome = None
+        self._run_counter = 0
+        self.curves.set_runs(self.runs, None)
+        self.curves.results.clear()
         shape = network_input_shape(document)
         self.chooser.set_input_shape(shape)
         self.chooser.choose_for(shape, self._output_classes())
@@ -329,6 +335,14 @@ class TrainingPanel(QWidget):
             best = np.nanmax(run.val_accuracy)
             detail = f" — last run {run.name!r}, best validation accuracy {best:.3f}"
         self.weights_label.setText(f"Weights: trained{detail}. Saved with the network.")
+
+    def restore_runs(self, runs: list[RunHistory]) -> None:
+        """Show runs kept from an earlier session (e.g. a recovery file)."""
+        self.runs[:] = runs
+        self.current = runs[-1] if runs else None
+        self._run_counter = max(self._run_counter, len(runs))
+        self.curves.set_runs(self.runs, self.current)
+        self._show_weights()
 
     # -- starting and steering ---------------------------------------------------------
 

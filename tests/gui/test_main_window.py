@@ -123,3 +123,31 @@ def test_moving_a_node_does_not_recompute_the_summary(window, monkeypatch):
     assert calls == []
     window.document.rename_node(node.id, "first_conv")
     assert calls == [1]
+
+
+def test_safe_mode_starts_with_default_settings_and_no_recovery(qtbot, monkeypatch):
+    import sys as _sys
+    import threading as _threading
+
+    from PySide6.QtCore import QTimer
+
+    from gui import recovery
+
+    monkeypatch.setattr(recovery, "find_orphans", lambda *_: pytest.fail("safe mode must not look for recovery files"))
+    hooks = _sys.excepthook, _threading.excepthook
+    seen = {}
+
+    def inspect_and_quit() -> None:
+        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible())
+        seen["title"], seen["settings"] = window.windowTitle(), window.settings.fileName()
+        window.undo_stack.setClean()
+        window.close()
+        QApplication.quit()
+
+    QTimer.singleShot(200, inspect_and_quit)
+    try:
+        assert gui_app.run_app("mlp", safe_mode=True) == 0
+    finally:
+        _sys.excepthook, _threading.excepthook = hooks
+    assert seen["title"].endswith("(safe mode)")
+    assert "layerwise-safe-" in seen["settings"]

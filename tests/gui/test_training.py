@@ -219,3 +219,22 @@ def test_closing_the_window_mid_run_stops_the_training_process(qtbot, tmp_path, 
     assert time.perf_counter() - started < 1.5
     assert not process.is_alive()
     assert not win.training_panel.is_training
+
+
+def test_a_worker_that_dies_is_reported_and_the_app_carries_on(qtbot, tmp_path, monkeypatch):
+    win = make_window(qtbot, tmp_path, monkeypatch, mode="process")
+    panel = win.training_panel
+    configure(win, epochs=500)
+    assert panel.start()
+    wait_for_batches(qtbot, win, 2)
+    win.training_panel.worker._backend._process.kill()
+    wait_until_idle(qtbot, win)
+    assert "the training process ended unexpectedly" in panel.status.text()
+    assert panel.current is not None and panel.current.batch_x, "what it reported before stays on the plots"
+    assert panel.train_button.isEnabled()
+    configure(win, epochs=1)
+    assert panel.start()  # and training works again
+    wait_until_idle(qtbot, win)
+    assert panel.current.finished.reason == "completed"
+    win.undo_stack.setClean()
+    win.weights_modified = False
