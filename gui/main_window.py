@@ -40,6 +40,7 @@ from gui.commands import InsertFragmentCommand, MoveNodesCommand
 from gui.panels.inspector import InspectorPanel
 from gui.panels.palette import PaletteWidget
 from gui.panels.summary_panel import SummaryPanel
+from gui.inside.inside_panel import InsidePanel
 from gui.panels.training_curves import TrainingCurvesPanel
 from gui.panels.training_panel import TrainingPanel
 from gui.error_handler import user_data_dir
@@ -119,14 +120,17 @@ class MainWindow(QMainWindow):
         self.curves_panel = TrainingCurvesPanel()
         self.training_panel = TrainingPanel(self.curves_panel, worker_mode)
         self.training_panel.weights_provider = lambda: self.weights.state_dict(self.document) or None
+        self.inside_panel = InsidePanel(worker_mode=worker_mode)
         self.palette_dock = self._dock("Layers", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         self.problems_dock = self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.summary_dock = self._dock("Summary", self.summary_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.training_dock = self._dock("Training", self.training_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.curves_dock = self._dock("Training curves", self.curves_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.inside_dock = self._dock("See inside", self.inside_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.problems_dock, self.summary_dock)
         self.tabifyDockWidget(self.summary_dock, self.curves_dock)
+        self.tabifyDockWidget(self.curves_dock, self.inside_dock)
         self.tabifyDockWidget(self.inspector_dock, self.training_dock)
         self.problems_dock.raise_()
         self.inspector_dock.raise_()
@@ -134,14 +138,23 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.problems_dock], [260], Qt.Orientation.Vertical)
         self.training_panel.weights_trained.connect(self._weights_trained)
         self.training_panel.running_changed.connect(self._training_running)
+        # After _weights_trained, so that the provider already returns the new weights.
+        self.training_panel.weights_trained.connect(lambda _state: self.inside_panel.weights_changed())
+        self.training_panel.chooser.dataset_changed.connect(self.inside_panel.dataset_changed)
+        self.training_panel.current_run_changed.connect(self.inside_panel.set_run)
+        self.training_panel.run_updated.connect(self.inside_panel.run_updated)
 
         self.palette_panel.layer_activated.connect(self._add_at_centre)
         self.scene.selection_changed_ids.connect(self.inspector.set_selection)
+        self.scene.selection_changed_ids.connect(
+            lambda ids: self.inside_panel.select_layer(ids[0] if len(ids) == 1 else None)
+        )
         self.scene.connection_refused.connect(lambda reason: self.statusBar().showMessage(f"Cannot connect: {reason}", 6000))
         self.problems.itemDoubleClicked.connect(self._select_problem)
         self.undo_stack.cleanChanged.connect(lambda _clean: self._refresh_modified())
         self.undo_stack.indexChanged.connect(lambda _index: self._refresh_problems())
         self.undo_stack.indexChanged.connect(lambda _index: self.training_panel.network_changed())
+        self.undo_stack.indexChanged.connect(lambda _index: self.inside_panel.network_changed())
         self._build_menus()
         self._restore_layout()
         self.set_document(self.document, None)
@@ -216,7 +229,7 @@ class MainWindow(QMainWindow):
         self._action(view, "Auto &Layout", self.auto_layout, QKeySequence("Ctrl+L"))
         view.addSeparator()
         for dock in (self.palette_dock, self.inspector_dock, self.summary_dock, self.problems_dock,
-                     self.training_dock, self.curves_dock):
+                     self.training_dock, self.curves_dock, self.inside_dock):
             view.addAction(dock.toggleViewAction())
 
         insert = bar.addMenu("&Insert")
@@ -241,6 +254,9 @@ class MainWindow(QMainWindow):
         self.inspector.set_selection([])
         self.summary_panel.set_document(document)
         self.training_panel.set_document(document)
+        self.inside_panel.set_context(
+            document, lambda: self.weights.state_dict(self.document) or None, self.training_panel.chooser.dataset
+        )
         document.subscribe(lambda _event: self._refresh_title())
         self._refresh_title()
         self._refresh_problems()
@@ -444,6 +460,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.training_panel.shutdown()
+        self.inside_panel.shutdown()
         self.settings.setValue("window_geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.autosaver.close()

@@ -34,6 +34,7 @@ from core.graph.events import DocumentEvent, NodeMoved, NodeRemoved
 from core.layers.convolution import Conv2D
 from core.shapes import Shape, format_shape, is_image
 from gui.commands import InsertFragmentCommand, RenameNodeCommand, SetParamCommand
+from gui.panels.activation_curve import CURVE_TYPES, ActivationCurve
 from gui.panels.param_editors import INT_LIMIT, ParamEditor, SpinBox, make_editor
 
 HINT = "Select a layer on the canvas to see and edit its settings."
@@ -318,6 +319,8 @@ class NodeInspector(QWidget):
         The layer's problem, in red at the top; hidden while there is none.
     bottleneck
         The 1×1 bottleneck section of a Conv2D, else ``None``.
+    curve
+        The plot of an activation layer's function (ReLU, LeakyReLU, Sigmoid, Tanh, ELU), else ``None``.
     """
 
     def __init__(self, document: NetworkDocument, undo_stack: QUndoStack, node_id: str) -> None:
@@ -343,6 +346,11 @@ class NodeInspector(QWidget):
             grids.append(self.bottleneck.table)
             labels += self.bottleneck.row_labels
         _align_label_columns(grids, labels)
+        self.curve: ActivationCurve | None = None
+        if node.type_name in CURVE_TYPES:
+            self.curve = ActivationCurve()
+            layout.addWidget(_section("Function"))
+            layout.addWidget(self.curve)
         layout.addStretch(1)
 
     # -- building ------------------------------------------------------------------
@@ -462,6 +470,8 @@ class NodeInspector(QWidget):
         if self.bottleneck is not None:
             known = by_id.get(self.node_id)
             self.bottleneck.refresh(self._input_shape(by_id) if known and known.output_shape else None)
+        if self.curve is not None:
+            self.curve.set_layer(node.layer)  # follows alpha edits
 
     def _input_shape(self, by_id: dict[str, LayerSummary]) -> Shape | None:
         sources = self._document.inputs_of(self.node_id)

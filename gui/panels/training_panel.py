@@ -210,6 +210,10 @@ class TrainingPanel(QWidget):
 
     weights_trained = Signal(dict)
     running_changed = Signal(bool)
+    current_run_changed = Signal(object)
+    """The run shown in full on the plots changed (a :class:`RunHistory` or ``None``)."""
+    run_updated = Signal()
+    """New events of the current run have been drawn (at most 20 times a second)."""
 
     def __init__(self, curves: TrainingCurvesPanel, worker_mode: WorkerMode = "process", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -307,6 +311,7 @@ class TrainingPanel(QWidget):
         self._run_counter = 0
         self.curves.set_runs(self.runs, None)
         self.curves.results.clear()
+        self.current_run_changed.emit(None)
         shape = network_input_shape(document)
         self.chooser.set_input_shape(shape)
         self.chooser.choose_for(shape, self._output_classes())
@@ -342,6 +347,7 @@ class TrainingPanel(QWidget):
         self.current = runs[-1] if runs else None
         self._run_counter = max(self._run_counter, len(runs))
         self.curves.set_runs(self.runs, self.current)
+        self.current_run_changed.emit(self.current)
         self._show_weights()
 
     # -- starting and steering ---------------------------------------------------------
@@ -369,6 +375,7 @@ class TrainingPanel(QWidget):
         self.current = run
         self.last_outcome = None
         self.curves.set_runs(self.runs, run)
+        self.current_run_changed.emit(run)
         self.curves.results.clear()
         self._progress = (0, request.config.epochs, 0, 0)
         self._paused = False
@@ -494,6 +501,7 @@ class TrainingPanel(QWidget):
             self.runs.remove(run)
             self.current = None
             self.curves.set_runs(self.runs, None)
+            self.current_run_changed.emit(None)
 
     # -- display --------------------------------------------------------------------
 
@@ -520,6 +528,7 @@ class TrainingPanel(QWidget):
             return
         self._dirty = False
         self.curves.refresh()
+        self.run_updated.emit()
 
     def _show_progress(self) -> None:
         epoch, epochs, batch, batches = self._progress

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
@@ -12,6 +15,7 @@ from core.examples import example_path
 from gui import app as gui_app
 from gui.main_window import MainWindow
 from gui.panels.summary_panel import COLUMNS
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -125,29 +129,33 @@ def test_moving_a_node_does_not_recompute_the_summary(window, monkeypatch):
     assert calls == [1]
 
 
-def test_safe_mode_starts_with_default_settings_and_no_recovery(qtbot, monkeypatch):
-    import sys as _sys
-    import threading as _threading
+SAFE_MODE_SCRIPT = """
+import json, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+import gui.recovery
+gui.recovery.find_orphans = lambda *args: sys.exit("safe mode looked for recovery files")
+import main
+from gui.main_window import MainWindow
 
-    from PySide6.QtCore import QTimer
+def report():
+    window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible())
+    print(json.dumps({"title": window.windowTitle(), "settings": window.settings.fileName()}), flush=True)
+    window.undo_stack.setClean()
+    window.close()
 
-    from gui import recovery
+QTimer.singleShot(300, report)
+sys.exit(main.main(["--safe-mode", "mlp"]))
+"""
 
-    monkeypatch.setattr(recovery, "find_orphans", lambda *_: pytest.fail("safe mode must not look for recovery files"))
-    hooks = _sys.excepthook, _threading.excepthook
-    seen = {}
 
-    def inspect_and_quit() -> None:
-        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible())
-        seen["title"], seen["settings"] = window.windowTitle(), window.settings.fileName()
-        window.undo_stack.setClean()
-        window.close()
-        QApplication.quit()
-
-    QTimer.singleShot(200, inspect_and_quit)
-    try:
-        assert gui_app.run_app("mlp", safe_mode=True) == 0
-    finally:
-        _sys.excepthook, _threading.excepthook = hooks
+def test_safe_mode_starts_with_default_settings_and_no_recovery(tmp_path):
+    # In a process of its own: the app's exec() and its quit belong to the whole application.
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LAYERWISE_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", SAFE_MODE_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["title"].endswith("(safe mode)")
     assert "layerwise-safe-" in seen["settings"]
