@@ -14,7 +14,7 @@ from typing import NamedTuple
 from core.analysis.receptive_field import ReceptiveField, receptive_fields
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument, Node
-from core.graph.validation import check_graph
+from core.graph.validation import GraphCheck, check_graph
 from core.layers.base import IDENTITY_GEOMETRY
 from core.shapes import Shape, describe_shape, is_image
 
@@ -148,7 +148,7 @@ def unit_input_region(document: NetworkDocument, node_id: str, row: int, col: in
         )
     input_shape = check.shapes[_input_node(document).id]
     input_hw = (input_shape[1], input_shape[2])  # type: ignore[index]
-    (top, bottom), (left, right) = field.region(row, col)
+    (top, bottom), (left, right) = exact_span(document, check, node_id, row, col)
     clipped = _clip(top, left, bottom, right, input_hw)
     return UnitRegion(
         node_id=node_id,
@@ -161,11 +161,51 @@ def unit_input_region(document: NetworkDocument, node_id: str, row: int, col: in
         right=right,
         clipped=clipped,
         centre=((top + bottom) / 2, (left + right) / 2),
-        size=field.size,
+        size=(bottom - top + 1, right - left + 1),
         touches_padding=top < 0 or left < 0 or bottom >= input_hw[0] or right >= input_hw[1],
         aligned=field.aligned,
         input_hw=input_hw,
     )
+
+
+def exact_span(
+    document: NetworkDocument, check: GraphCheck, node_id: str, row: int, col: int
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Input rows and columns ``((top, bottom), (left, right))`` seen by one unit, exactly.
+
+    The per-layer field ``(r, S, P)`` describes every unit of a map at once, which is
+    exact along one path and wherever merged branches share a stride; where branches
+    of different strides merge, no single ``(r, S, P)`` fits every unit. So the unit's
+    own span is followed back instead: walking the layers from this one towards the
+    input, each layer maps the range of its output units it must explain onto a range
+    of its input units (``[a·s − p, b·s − p + d·(k − 1)]``), and a layer read by several
+    paths needs the bounding range of what they ask. Both ends of a range only grow
+    through a layer, so this bounding range gives the exact bounding box of the union
+    of everything the unit sees.
+    """
+    needed: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {node_id: ((row, row), (col, col))}
+    position = {node.id: index for index, node in enumerate(check.order)}
+    for node in reversed(check.order[: position[node_id] + 1]):
+        ranges = needed.pop(node.id, None)
+        if ranges is None:
+            continue
+        sources = document.inputs_of(node.id)
+        if not sources:
+            return ranges
+        shapes = [check.shapes[source.id] for source in sources]
+        geometry = node.layer.spatial_geometry(shapes)  # type: ignore[arg-type]
+        assert geometry is not None, "a layer with a receptive field has a geometry"
+        mapped = tuple(
+            (low * geometry.stride[axis] - geometry.pad_begin[axis],
+             high * geometry.stride[axis] - geometry.pad_begin[axis] + geometry.dilation[axis] * (geometry.kernel[axis] - 1))
+            for axis, (low, high) in enumerate(ranges)
+        )
+        for source in sources:
+            before = needed.get(source.id)
+            needed[source.id] = mapped if before is None else tuple(  # type: ignore[assignment]
+                (min(a[0], b[0]), max(a[1], b[1])) for a, b in zip(before, mapped)
+            )
+    raise AssertionError("the input was not reached")
 
 
 def _clip(top: int, left: int, bottom: int, right: int, input_hw: tuple[int, int]) -> tuple[int, int, int, int] | None:

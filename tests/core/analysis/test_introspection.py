@@ -404,11 +404,9 @@ def test_percentile_errors(lenet):
         activation_percentiles(model, x, ["missing"])
 
 
-# -- a known limit of the bounding box ------------------------------------------------------------
+# -- merges of branches with different strides ---------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="merging branches of different effective strides: receptive_fields() keeps "
-                   "the coarsest stride, so the rectangle drifts from what the finer branch sees")
 def test_effective_field_of_a_merge_with_mixed_strides_stays_in_the_rectangle():
     doc, coarse = network((1, 8, 8), conv(kernel=1, stride=2, name="coarse"))
     fine = doc.chain(doc.node_by_name("input").id, [conv(kernel=5, name="fine")])
@@ -420,3 +418,15 @@ def test_effective_field_of_a_merge_with_mixed_strides_stays_in_the_rectangle():
         top, left, bottom, right = unit_input_region(doc, add.id, unit, unit).clipped
         rows = np.flatnonzero(erf.any(axis=1))
         assert top <= rows.min() and rows.max() <= bottom
+
+
+def test_a_merge_with_mixed_strides_gets_the_exact_union_per_unit():
+    # coarse: unit u sees row 2u; fine (5×5 valid): rows u … u+4. The union is [min(2u, u), max(2u, u+4)].
+    doc, coarse = network((1, 8, 8), conv(kernel=1, stride=2, name="coarse"))
+    fine = doc.chain(doc.node_by_name("input").id, [conv(kernel=5, name="fine")])
+    add = doc.merge("Add", [coarse.id, fine.id], name="add")
+    for unit in range(4):
+        region = unit_input_region(doc, add.id, unit, unit)
+        assert (region.top, region.bottom) == (unit, max(2 * unit, unit + 4))
+        assert region.size == (region.bottom - region.top + 1,) * 2
+        assert not region.aligned
