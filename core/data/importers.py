@@ -1,22 +1,28 @@
 """Reading datasets from disk: IDX (MNIST), .npz, CIFAR-10 python batches, image folders.
 
 Every file is treated as hostile: headers are checked before anything is
-allocated from them, CIFAR pickles are read by an unpickler that can only rebuild
-NumPy arrays, and images are decoded with a pixel cap. Every error is a
+allocated from them and data is read as far as the file really goes, ``.npy``
+headers are parsed without being evaluated, CIFAR pickles are scanned and then read
+by an unpickler that can only rebuild NumPy arrays, and images are decoded by the
+plugins of the accepted formats only, with a pixel cap. Every error is a
 :class:`DatasetError` whose message starts with the offending file's path.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import pickle
+import pickletools
 import re
+import struct
 import warnings
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from core.data.dataset import Dataset, DatasetError, check_total_size
+from core.errors import LayerwiseError
 from core.shapes import format_shape
 
 SUPPORTED_FORMATS = (
@@ -40,9 +47,19 @@ MAX_BATCH_FILE_BYTES = 2**30
 """CIFAR batch files are about 30 MB; larger pickles are refused before reading."""
 MAX_IMAGE_PIXELS = 40_000_000
 """Larger images in an image folder are refused (decompression-bomb guard)."""
+READ_CHUNK = 1 << 20
+"""Bytes read at a time from a file whose announced size is not trusted."""
 MAX_CLASSES = 10_000
 """More distinct labels than this in a .npz file means its labels are not class indices."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
+"""The Pillow plugins allowed to decode dataset images (whatever a file's name says): the
+formats of :data:`IMAGE_SUFFIXES`, and not the dozens of others Pillow would try, some of
+which hand the file to external programs (EPS to Ghostscript)."""
+PIL_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error)
+"""What Pillow raises on damaged images: OSError (UnidentifiedImageError, truncated data,
+decoder errors), ValueError, SyntaxError (broken PNG chunks), EOFError and struct.error
+(short headers)."""
 
 _IDX_IMAGES_MAGIC = 0x00000803
 _IDX_LABELS_MAGIC = 0x00000801
@@ -120,6 +137,23 @@ def _import_file(path: Path) -> Dataset:
     raise _unsupported(path, "is not a file format Layerwise recognises")
 
 
+def read_at_most(handle: BinaryIO, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``handle``, read in chunks.
+
+    ``handle.read(limit)`` would allocate ``limit`` bytes before reading anything, so a
+    header announcing gigabytes in a file of a few bytes would cost gigabytes; this
+    allocates only what the file really holds.
+    """
+    chunks, total = [], 0
+    while total < limit:
+        chunk = handle.read(min(READ_CHUNK, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
 def _open_binary(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
@@ -193,7 +227,7 @@ def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
                     f"Layerwise reads at most {MAX_DATA_BYTES:,}"
                 )
             # One byte more than announced reveals trailing data.
-            data = handle.read(expected + 1)
+            data = read_at_most(handle, expected + 1)
     except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path}: cannot be read, the file is damaged or truncated: {exc}") from None
     if len(data) != expected:
@@ -251,29 +285,172 @@ def _import_idx_file(path: Path) -> Dataset:
 # --- .npz -------------------------------------------------------------------------------------
 
 
+NPZ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError)
+"""What reading a damaged archive raises: zipfile's errors, corrupt or truncated deflate
+streams, undecodable headers (``UnicodeDecodeError`` is a ``ValueError``), and
+``NotImplementedError`` for zip features zipfile lacks (newer versions, other compression
+methods). Callers turn these into their own error naming the file."""
+NPY_MAX_HEADER = 10_000
+"""Longest ``.npy`` header read (NumPy's own limit); real ones are 118 bytes."""
+_NPY_MAGIC = b"\x93NUMPY"
+_NPY_ENTRY = re.compile(
+    r"""\s*(?P<quote>['"])(?P<key>descr|fortran_order|shape)(?P=quote)\s*:\s*"""
+    r"""(?:(?P<q>['"])(?P<descr>[^'"]{0,40})(?P=q)|(?P<flag>True|False)|\((?P<shape>[0-9,\s]{0,400})\))\s*,?"""
+)
+"""One ``'key': value`` entry of a ``.npy`` header, for the three keys and value forms of plain arrays."""
+_NPY_SIMPLE_DESCR = re.compile(r"[<>|=]?[A-Za-z]\d{0,4}")
+_NPY_MAX_DIMS = 32
+_NPZ_KEYS = {"x_train", "y_train", "x_test", "y_test", "x", "y"}
+
+
+def read_npz(
+    path: str | os.PathLike[str],
+    wanted: Callable[[str, tuple[int, ...], np.dtype], bool],
+    error: Callable[[str], LayerwiseError] | None = None,
+    limit: int = MAX_DATA_BYTES,
+) -> dict[str, np.ndarray | None]:
+    """Every array name in the ``.npz`` archive at ``path``, with the arrays ``wanted`` selects.
+
+    Nothing is unpickled or evaluated: each member's ``.npy`` header is parsed by a
+    strict grammar and must describe an array of numbers (bool, int, uint, float) of
+    at most ``limit`` bytes; ``wanted(name, shape, dtype)`` sees it before any data is
+    read (and may raise to refuse the file); the data must then be exactly as long as
+    the header announces. Memory follows the data the file really holds.
+
+    Parameters
+    ----------
+    path
+        The archive.
+    wanted
+        Whether to read an array; ``None`` stands in for the arrays it declines.
+    error
+        Makes the error to raise from a reason (``"array x holds object values; …"``);
+        by default a :class:`DatasetError` ``"<path>: <reason>"``.
+    limit
+        Largest array, in bytes.
+
+    Returns
+    -------
+    dict
+        Array name (member name without ``.npy``, as ``numpy.load`` names them) → array or ``None``.
+    """
+    fail = error or (lambda reason: DatasetError(f"{path}: {reason}"))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            # ZipInfo.is_dir() fails on an empty name; folders end in "/".
+            members = {i.filename.removesuffix(".npy"): i for i in archive.infolist() if not i.filename.endswith("/")}
+            return {key: _npz_member(archive, key, info, wanted, fail, limit) for key, info in members.items()}
+    except NPZ_ERRORS as exc:
+        raise fail(f"is not a readable .npz file: {exc}") from None
+
+
+def _npz_member(
+    archive: zipfile.ZipFile,
+    key: str,
+    info: zipfile.ZipInfo,
+    wanted: Callable[[str, tuple[int, ...], np.dtype], bool],
+    fail: Callable[[str], LayerwiseError],
+    limit: int,
+) -> np.ndarray | None:
+    if info.flag_bits & 0x1:
+        raise fail(f"array {key} is encrypted; .npz archives are not")
+    with archive.open(info) as stream:
+        shape, fortran_order, dtype = _npy_header(stream, key, fail)
+        if not wanted(key, shape, dtype):
+            return None
+        size = math.prod(shape) * dtype.itemsize
+        if size > limit:
+            raise fail(f"array {key} is {format_shape(shape)} = {size:,} bytes; the limit is {limit:,}")
+        data = read_at_most(stream, size + 1)
+    if len(data) != size:
+        raise fail(
+            f"array {key} is {format_shape(shape) or 'a scalar'} {dtype} = {size:,} bytes, "
+            f"but the archive holds {'more' if len(data) > size else f'{len(data):,}'}"
+        )
+    flat = np.frombuffer(data, dtype=dtype)
+    return flat.reshape(shape[::-1]).transpose() if fortran_order else flat.reshape(shape)
+
+
+def _npy_header(
+    stream: BinaryIO, key: str, fail: Callable[[str], LayerwiseError]
+) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` from the header of a ``.npy`` member, leaving ``stream`` at its data."""
+    unreadable = f"is not a readable .npz file: array {key}"
+    prefix = stream.read(len(_NPY_MAGIC) + 2)
+    if len(prefix) < len(_NPY_MAGIC) + 2 or not prefix.startswith(_NPY_MAGIC):
+        raise fail(f"{unreadable} is not in .npy format")
+    version = (prefix[-2], prefix[-1])
+    if version not in ((1, 0), (2, 0)):
+        raise fail(f"array {key} uses .npy format version {version}, which Layerwise does not read")
+    width = 2 if version == (1, 0) else 4
+    length = int.from_bytes(stream.read(width), "little")
+    if length > NPY_MAX_HEADER:
+        raise fail(f"{unreadable} has a header of {length:,} bytes; .npy headers are at most {NPY_MAX_HEADER:,}")
+    text = stream.read(length).decode("latin1")
+    fields = _npy_fields(text)
+    if fields is None:
+        raise fail(f"{unreadable} has a header that is not a plain array's: {text.strip()[:120]!r}")
+    descr, fortran_order, shape = fields
+    try:
+        dtype = np.dtype(descr) if _NPY_SIMPLE_DESCR.fullmatch(descr) else None
+    except TypeError:  # a type code NumPy does not know, e.g. "f3"
+        dtype = None
+    if dtype is None or dtype.kind not in "biuf":
+        shown = dtype if dtype is not None else repr(descr)
+        raise fail(f"array {key} holds {shown} values; only numbers are accepted (object arrays never)")
+    return shape, fortran_order, dtype
+
+
+def _npy_fields(text: str) -> tuple[str, bool, tuple[int, ...]] | None:
+    """``(descr, fortran_order, shape)`` of a header ``{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }``.
+
+    A small grammar instead of ``ast.literal_eval``: nothing from the file is evaluated,
+    and hostile headers (ten thousand nested brackets or minus signs) cannot exhaust
+    the parser. ``None`` when the header is anything else.
+    """
+    body = text.strip()
+    if len(body) < 2 or body[0] != "{" or body[-1] != "}":
+        return None
+    entries: dict[str, re.Match[str]] = {}
+    position, end = 1, len(body) - 1
+    while body[position:end].strip():
+        match = _NPY_ENTRY.match(body, position, end)
+        if match is None or match["key"] in entries:
+            return None
+        entries[match["key"]] = match
+        position = match.end()
+    if set(entries) != {"descr", "fortran_order", "shape"}:
+        return None
+    descr, flag, shape = entries["descr"]["descr"], entries["fortran_order"]["flag"], entries["shape"]["shape"]
+    if descr is None or flag is None or shape is None:
+        return None
+    items = [item.strip() for item in shape.split(",")]
+    if items and not items[-1]:
+        items.pop()  # the trailing comma of (3,) and of ()
+    if len(items) > _NPY_MAX_DIMS or not all(item.isdigit() and len(item) <= 19 for item in items):
+        return None
+    return descr, flag == "True", tuple(int(item) for item in items)
+
+
 def _import_npz(path: Path) -> Dataset:
     # np.load would read a plain .npy file whole, before any size check; only archives are accepted.
     if not zipfile.is_zipfile(path):
         raise DatasetError(f"{path}: is not a .npz archive (a zip file of .npy arrays, as numpy.savez writes)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            keys = set(archive.files)
-            if {"x_train", "y_train"} <= keys:
-                train_keys = ("x_train", "y_train")
-                test_keys = ("x_test", "y_test") if keys & {"x_test", "y_test"} else None
-            elif {"x", "y"} <= keys:
-                train_keys, test_keys = ("x", "y"), None
-            else:
-                found = ", ".join(sorted(keys)) or "no arrays"
-                raise DatasetError(
-                    f"{path}: needs arrays x_train and y_train (optionally x_test and y_test) or x and y; found {found}"
-                )
-            for key in test_keys or ():
-                if key not in keys:
-                    raise DatasetError(f"{path}: has {' and '.join(sorted(keys & set(test_keys)))} but no {key}")
-            arrays = {key: _npz_array(path, archive, key) for key in (*train_keys, *(test_keys or ()))}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DatasetError(f"{path}: is not a readable .npz file: {exc}") from None
+    arrays = read_npz(path, lambda key, shape, dtype: key in _NPZ_KEYS)
+    keys = set(arrays)
+    if {"x_train", "y_train"} <= keys:
+        train_keys = ("x_train", "y_train")
+        test_keys = ("x_test", "y_test") if keys & {"x_test", "y_test"} else None
+    elif {"x", "y"} <= keys:
+        train_keys, test_keys = ("x", "y"), None
+    else:
+        found = ", ".join(sorted(keys)) or "no arrays"
+        raise DatasetError(
+            f"{path}: needs arrays x_train and y_train (optionally x_test and y_test) or x and y; found {found}"
+        )
+    for key in test_keys or ():
+        if key not in keys:
+            raise DatasetError(f"{path}: has {' and '.join(sorted(keys & set(test_keys)))} but no {key}")
     x = _npz_samples(path, train_keys[0], arrays[train_keys[0]])
     y = _npz_labels(path, train_keys, arrays[train_keys[1]], len(x))
     if test_keys is None:
@@ -290,27 +467,6 @@ def _import_npz(path: Path) -> Dataset:
     names = _value_names(values)
     test = Dataset(f"{path.stem} test", x_test, _label_indices(path, values, y_test), names)
     return Dataset(path.stem, x, _label_indices(path, values, y), names, test=test)
-
-
-def _npz_array(path: Path, archive: Any, key: str) -> np.ndarray:
-    """Read array ``key`` after checking its header: numeric dtype and at most :data:`MAX_DATA_BYTES`."""
-    member = f"{key}.npy" if f"{key}.npy" in archive.zip.namelist() else key
-    with archive.zip.open(member) as stream:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-        else:
-            raise DatasetError(f"{path}: array {key} uses .npy format version {version}, which Layerwise does not read")
-    if dtype.hasobject or dtype.kind not in "biuf":
-        raise DatasetError(f"{path}: array {key} holds {dtype} values; only numbers are accepted (object arrays never)")
-    size = math.prod(shape) * dtype.itemsize
-    if size > MAX_DATA_BYTES:
-        raise DatasetError(
-            f"{path}: array {key} is {format_shape(shape)} = {size:,} bytes; the limit is {MAX_DATA_BYTES:,}"
-        )
-    return archive[key]
 
 
 def _npz_samples(path: Path, key: str, x: np.ndarray) -> np.ndarray:
@@ -410,19 +566,44 @@ class _BatchUnpickler(pickle.Unpickler):
         return allowed
 
 
+PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, OverflowError)
+"""What unpickling damaged data raises: the documented UnpicklingError, EOFError, AttributeError
+(BUILD on an object without state) and IndexError, and ValueError, TypeError or OverflowError
+from the only callables a batch may use (``numpy.dtype`` and array reconstruction)."""
+_MEMO_STORES = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
+
+
 def _unpickle(path: Path) -> Any:
     try:
         size = path.stat().st_size
         if size > MAX_BATCH_FILE_BYTES:
             raise DatasetError(f"{path}: is {size:,} bytes; CIFAR batch files are at most {MAX_BATCH_FILE_BYTES:,}")
-        with open(path, "rb") as handle:
-            return _BatchUnpickler(handle, path).load()
-    except DatasetError:
-        raise
-    except Exception as exc:
-        # A damaged or hostile pickle can fail in many ways (UnpicklingError, EOFError,
-        # ValueError, TypeError, RecursionError, …); each means the same to the user.
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        _check_opcodes(data)
+        return _BatchUnpickler(io.BytesIO(data), path).load()
+    except PICKLE_ERRORS as exc:
         raise DatasetError(f"{path}: is not a readable CIFAR batch: {type(exc).__name__}: {exc}") from None
+
+
+def _check_opcodes(data: bytes) -> None:
+    """Walk the pickle's opcodes without running any, refusing what would make the unpickler allocate blindly.
+
+    The C unpickler allocates a length-prefixed string before reading it, and grows its
+    memo table to the largest index stored: eight bytes of file could ask for gigabytes.
+    ``pickletools.genops`` reads each argument from the data itself, so an announced
+    length longer than the file fails here (``ValueError``); memo indices must be the
+    sequential ones every pickler writes.
+    """
+    stores = 0
+    for opcode, argument, position in pickletools.genops(data):
+        if opcode.name not in _MEMO_STORES:
+            continue
+        if opcode.name != "MEMOIZE" and argument > stores:
+            raise pickle.UnpicklingError(f"at byte {position} it stores memo entry {argument} after only {stores}")
+        stores += 1
 
 
 def _entry(path: Path, batch: dict[Any, Any], key: str) -> Any:
@@ -452,6 +633,11 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError(f"{path}: holds {len(data):,} images but {len(labels):,} labels")
     if labels.min() < 0:
         raise DatasetError(f"{path}: entry 'labels' holds the negative label {int(labels.min())}")
+    if labels.max() >= MAX_CLASSES:
+        raise DatasetError(
+            f"{path}: entry 'labels' holds label {int(labels.max()):,}; Layerwise classifies into at most "
+            f"{MAX_CLASSES:,} classes"
+        )
     images = data.reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255)
     return images, labels.astype(np.int64)
 
@@ -531,21 +717,20 @@ def _image_header(file: Path) -> tuple[tuple[int, int], bool]:
         with warnings.catch_warnings():
             # Pillow only warns between the cap and twice the cap; both are refused here.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(file) as image:
+            with Image.open(file, formats=IMAGE_FORMATS) as image:
                 return image.size, image.mode in _GREY_MODES
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DatasetError(
             f"{file}: is larger than {MAX_IMAGE_PIXELS:,} pixels, the limit for images in a dataset"
         ) from None
-    except Exception as exc:
-        # Pillow's format plugins raise many exception types on damaged headers.
+    except PIL_ERRORS as exc:
         raise DatasetError(f"{file}: is not a readable image: {exc}") from None
 
 
 def _decode_image(file: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
     """Pixels of ``file`` in ``mode`` ("L" or "RGB") resized to ``size``: uint8 ``(H, W)`` or ``(H, W, 3)``."""
     try:
-        with Image.open(file) as image:
+        with Image.open(file, formats=IMAGE_FORMATS) as image:
             if image.mode.startswith("I;16"):
                 # Pillow clamps 16-bit grey at 255 when converting to "L"; keep the top 8 bits instead.
                 image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
@@ -553,6 +738,5 @@ def _decode_image(file: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
             if converted.size != size:
                 converted = converted.resize(size, Image.Resampling.BILINEAR)
             return np.asarray(converted, dtype=np.uint8)
-    except Exception as exc:
-        # Decoders fail on damaged data with OSError, ValueError, SyntaxError, struct.error, ….
+    except PIL_ERRORS as exc:
         raise DatasetError(f"{file}: is not a readable image: {exc}") from None

@@ -424,7 +424,8 @@ class Model:
         for key, shape in expected.items():
             value = np.asarray(state[key])
             if value.shape != tuple(shape):
-                raise WeightsError(f"{source}: {key} has shape {format_shape(value.shape)}, the network needs {format_shape(shape)}")
+                shown = format_shape(value.shape) or "() (a scalar)"
+                raise WeightsError(f"{source}: {key} has shape {shown}, the network needs {format_shape(shape)}")
             if not np.issubdtype(value.dtype, np.floating) or not np.all(np.isfinite(value)):
                 raise WeightsError(f"{source}: {key} must hold finite floating-point numbers")
         for entry in self.entries:
@@ -442,12 +443,33 @@ class Model:
             raise WeightsError(f"{path}: cannot be written: {exc.strerror or exc}") from None
 
     def load_weights(self, path: str | os.PathLike[str]) -> None:
-        """Read an ``.npz`` written by :meth:`save_weights` (never unpickles anything)."""
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                state = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise WeightsError(f"{path}: cannot be read as weights: {exc}") from None
+        """Read an ``.npz`` written by :meth:`save_weights`.
+
+        Never unpickles (``np.load(allow_pickle=False)`` semantics, with a stricter reader):
+        each array's header is checked against the network before its data is read, so a
+        file cannot make the loader allocate more than the network's own weights.
+        """
+        # Imported here: the engine needs the data package only for its safe .npz reader.
+        from core.data.importers import read_npz
+
+        expected = {e.key: tuple(e.shape) for e in self.entries} | {k: v.shape for k, v in self.buffers.items()}
+        announced: dict[str, tuple[int, ...]] = {}
+
+        def wanted(key: str, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+            announced[key] = shape
+            return expected.get(key) == shape
+
+        arrays = read_npz(path, wanted, lambda reason: WeightsError(f"{path}: cannot be read as weights: {reason}"))
+        # Arrays not read (no place in the network, or another shape) are represented by their names:
+        # names that do not fit are reported first, as load_state_dict does; then a shape that does not.
+        state = {key: np.empty(0, np.float32) if value is None else value for key, value in arrays.items()}
+        misshapen = [key for key in expected if key in state and announced[key] != expected[key]]
+        if misshapen and state.keys() == expected.keys():
+            key = misshapen[0]
+            raise WeightsError(
+                f"{path}: {key} has shape {format_shape(announced[key]) or '() (a scalar)'}, "
+                f"the network needs {format_shape(expected[key])}"
+            )
         self.load_state_dict(state, source=str(path))
 
 

@@ -77,6 +77,8 @@ class NetworkDocument:
         # Per-node indices of _edges, so graph walks cost O(edges), not O(nodes × edges).
         self._in_edges: dict[str, list[Edge]] = {}
         self._out_edges: dict[str, list[Edge]] = {}
+        # Name → id, so that name lookups (every add checks its name) do not scan all layers.
+        self._ids_by_name: dict[str, str] = {}
         self._listeners: list[Listener] = []
         self._memo: dict[str, Any] = {}
         self._next_id = 1
@@ -153,7 +155,8 @@ class NetworkDocument:
             raise GraphError(f"no node with id {node_id!r}") from None
 
     def node_by_name(self, name: str) -> Node | None:
-        return next((n for n in self._nodes.values() if n.name == name), None)
+        node_id = self._ids_by_name.get(name)
+        return self._nodes[node_id] if node_id is not None else None
 
     def input_edges(self, node_id: str) -> list[Edge]:
         """Edges into ``node_id``, ordered by port (the order inputs are used in)."""
@@ -168,7 +171,7 @@ class NetworkDocument:
 
     def unique_name(self, stem: str) -> str:
         """Return ``stem`` if free, else ``stem_1``, ``stem_2`` … (the first free one)."""
-        taken = {n.name for n in self._nodes.values()}
+        taken = self._ids_by_name
         if stem not in taken:
             return stem
         index = 1
@@ -260,6 +263,7 @@ class NetworkDocument:
             items.insert(index, (node_id, node))
             self._nodes = dict(items)
         self._in_edges[node_id], self._out_edges[node_id] = [], []
+        self._ids_by_name[name] = node_id
         self._emit(NodeAdded(node_id))
         return node
 
@@ -269,6 +273,7 @@ class NetworkDocument:
         for edge in self._in_edges[node_id] + self._out_edges[node_id]:
             self.disconnect(edge)
         del self._nodes[node_id], self._in_edges[node_id], self._out_edges[node_id]
+        del self._ids_by_name[node.name]
         self._emit(NodeRemoved(node_id))
         return node
 
@@ -298,6 +303,8 @@ class NetworkDocument:
             return
         self._check_name(new_name, node_id)
         old, node.name = node.name, new_name
+        del self._ids_by_name[old]
+        self._ids_by_name[new_name] = node_id
         self._emit(NodeRenamed(node_id, old, new_name))
 
     def move_node(self, node_id: str, position: Position) -> None:

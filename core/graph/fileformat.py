@@ -24,6 +24,10 @@ FORMAT_ID = "layerwise.network"
 FORMAT_VERSION = 1
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Larger files are refused before parsing; real networks are a few hundred KB."""
+MAX_LAYERS = 4_000
+"""More layers are refused: the deepest real networks have about a thousand, and building a
+document costs time growing with the square of its size (each new name is checked against
+every other): 4,000 layers take about half a second, 20,000 would take a minute."""
 
 _TOP_LEVEL_KEYS = {"format", "version", "name", "description", "layers"}
 _LAYER_KEYS = {"name", "type", "params", "inputs", "position"}
@@ -105,6 +109,8 @@ def _check_header(data: Any) -> None:
             raise _Reject(f'field "{key}" must be a string, got {type(data[key]).__name__}')
     if not isinstance(data.get("layers"), list):
         raise _Reject('field "layers" must be a list of layer objects')
+    if len(data["layers"]) > MAX_LAYERS:
+        raise _Reject(f"has {len(data['layers']):,} layers; Layerwise opens networks of at most {MAX_LAYERS:,}")
 
 
 def _layer_where(index: int, entry: Any) -> str:
@@ -146,15 +152,16 @@ def _add_layers(document: NetworkDocument, layers: list[Any]) -> None:
 
 
 def _add_edges(document: NetworkDocument, layers: list[dict[str, Any]]) -> None:
+    # One index for the whole file: document.node_by_name scans every node, per call.
+    by_name = {node.name: node for node in document.nodes}
     for index, entry in enumerate(layers):
         where = _layer_where(index, entry)
         inputs = entry.get("inputs", [])
         if not isinstance(inputs, list) or not all(isinstance(name, str) for name in inputs):
             raise _Reject('field "inputs" must be a list of layer names', where)
-        target = document.node_by_name(entry["name"])
-        assert target is not None  # added by _add_layers
+        target = by_name[entry["name"]]  # added by _add_layers
         for port, source_name in enumerate(inputs):
-            source = document.node_by_name(source_name)
+            source = by_name.get(source_name)
             if source is None:
                 raise _Reject(f'field "inputs" names {source_name!r}, but no layer has that name', where)
             try:

@@ -4,28 +4,89 @@ Real models compute reshape targets and weights with small chains (Constant,
 ConstantOfShape, Shape → Gather → Unsqueeze → Concat …). Those are folded into plain
 arrays before layers are mapped. ``Shape`` of a computed tensor uses its known shape
 with a batch of 1, which is what such chains feed into Reshape.
+
+Everything here reads untrusted files: tensors are checked to hold exactly the data
+their dims announce before they become arrays, and the size of every folded result
+is computed before it is, so that a few bytes of model cannot ask for gigabytes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 Attributes = dict[str, Any]
 Folder = Callable[[list[np.ndarray], Attributes, int], list[np.ndarray]]
 
+MAX_FOLDED_BYTES = 1 << 30
+"""Most bytes constant folding may produce in one model. Weight-stripped models (the onnx
+package's light models) rebuild their weights with ConstantOfShape: VGG-19's take 548 MB."""
+NUMERIC_TYPES = frozenset(
+    {
+        TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BOOL,
+        TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProto.INT64,
+        TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64,
+    }
+)  # fmt: skip
+"""Tensor element types read: one NumPy number per element (no strings, packed or 8-bit float types)."""
+
+
+class FoldError(ValueError):
+    """A tensor whose data does not match its header, or a constant computation that cannot be done."""
+
+
+def _type_name(data_type: int) -> str:
+    return TensorProto.DataType.Name(data_type) if data_type in TensorProto.DataType.values() else str(data_type)
+
+
+def tensor_array(tensor: TensorProto) -> np.ndarray:
+    """``tensor`` as an array, after checking that it holds exactly the numbers its dims announce.
+
+    Raises
+    ------
+    FoldError
+        For another element type, negative dims, data of another length, or data that
+        was to be read from an external file (:func:`~core.onnx_io.importer.load_onnx_model`
+        reads it, checked, before this is called).
+    """
+    label = f"tensor {tensor.name!r}" if tensor.name else "a tensor"
+    if tensor.data_type not in NUMERIC_TYPES:
+        raise FoldError(f"{label} has element type {_type_name(tensor.data_type)}, which Layerwise does not read")
+    if any(d < 0 for d in tensor.dims):
+        raise FoldError(f"{label} has negative dims {list(tensor.dims)}")
+    if tensor.HasField("segment") or tensor.data_location == TensorProto.EXTERNAL:
+        raise FoldError(f"{label} keeps its data in segments or an external file that was not read")
+    count = math.prod(tensor.dims)
+    if tensor.HasField("raw_data"):
+        needed = count * np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+        found = len(tensor.raw_data)
+        unit = "bytes"
+    else:
+        needed, found = count, len(getattr(tensor, helper.tensor_dtype_to_field(tensor.data_type)))
+        unit = "values"
+    if found != needed:
+        raise FoldError(f"{label} holds {found:,} {unit} of data; its dims {list(tensor.dims)} need {needed:,}")
+    return numpy_helper.to_array(tensor)
+
 
 def attributes_of(node: onnx.NodeProto) -> Attributes:
-    """Node attributes as Python values (tensors become arrays)."""
+    """Node attributes as Python values (tensors become arrays).
+
+    Raises
+    ------
+    ValueError
+        For an attribute of an unknown type or a tensor that :func:`tensor_array` refuses.
+    """
     result: Attributes = {}
     for attribute in node.attribute:
         value = helper.get_attribute_value(attribute)
         if isinstance(value, onnx.TensorProto):
-            value = numpy_helper.to_array(value)
+            value = tensor_array(value)
         elif isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
         result[attribute.name] = value
@@ -40,8 +101,22 @@ def _constant(inputs: list[np.ndarray], attrs: Attributes, opset: int) -> list[n
 
 
 def _constant_of_shape(inputs: list[np.ndarray], attrs: Attributes, opset: int) -> list[np.ndarray]:
+    value = _fill_value(attrs)
+    return [np.full(_shape_input(inputs[0]), value.reshape(-1)[0], dtype=value.dtype)]
+
+
+def _fill_value(attrs: Attributes) -> np.ndarray:
     value = attrs.get("value", np.zeros(1, np.float32))
-    return [np.full(tuple(int(d) for d in inputs[0]), value.reshape(-1)[0], dtype=value.dtype)]
+    if not isinstance(value, np.ndarray) or value.size != 1:
+        raise FoldError("ConstantOfShape's value must be a tensor of one number")
+    return value
+
+
+def _shape_input(shape: np.ndarray) -> tuple[int, ...]:
+    """A shape given as a tensor: a vector of whole numbers ≥ 0."""
+    if shape.ndim > 1 or shape.dtype.kind not in "iu" or (shape < 0).any():
+        raise FoldError(f"a shape must be a vector of whole numbers ≥ 0, got {shape.tolist()!r:.80}")
+    return tuple(int(d) for d in shape.reshape(-1))
 
 
 def _axes(inputs: list[np.ndarray], attrs: Attributes, position: int) -> list[int] | None:
@@ -86,6 +161,13 @@ def _slice(inputs: list[np.ndarray], attrs: Attributes, opset: int) -> list[np.n
     return [data[tuple(index)]]
 
 
+def _cast_target(attrs: Attributes) -> np.dtype:
+    target = attrs.get("to")
+    if not isinstance(target, int) or target not in NUMERIC_TYPES:
+        raise FoldError(f"Cast to element type {target!r:.40} is not to a number type Layerwise reads")
+    return np.dtype(helper.tensor_dtype_to_np_dtype(target))
+
+
 def _binary(function: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Folder:
     return lambda inputs, attrs, opset: [np.asarray(function(inputs[0], inputs[1]))]
 
@@ -96,7 +178,7 @@ FOLDERS: dict[str, Folder] = {
     "Identity": lambda inputs, attrs, opset: [inputs[0]],
     "Shape": lambda inputs, attrs, opset: [np.array(inputs[0].shape, dtype=np.int64)],
     "Size": lambda inputs, attrs, opset: [np.array(inputs[0].size, dtype=np.int64)],
-    "Cast": lambda inputs, attrs, opset: [inputs[0].astype(helper.tensor_dtype_to_np_dtype(attrs["to"]))],
+    "Cast": lambda inputs, attrs, opset: [inputs[0].astype(_cast_target(attrs))],
     "Gather": lambda inputs, attrs, opset: [np.take(inputs[0], inputs[1].astype(np.int64), axis=attrs.get("axis", 0))],
     "Unsqueeze": _unsqueeze,
     "Squeeze": _squeeze,
@@ -115,6 +197,54 @@ FOLDERS: dict[str, Folder] = {
 """Operators evaluated when every input is constant."""
 
 
-def fold(node: onnx.NodeProto, inputs: list[np.ndarray], opset: int) -> list[np.ndarray]:
-    """Evaluate ``node`` on constant ``inputs``; raise ``KeyError`` for an op that cannot fold."""
-    return FOLDERS[node.op_type](inputs, attributes_of(node), opset)
+def result_bytes(op_type: str, inputs: list[np.ndarray | None], attrs: Attributes) -> int:
+    """Bytes the result of folding ``op_type`` will take, computed before folding.
+
+    Operators whose result can be larger than their inputs are computed exactly
+    (ConstantOfShape, broadcasting arithmetic, Gather, Concat, Cast); for the others,
+    the largest input bounds the result.
+    """
+    if op_type == "ConstantOfShape":
+        return math.prod(_shape_input(inputs[0])) * _fill_value(attrs).itemsize
+    if op_type in ("Add", "Sub", "Mul", "Div") and len(inputs) >= 2:
+        shape = np.broadcast_shapes(inputs[0].shape, inputs[1].shape)  # ValueError when they do not broadcast
+        return math.prod(shape) * np.result_type(inputs[0], inputs[1]).itemsize
+    if op_type == "Gather" and len(inputs) >= 2 and inputs[0].ndim:
+        axis = attrs.get("axis", 0)
+        rows = inputs[0].shape[axis] if isinstance(axis, int) and -inputs[0].ndim <= axis < inputs[0].ndim else 1
+        return inputs[1].size * (inputs[0].size // max(rows, 1)) * inputs[0].itemsize
+    present = [a for a in inputs if a is not None]
+    if op_type == "Concat":
+        return sum(a.size for a in present) * max((a.itemsize for a in present), default=0)
+    if op_type == "Cast" and present:
+        return present[0].size * _cast_target(attrs).itemsize
+    return max((a.nbytes for a in present), default=0)
+
+
+OPTIONAL_INPUTS = {"Slice": (3, 4), "Squeeze": (1,), "Unsqueeze": (1,)}
+"""Input positions an empty name may leave out (``None`` in the list of inputs)."""
+
+
+def fold(
+    node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int, budget: int = MAX_FOLDED_BYTES
+) -> list[np.ndarray]:
+    """Evaluate ``node`` on constant ``inputs``, producing at most ``budget`` bytes.
+
+    Raises
+    ------
+    KeyError
+        For an op that cannot fold.
+    ValueError, IndexError, TypeError
+        When the inputs or attributes do not suit the op (:class:`FoldError` among them),
+        or the result would be larger than ``budget``.
+    """
+    for index, value in enumerate(inputs):
+        if value is None and index not in OPTIONAL_INPUTS.get(node.op_type, ()):
+            raise FoldError(f"its input {index + 1} is empty but required")
+    attrs = attributes_of(node)
+    size = result_bytes(node.op_type, inputs, attrs)
+    if size > budget:
+        raise FoldError(f"its result would take {size:,} bytes; Layerwise folds at most {budget:,} more")
+    # ONNX arithmetic follows IEEE rules: a division by zero gives infinity, not a warning.
+    with np.errstate(all="ignore"):
+        return FOLDERS[node.op_type](inputs, attrs, opset)

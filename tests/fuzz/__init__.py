@@ -1,0 +1,1 @@
+"""Fuzzing of every loader of untrusted files: seeds, mutators, a sandboxed harness and a short campaign."""
