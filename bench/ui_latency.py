@@ -86,7 +86,7 @@ def measure_headless(seconds: float) -> float:
 
 
 def measure_app(seconds: float, worker: str) -> dict[str, float]:
-    from PySide6.QtCore import QSettings, Qt, QTimer
+    from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow
@@ -124,17 +124,29 @@ def measure_app(seconds: float, worker: str) -> dict[str, float]:
     timer.setInterval(TICK_MS)
     timer.timeout.connect(tick)
     panel.worker.events_arrived.connect(on_events)
+    loop = QEventLoop()
+    panel.worker.events_arrived.connect(lambda _events: loop.quit() if first_batch[0] and loop.isRunning() else None)
     panel.start()
     timer.start()
-    while not first_batch[0]:
-        app.processEvents()
-        time.sleep(0.001)
+    loop.exec()  # until the first batch has trained: start-up is not what is measured
     ticks_before, redraws_before = panel.refresh_ticks, plots.refresh_count
+    refresh_ms: list[float] = []
+    original_refresh = panel.refresh
+
+    def timed_refresh() -> None:
+        begun = time.perf_counter()
+        original_refresh()
+        refresh_ms.append((time.perf_counter() - begun) * 1000)
+
+    panel._refresh_timer.timeout.disconnect()
+    panel._refresh_timer.timeout.connect(timed_refresh)
+    cpu_before = time.process_time()
     started = first_batch[0]
-    while time.perf_counter() - started < seconds:
-        app.processEvents()
-        time.sleep(0.0005)
+    # The app's own event loop, as a user's session runs it: no polling from here.
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
     span = time.perf_counter() - started
+    gui_cpu = (time.process_time() - cpu_before) / span
     ticks, redraws = panel.refresh_ticks - ticks_before, plots.refresh_count - redraws_before
     throughput = samples[0] / span
     timer.stop()
@@ -152,6 +164,9 @@ def measure_app(seconds: float, worker: str) -> dict[str, float]:
         "plot_redraws_hz": round(redraws / span, 1),
         "samples_per_s": round(throughput, 1),
         "close_seconds": round(close_seconds, 3),
+        "app_cpu_share": round(gui_cpu, 3),
+        "refresh_ms_p50": round(float(np.percentile(refresh_ms, 50)), 2),
+        "refresh_ms_max": round(float(np.max(refresh_ms)), 2),
         "worker_alive_after_close": panel.worker.running,
     }
 

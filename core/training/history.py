@@ -207,14 +207,20 @@ class RunHistory:
         return any(math.isfinite(v) for v in self.val_loss)
 
     def smoothed_batch_loss(self, weight: float = 0.9) -> np.ndarray:
-        """Exponential moving average of :attr:`batch_loss`, bias-corrected like Adam's moments."""
-        losses = np.asarray(self.batch_loss, dtype=np.float64)
-        smoothed = np.empty_like(losses)
-        average = 0.0
-        for index, loss in enumerate(losses):
-            average = weight * average + (1 - weight) * loss
-            smoothed[index] = average / (1 - weight ** (index + 1))
-        return smoothed
+        """Exponential moving average of :attr:`batch_loss`, bias-corrected like Adam's moments: ``(B,)``.
+
+        Extended incrementally: a live plot asks for it a few times a second while the
+        run grows, and only the new batches are averaged each time.
+        """
+        cache = self.__dict__.setdefault("_smoothing", {"weight": weight, "values": [], "average": 0.0})
+        if cache["weight"] != weight or len(cache["values"]) > len(self.batch_loss):
+            cache.update(weight=weight, values=[], average=0.0)
+        values, average = cache["values"], cache["average"]
+        for index in range(len(values), len(self.batch_loss)):
+            average = weight * average + (1 - weight) * self.batch_loss[index]
+            values.append(average / (1 - weight ** (index + 1)))
+        cache["average"] = average
+        return np.asarray(values, dtype=np.float64)
 
     def overfitting_spans(
         self, tolerance: float = OVERFIT_TOLERANCE, window: int = OVERFIT_WINDOW, min_epochs: int = OVERFIT_MIN_EPOCHS

@@ -228,6 +228,7 @@ class TrainingPanel(QWidget):
         self._run_counter = 0
         self._dirty = False
         self._started_at = 0.0
+        self._progress_shown_at = 0.0
         self._progress = (0, 0, 0, 0)  # epoch, epochs, batch, batches
         self._paused = False
 
@@ -516,17 +517,26 @@ class TrainingPanel(QWidget):
             self._paused = False
             self._refresh_timer.stop()
             self.refresh()
+            self._show_progress()
         else:
             self._refresh_timer.start()
         self.running_changed.emit(running)
 
     def refresh(self) -> None:
-        """Redraw curves and progress when something arrived since the last time."""
+        """Redraw curves and progress when something arrived since the last time.
+
+        Without news only the time left moves, once a second: an idle tick costs nothing.
+        """
         self.refresh_ticks += 1
-        self._show_progress()
+        now = time.perf_counter()
         if not self._dirty:
+            if now - self._progress_shown_at >= 1.0:
+                self._show_progress()
+                self._progress_shown_at = now
             return
         self._dirty = False
+        self._show_progress()
+        self._progress_shown_at = now
         self.curves.refresh()
         self.run_updated.emit()
 

@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core.training.history import Marker, RunHistory
 
@@ -108,6 +108,11 @@ class TrainingPlots(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.15)
             plot.addLegend(labelTextSize="8pt")
             plot.setMenuEnabled(False)
+        for plot in (self.loss_plot, self.accuracy_plot):
+            # Axes, title and legend are drawn from a cached pixmap: replaying their text on every
+            # frame cost about 3.5 ms per axis, most of a frame (see bench/ui_latency.py).
+            for item in (plot.getAxis("left"), plot.getAxis("bottom"), plot.titleLabel, plot.legend):
+                item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         # Log scale: late epochs, where overfitting shows, are not squeezed against the axis.
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.setLabel("left", "loss (log scale)")

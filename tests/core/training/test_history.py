@@ -6,6 +6,7 @@ import csv
 import io
 import math
 
+import numpy as np
 import pytest
 
 from core.training.events import BatchEnded, EarlyStopChecked, EpochEnded, SettingChanged, TrainingFinished, TrainingStarted
@@ -143,3 +144,18 @@ def test_a_new_lowest_raw_validation_loss_is_never_inside_a_stretch():
     val = [1.0, 0.6, 0.5, 0.6, 0.7, 0.8, 0.45, 0.8, 0.85, 0.9]
     # Epoch 7 is the best epoch although its 3-epoch mean is not the lowest.
     assert history_of(FALLING, val).overfitting_spans() == [(4.0, 6.0), (7.0, 10.0)]
+
+
+def test_smoothed_loss_grown_batch_by_batch_equals_smoothing_it_at_once():
+    values = [2.0, 1.5, 1.8, 0.9, 1.1, 0.7]
+    growing, whole = RunHistory(), RunHistory()
+    whole.batch_loss = list(values)
+    for value in values:
+        growing.batch_loss.append(value)
+        growing.smoothed_batch_loss()
+    np.testing.assert_allclose(growing.smoothed_batch_loss(), whole.smoothed_batch_loss())
+    expected, average = [], 0.0
+    for index, value in enumerate(values):
+        average = 0.9 * average + 0.1 * value
+        expected.append(average / (1 - 0.9 ** (index + 1)))
+    np.testing.assert_allclose(whole.smoothed_batch_loss(), expected)
