@@ -263,7 +263,12 @@ class _Importer:
         self.shapes[node.output[0]] = shape
         for key, value in (weights or {}).items():
             if value is not None:
-                self.weights[f"{layer_node.name}/{key}"] = np.asarray(value, dtype=np.float32)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    array = np.asarray(value, dtype=np.float32)
+                if not np.all(np.isfinite(array)):
+                    # No engine can compute with them; saying so now names the node at fault.
+                    raise _Unsupported(f"its {key} holds NaN or infinite values (or values beyond float32)")
+                self.weights[f"{layer_node.name}/{key}"] = array
         return layer_node
 
     def alias(self, output: str, source: str) -> None:
@@ -606,10 +611,14 @@ def _gemm(imp: _Importer, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
     matrix = imp.require_constant(node.input[1], "B matrix")
     if matrix.ndim != 2:
         raise _Unsupported(f"its B matrix has {matrix.ndim} dimensions, not 2")
-    weight = (matrix if _int(attrs, "transB", 0) else matrix.T) * _float(attrs, "alpha", 1.0)
+    alpha, beta = _float(attrs, "alpha", 1.0), _float(attrs, "beta", 1.0)
+    # Non-finite products are refused with the weights (they must be finite); no warning on the way.
+    with np.errstate(over="ignore", invalid="ignore"):
+        weight = (matrix if _int(attrs, "transB", 0) else matrix.T) * alpha
     bias = imp.constant(node.input[2]) if len(node.input) > 2 else None
     if bias is not None:
-        bias = np.asarray(bias, np.float32).reshape(-1) * _float(attrs, "beta", 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            bias = np.asarray(bias, np.float32).reshape(-1) * beta
         if bias.size not in (1, weight.shape[0]):
             raise _Unsupported(f"a bias of {bias.size} values for {weight.shape[0]} outputs")
         bias = np.broadcast_to(bias, (weight.shape[0],)).copy()

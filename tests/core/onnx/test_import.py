@@ -237,3 +237,22 @@ def test_imported_alexnet_has_its_published_receptive_field():
     pool5 = [node for node in doc.nodes if node.type_name == "MaxPool2D"][-1]  # the light model names nodes n0, n1 …
     field = receptive_fields(doc)[pool5.id]
     assert (field.size, field.stride, field.padding) == ((195, 195), (32, 32), (64, 64))
+
+
+def test_non_finite_weights_are_refused_naming_the_node(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    from core.errors import LayerwiseError
+    from core.onnx_io.importer import import_onnx
+
+    matrix = np.array([[np.inf, 0.0], [1.0, 2.0]], np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "W"], ["y"], transB=1, name="fc")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        [numpy_helper.from_array(matrix, "W")],
+    )
+    path = tmp_path / "inf.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(LayerwiseError, match=r"Gemm \(fc\): its weight holds NaN or infinite values"):
+        import_onnx(path)
