@@ -34,6 +34,7 @@ from core.training.history import RunHistory
 from core.training.remote import RunOutcome, TrainingRequest
 from core.training.trainer import TrainingConfig
 from gui.inside.model_host import shielded
+from gui.widgets.plots import chart
 from gui.workers.training_worker import TrainingWorker, WorkerMode
 
 BAND_COLOUR = "#4c78a8"
@@ -90,12 +91,7 @@ class BandPlot(QWidget):
     def __init__(self, title: str, colour: str = BAND_COLOUR, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.colour = colour
-        self.widget = pg.PlotWidget()
-        self.plot: pg.PlotItem = self.widget.getPlotItem()
-        self.plot.setMenuEnabled(False)
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.plot.setLabel("bottom", "epoch")
-        self.plot.setLabel("left", "activation")
+        self.widget, self.plot = chart("epoch", "activation")
         self.title = title
         self.plot.setTitle(title)
         self.positions = np.zeros(0)

@@ -19,6 +19,7 @@ from core.analysis.unit_field import DepthPoint, receptive_field_by_depth
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument
 from core.graph.validation import check_graph
+from gui.widgets.plots import chart
 
 HEIGHT_COLOUR = "#4c78a8"
 WIDTH_COLOUR = "#f58518"
@@ -42,12 +43,7 @@ class RfDepthChart(QWidget):
         self.points: list[DepthPoint] = []
         self.input_hw = (1, 1)
         self.chosen: str | None = None
-        self.widget = pg.PlotWidget()
-        self.plot: pg.PlotItem = self.widget.getPlotItem()
-        self.plot.setMenuEnabled(False)
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.plot.setLabel("bottom", "depth (windowed layers from the input)")
-        self.plot.setLabel("left", "receptive field (px)")
+        self.widget, self.plot = chart("depth (windowed layers from the input)", "receptive field (px)")
         self.plot.addLegend(offset=(10, 10), labelTextSize="9pt")
         self.summary = QLabel()
         self.summary.setWordWrap(True)

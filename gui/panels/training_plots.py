@@ -13,6 +13,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core.training.history import Marker, RunHistory
+from gui.widgets.plots import chart
 
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#e8710a"
@@ -97,22 +98,10 @@ class TrainingPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.loss_widget = pg.PlotWidget()
-        self.accuracy_widget = pg.PlotWidget()
-        self.loss_plot: pg.PlotItem = self.loss_widget.getPlotItem()
-        self.accuracy_plot: pg.PlotItem = self.accuracy_widget.getPlotItem()
-        for plot, title, label in ((self.loss_plot, "Loss", "loss"), (self.accuracy_plot, "Accuracy", "accuracy")):
-            plot.setTitle(title)
-            plot.setLabel("bottom", "epoch")
-            plot.setLabel("left", label)
-            plot.showGrid(x=True, y=True, alpha=0.15)
-            plot.addLegend(labelTextSize="8pt")
-            plot.setMenuEnabled(False)
+        self.loss_widget, self.loss_plot = chart("epoch", "loss", "Loss")
+        self.accuracy_widget, self.accuracy_plot = chart("epoch", "accuracy", "Accuracy")
         for plot in (self.loss_plot, self.accuracy_plot):
-            # Axes, title and legend are drawn from a cached pixmap: replaying their text on every
-            # frame cost about 3.5 ms per axis, most of a frame (see bench/ui_latency.py).
-            for item in (plot.getAxis("left"), plot.getAxis("bottom"), plot.titleLabel, plot.legend):
-                item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            plot.addLegend(labelTextSize="8pt").setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         # Log scale: late epochs, where overfitting shows, are not squeezed against the axis.
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.setLabel("left", "loss (log scale)")
