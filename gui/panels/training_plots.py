@@ -212,10 +212,11 @@ class TrainingPlots(QWidget):
         colour = MARKER_COLOURS.get(marker.kind, MARKER_COLOURS["setting"])
         style = Qt.PenStyle.DashLine if marker.kind == "setting" else Qt.PenStyle.SolidLine
         background = self.palette().color(QPalette.ColorRole.Base)
-        # The label runs along the line, so markers close together do not cover each other.
+        # The label runs along the line, so markers close together do not cover each other; the
+        # best epoch's sits lower, as it often falls next to a live change or the stop.
         line = pg.InfiniteLine(
             pos=marker.x, angle=90, movable=False, pen=pg.mkPen(colour, width=1.5, style=style), label=marker.text,
-            labelOpts={"position": 0.97, "color": colour, "rotateAxis": (1, 0), "anchors": [(1, 0), (1, 0)],
+            labelOpts={"position": 0.62 if marker.kind == "best" else 0.97, "color": colour, "rotateAxis": (1, 0), "anchors": [(1, 0), (1, 0)],
                        "fill": pg.mkBrush(background.red(), background.green(), background.blue(), 190)},
         )
         line.full_label = marker.label
