@@ -22,7 +22,6 @@ import warnings
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -30,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from core.data.dataset import Dataset, DatasetError, check_total_size
-from core.errors import LayerwiseError
+from core.safe_npz import read_at_most, read_npz
 from core.shapes import format_shape
 
 SUPPORTED_FORMATS = (
@@ -47,8 +46,6 @@ MAX_BATCH_FILE_BYTES = 2**30
 """CIFAR batch files are about 30 MB; larger pickles are refused before reading."""
 MAX_IMAGE_PIXELS = 40_000_000
 """Larger images in an image folder are refused (decompression-bomb guard)."""
-READ_CHUNK = 1 << 20
-"""Bytes read at a time from a file whose announced size is not trusted."""
 MAX_CLASSES = 10_000
 """More distinct labels than this in a .npz file means its labels are not class indices."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -135,23 +132,6 @@ def _import_file(path: Path) -> Dataset:
     if head.startswith(b"\x80"):
         return _import_cifar_file(path)
     raise _unsupported(path, "is not a file format Layerwise recognises")
-
-
-def read_at_most(handle: BinaryIO, limit: int) -> bytes:
-    """Up to ``limit`` bytes of ``handle``, read in chunks.
-
-    ``handle.read(limit)`` would allocate ``limit`` bytes before reading anything, so a
-    header announcing gigabytes in a file of a few bytes would cost gigabytes; this
-    allocates only what the file really holds.
-    """
-    chunks, total = [], 0
-    while total < limit:
-        chunk = handle.read(min(READ_CHUNK, limit - total))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
 
 
 def _open_binary(path: Path) -> BinaryIO:
@@ -285,158 +265,16 @@ def _import_idx_file(path: Path) -> Dataset:
 # --- .npz -------------------------------------------------------------------------------------
 
 
-NPZ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError)
-"""What reading a damaged archive raises: zipfile's errors, corrupt or truncated deflate
-streams, undecodable headers (``UnicodeDecodeError`` is a ``ValueError``), and
-``NotImplementedError`` for zip features zipfile lacks (newer versions, other compression
-methods). Callers turn these into their own error naming the file."""
-NPY_MAX_HEADER = 10_000
-"""Longest ``.npy`` header read (NumPy's own limit); real ones are 118 bytes."""
-_NPY_MAGIC = b"\x93NUMPY"
-_NPY_ENTRY = re.compile(
-    r"""\s*(?P<quote>['"])(?P<key>descr|fortran_order|shape)(?P=quote)\s*:\s*"""
-    r"""(?:(?P<q>['"])(?P<descr>[^'"]{0,40})(?P=q)|(?P<flag>True|False)|\((?P<shape>[0-9,\s]{0,400})\))\s*,?"""
-)
-"""One ``'key': value`` entry of a ``.npy`` header, for the three keys and value forms of plain arrays."""
-_NPY_SIMPLE_DESCR = re.compile(r"[<>|=]?[A-Za-z]\d{0,4}")
-_NPY_MAX_DIMS = 32
 _NPZ_KEYS = {"x_train", "y_train", "x_test", "y_test", "x", "y"}
-
-
-def read_npz(
-    path: str | os.PathLike[str],
-    wanted: Callable[[str, tuple[int, ...], np.dtype], bool],
-    error: Callable[[str], LayerwiseError] | None = None,
-    limit: int = MAX_DATA_BYTES,
-) -> dict[str, np.ndarray | None]:
-    """Every array name in the ``.npz`` archive at ``path``, with the arrays ``wanted`` selects.
-
-    Nothing is unpickled or evaluated: each member's ``.npy`` header is parsed by a
-    strict grammar and must describe an array of numbers (bool, int, uint, float) of
-    at most ``limit`` bytes; ``wanted(name, shape, dtype)`` sees it before any data is
-    read (and may raise to refuse the file); the data must then be exactly as long as
-    the header announces. Memory follows the data the file really holds.
-
-    Parameters
-    ----------
-    path
-        The archive.
-    wanted
-        Whether to read an array; ``None`` stands in for the arrays it declines.
-    error
-        Makes the error to raise from a reason (``"array x holds object values; …"``);
-        by default a :class:`DatasetError` ``"<path>: <reason>"``.
-    limit
-        Largest array, in bytes.
-
-    Returns
-    -------
-    dict
-        Array name (member name without ``.npy``, as ``numpy.load`` names them) → array or ``None``.
-    """
-    fail = error or (lambda reason: DatasetError(f"{path}: {reason}"))
-    try:
-        with zipfile.ZipFile(path) as archive:
-            # ZipInfo.is_dir() fails on an empty name; folders end in "/".
-            members = {i.filename.removesuffix(".npy"): i for i in archive.infolist() if not i.filename.endswith("/")}
-            return {key: _npz_member(archive, key, info, wanted, fail, limit) for key, info in members.items()}
-    except NPZ_ERRORS as exc:
-        raise fail(f"is not a readable .npz file: {exc}") from None
-
-
-def _npz_member(
-    archive: zipfile.ZipFile,
-    key: str,
-    info: zipfile.ZipInfo,
-    wanted: Callable[[str, tuple[int, ...], np.dtype], bool],
-    fail: Callable[[str], LayerwiseError],
-    limit: int,
-) -> np.ndarray | None:
-    if info.flag_bits & 0x1:
-        raise fail(f"array {key} is encrypted; .npz archives are not")
-    with archive.open(info) as stream:
-        shape, fortran_order, dtype = _npy_header(stream, key, fail)
-        if not wanted(key, shape, dtype):
-            return None
-        size = math.prod(shape) * dtype.itemsize
-        if size > limit:
-            raise fail(f"array {key} is {format_shape(shape)} = {size:,} bytes; the limit is {limit:,}")
-        data = read_at_most(stream, size + 1)
-    if len(data) != size:
-        raise fail(
-            f"array {key} is {format_shape(shape) or 'a scalar'} {dtype} = {size:,} bytes, "
-            f"but the archive holds {'more' if len(data) > size else f'{len(data):,}'}"
-        )
-    flat = np.frombuffer(data, dtype=dtype)
-    return flat.reshape(shape[::-1]).transpose() if fortran_order else flat.reshape(shape)
-
-
-def _npy_header(
-    stream: BinaryIO, key: str, fail: Callable[[str], LayerwiseError]
-) -> tuple[tuple[int, ...], bool, np.dtype]:
-    """``(shape, fortran_order, dtype)`` from the header of a ``.npy`` member, leaving ``stream`` at its data."""
-    unreadable = f"is not a readable .npz file: array {key}"
-    prefix = stream.read(len(_NPY_MAGIC) + 2)
-    if len(prefix) < len(_NPY_MAGIC) + 2 or not prefix.startswith(_NPY_MAGIC):
-        raise fail(f"{unreadable} is not in .npy format")
-    version = (prefix[-2], prefix[-1])
-    if version not in ((1, 0), (2, 0)):
-        raise fail(f"array {key} uses .npy format version {version}, which Layerwise does not read")
-    width = 2 if version == (1, 0) else 4
-    length = int.from_bytes(stream.read(width), "little")
-    if length > NPY_MAX_HEADER:
-        raise fail(f"{unreadable} has a header of {length:,} bytes; .npy headers are at most {NPY_MAX_HEADER:,}")
-    text = stream.read(length).decode("latin1")
-    fields = _npy_fields(text)
-    if fields is None:
-        raise fail(f"{unreadable} has a header that is not a plain array's: {text.strip()[:120]!r}")
-    descr, fortran_order, shape = fields
-    try:
-        dtype = np.dtype(descr) if _NPY_SIMPLE_DESCR.fullmatch(descr) else None
-    except TypeError:  # a type code NumPy does not know, e.g. "f3"
-        dtype = None
-    if dtype is None or dtype.kind not in "biuf":
-        shown = dtype if dtype is not None else repr(descr)
-        raise fail(f"array {key} holds {shown} values; only numbers are accepted (object arrays never)")
-    return shape, fortran_order, dtype
-
-
-def _npy_fields(text: str) -> tuple[str, bool, tuple[int, ...]] | None:
-    """``(descr, fortran_order, shape)`` of a header ``{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }``.
-
-    A small grammar instead of ``ast.literal_eval``: nothing from the file is evaluated,
-    and hostile headers (ten thousand nested brackets or minus signs) cannot exhaust
-    the parser. ``None`` when the header is anything else.
-    """
-    body = text.strip()
-    if len(body) < 2 or body[0] != "{" or body[-1] != "}":
-        return None
-    entries: dict[str, re.Match[str]] = {}
-    position, end = 1, len(body) - 1
-    while body[position:end].strip():
-        match = _NPY_ENTRY.match(body, position, end)
-        if match is None or match["key"] in entries:
-            return None
-        entries[match["key"]] = match
-        position = match.end()
-    if set(entries) != {"descr", "fortran_order", "shape"}:
-        return None
-    descr, flag, shape = entries["descr"]["descr"], entries["fortran_order"]["flag"], entries["shape"]["shape"]
-    if descr is None or flag is None or shape is None:
-        return None
-    items = [item.strip() for item in shape.split(",")]
-    if items and not items[-1]:
-        items.pop()  # the trailing comma of (3,) and of ()
-    if len(items) > _NPY_MAX_DIMS or not all(item.isdigit() and len(item) <= 19 for item in items):
-        return None
-    return descr, flag == "True", tuple(int(item) for item in items)
 
 
 def _import_npz(path: Path) -> Dataset:
     # np.load would read a plain .npy file whole, before any size check; only archives are accepted.
     if not zipfile.is_zipfile(path):
         raise DatasetError(f"{path}: is not a .npz archive (a zip file of .npy arrays, as numpy.savez writes)")
-    arrays = read_npz(path, lambda key, shape, dtype: key in _NPZ_KEYS)
+    arrays = read_npz(
+        path, lambda key, shape, dtype: key in _NPZ_KEYS, lambda reason: DatasetError(f"{path}: {reason}"), MAX_DATA_BYTES
+    )
     keys = set(arrays)
     if {"x_train", "y_train"} <= keys:
         train_keys = ("x_train", "y_train")

@@ -24,8 +24,11 @@ from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument, Node
 from core.graph.fileformat import atomic_write_bytes
 from core.graph.validation import check_graph
+from core.safe_npz import read_npz
 from core.shapes import Shape, format_shape
 
+MAX_WEIGHTS_BYTES = 2**31
+"""Largest single tensor a weights file may hold (VGG-16's largest is 411 MB)."""
 RELU_FAMILY = {"ReLU", "LeakyReLU", "ELU"}
 PASS_THROUGH = {"BatchNorm", "Dropout", "MaxPool2D", "AvgPool2D"}
 
@@ -449,9 +452,6 @@ class Model:
         each array's header is checked against the network before its data is read, so a
         file cannot make the loader allocate more than the network's own weights.
         """
-        # Imported here: the engine needs the data package only for its safe .npz reader.
-        from core.data.importers import read_npz
-
         expected = {e.key: tuple(e.shape) for e in self.entries} | {k: v.shape for k, v in self.buffers.items()}
         announced: dict[str, tuple[int, ...]] = {}
 
@@ -459,7 +459,9 @@ class Model:
             announced[key] = shape
             return expected.get(key) == shape
 
-        arrays = read_npz(path, wanted, lambda reason: WeightsError(f"{path}: cannot be read as weights: {reason}"))
+        arrays = read_npz(
+            path, wanted, lambda reason: WeightsError(f"{path}: cannot be read as weights: {reason}"), MAX_WEIGHTS_BYTES
+        )
         # Arrays not read (no place in the network, or another shape) are represented by their names:
         # names that do not fit are reported first, as load_state_dict does; then a shape that does not.
         state = {key: np.empty(0, np.float32) if value is None else value for key, value in arrays.items()}
