@@ -270,8 +270,8 @@ class InsidePanel(QWidget):
         self._refresh_visible()
 
     @shielded
-    def _refresh_visible(self, force: bool = False) -> None:
-        if not (force or self.isVisible()):
+    def _refresh_visible(self) -> None:
+        if not self.isVisible():
             return  # showEvent refreshes
         index = self._visible_tab()
         if index not in self._dirty:
@@ -288,11 +288,6 @@ class InsidePanel(QWidget):
             layer = self.current_layer()
             name = self.document.node(layer).name if self.document is not None and layer in self.document else None
             self.depth_chart.set_document(self.document, name)
-
-    def refresh_now(self) -> None:
-        """Recompute the visible tab now, even while the panel is hidden (scripts, screenshots)."""
-        self._dirty.add(self._visible_tab())
-        self._refresh_visible(force=True)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
         super().showEvent(event)

@@ -223,7 +223,6 @@ class TrainingPanel(QWidget):
         """Returns the network's current weights (``"layer/param"`` keys), or ``None`` when untrained."""
         self.runs: list[RunHistory] = []
         self.current: RunHistory | None = None
-        self.last_outcome: RunOutcome | None = None
         self._val: Dataset | None = None
         self._run_counter = 0
         self._dirty = False
@@ -308,7 +307,6 @@ class TrainingPanel(QWidget):
         self.document = document
         self.runs.clear()
         self.current = None
-        self.last_outcome = None
         self._run_counter = 0
         self.curves.set_runs(self.runs, None)
         self.curves.results.clear()
@@ -374,7 +372,6 @@ class TrainingPanel(QWidget):
         run = RunHistory(name=f"Run {self._run_counter}")
         self.runs.append(run)
         self.current = run
-        self.last_outcome = None
         self.curves.set_runs(self.runs, run)
         self.current_run_changed.emit(run)
         self.curves.results.clear()
@@ -470,7 +467,6 @@ class TrainingPanel(QWidget):
         self._dirty = True
 
     def _on_outcome(self, outcome: RunOutcome) -> None:
-        self.last_outcome = outcome
         run = self.current
         if run is not None:
             finished = [r for r in self.runs if r is not run and r.finished is not None]

@@ -77,8 +77,6 @@ class TrainingSettingsForm(QWidget):
     live_setting_changed = Signal(str, object)
     """``(name, value)``: ``"dropout"`` bool, ``"l1"``/``"l2"``/``"learning_rate"`` float, ``"augment"`` frozenset."""
 
-    data_settings_changed = Signal()
-
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QVBoxLayout(self)
@@ -104,8 +102,6 @@ class TrainingSettingsForm(QWidget):
         form.addRow("Validation", self.val_percent)
         form.addRow("Training samples", self.subset)
         form.addRow("Seed", self.seed)
-        for box in (self.val_percent, self.subset, self.seed):
-            box.valueChanged.connect(lambda _value: self.data_settings_changed.emit())
         return group
 
     def _run_group(self) -> QGroupBox:
