@@ -11,7 +11,8 @@ import numpy as np
 from cli.common import load_network_argument
 from core.engine.model import Model
 from core.errors import LayerwiseError
-from core.graph.fileformat import atomic_write_bytes, dumps_network
+from core.atomic import atomic_write_bytes
+from core.graph.fileformat import dumps_network
 from core.onnx_io.export import DEFAULT_OPSET, save_onnx
 from core.onnx_io.importer import import_onnx
 

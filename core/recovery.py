@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from core.errors import LayerwiseError
-from core.graph.fileformat import atomic_write_bytes, network_from_dict
+from core.atomic import atomic_write_bytes
+from core.graph.fileformat import network_from_dict
 from core.training.history import RunHistory, run_from_json, run_to_json
 
 RECOVERY_SUFFIX = ".lwrecovery"

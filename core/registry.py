@@ -1,7 +1,9 @@
 """The layer registry: layer type name -> layer class.
 
 Registering a class is the one place where a layer type is added; the palette, the
-inspector, analysis and (later) the engine and converters find it here.
+inspector, analysis, the engine and the ONNX converters find it here. This module sits
+below the layer classes and imports none of them: import :mod:`core.layers` (which
+re-exports these functions) to have the built-in types registered.
 """
 
 from __future__ import annotations
@@ -55,14 +57,8 @@ def register(cls: type[Layer]) -> type[Layer]:
     return cls
 
 
-def _load_builtin_layers() -> None:
-    # Imported here, not at module top, because the layer modules import `register`.
-    import core.layers  # noqa: F401
-
-
 def layer_types() -> list[type[Layer]]:
     """Return every registered layer class, in registration order."""
-    _load_builtin_layers()
     return list(_REGISTRY.values())
 
 
@@ -74,7 +70,6 @@ def layer_class(type_name: str) -> type[Layer]:
     UnknownLayerTypeError
         Naming the closest known type when there is one.
     """
-    _load_builtin_layers()
     try:
         return _REGISTRY[type_name]
     except (KeyError, TypeError):

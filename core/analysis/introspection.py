@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.engine.conv_ops import Conv2DOp
+from core.ops.sliding import Conv2DOp
 from core.engine.model import Model
 from core.errors import LayerwiseError
 from core.shapes import Shape, format_shape, is_image

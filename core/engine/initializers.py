@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.engine.op import ParamInit
+from core.ops.op import ParamInit
 
 
 def initial_values(init: ParamInit, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:

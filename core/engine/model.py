@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.engine.initializers import initial_values
-from core.engine.kernels import to_batch_major, to_channel_major
+from core.ops.kernels import to_batch_major, to_channel_major
 from core.engine.memory import keep_freed_memory
-from core.engine.op import Op
-from core.engine.ops import BatchNormOp, DropoutOp, SoftmaxOp
+from core.ops.op import Op
+from core.ops.basic import BatchNormOp, DropoutOp, SoftmaxOp
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument, Node
-from core.graph.fileformat import atomic_write_bytes
+from core.atomic import atomic_write_bytes
 from core.graph.validation import check_graph
 from core.safe_npz import read_npz
 from core.shapes import Shape, format_shape

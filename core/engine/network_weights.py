@@ -16,7 +16,7 @@ import numpy as np
 
 from core.engine.model import Model, WeightsError
 from core.graph.document import NetworkDocument
-from core.graph.fileformat import atomic_write_bytes
+from core.atomic import atomic_write_bytes
 
 
 def weights_path_for(network_path: str | os.PathLike[str]) -> Path:

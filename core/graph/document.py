@@ -27,7 +27,7 @@ from core.graph.events import (
     ParamChanged,
 )
 from core.layers.base import Layer
-from core.registry import create_layer
+from core.layers import create_layer
 
 Listener = Callable[[DocumentEvent], None]
 T = TypeVar("T")

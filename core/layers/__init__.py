@@ -1,4 +1,8 @@
-"""Built-in layer types. Importing this package registers them all, in palette order."""
+"""Built-in layer types. Importing this package registers them all, in palette order.
+
+The registry's look-ups are re-exported here, so that ``from core.layers import
+layer_class`` always sees every built-in type.
+"""
 
 from core.layers import (  # noqa: F401  (imported for registration)
     io,
@@ -10,3 +14,6 @@ from core.layers import (  # noqa: F401  (imported for registration)
     merge,
     dense,
 )
+from core.registry import CATEGORIES, UnknownLayerTypeError, create_layer, layer_class, layer_types, register
+
+__all__ = ["CATEGORIES", "UnknownLayerTypeError", "create_layer", "layer_class", "layer_types", "register"]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.layers.base import Layer
 from core.params import FloatParam
 from core.registry import register
 from core.shapes import Shape
+from core.layers.onnx_writer import OnnxWriter
+from core.ops.basic import ELUOp, LeakyReLUOp, ReLUOp, SigmoidOp, SoftmaxOp, TanhOp
+from core.ops.op import Op
 
-if TYPE_CHECKING:
-    from core.engine.op import Op
-    from core.onnx_io.export import OnnxExport
 
 
 @register
@@ -25,8 +25,6 @@ class ReLU(Layer):
     summary = "max(0, x): passes positive values, zeroes negative ones."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import ReLUOp
-
         return ReLUOp()
 
 
@@ -54,8 +52,6 @@ class LeakyReLU(_AlphaActivation):
     )
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import LeakyReLUOp
-
         return LeakyReLUOp(self.params["alpha"])
 
 
@@ -69,8 +65,6 @@ class Sigmoid(Layer):
     summary = "1 / (1 + e^−x): squashes any value into (0, 1); saturates for large |x|."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import SigmoidOp
-
         return SigmoidOp()
 
 
@@ -84,8 +78,6 @@ class Tanh(Layer):
     summary = "tanh(x): squashes any value into (−1, 1), centred on zero."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import TanhOp
-
         return TanhOp()
 
 
@@ -102,8 +94,6 @@ class ELU(_AlphaActivation):
     )
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import ELUOp
-
         return ELUOp(self.params["alpha"])
 
 
@@ -116,11 +106,9 @@ class Softmax(Layer):
     summary = "Turns scores into probabilities that sum to one (over features, or channels per pixel)."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import SoftmaxOp
-
         return SoftmaxOp()
 
-    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         if onnx_export.opset >= 13 or len(input_shapes[0]) == 1:
             return onnx_export.node("Softmax", inputs, name, axis=1)
         # Before opset 13 Softmax flattens every axis after `axis`; a per-pixel softmax

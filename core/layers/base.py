@@ -11,15 +11,14 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from core.errors import ParamError, ShapeError
 from core.params import ParamSpec
 from core.shapes import Shape, describe_shape, is_image
+from core.layers.onnx_writer import OnnxWriter
+from core.ops.op import Op
 
-if TYPE_CHECKING:
-    from core.engine.op import Op
-    from core.onnx_io.export import OnnxExport
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ class Layer:
         """Attributes of :attr:`onnx_op` for the default :meth:`export_onnx`."""
         return {}
 
-    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         """Add this layer's ONNX nodes (weights from ``op``); return the name of its output tensor."""
         if not self.onnx_op:
             raise NotImplementedError(f"{self.type_name} has no ONNX converter")

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import ParamError, ShapeError
 from core.layers.base import Layer, ParamCount, SpatialGeometry, describe_window
-from core.layers.spatial import Window, resolve_window
+from core.window import Window, resolve_window
 from core.params import BoolParam, IntParam, PaddingParam, PairParam
 from core.registry import register
 from core.shapes import Shape
+from core.layers.onnx_writer import OnnxWriter
+from core.ops.basic import ChannelShuffleOp
+from core.ops.op import Op
+from core.ops.sliding import Conv2DOp
 
-if TYPE_CHECKING:
-    from core.engine.op import Op
-    from core.onnx_io.export import OnnxExport
 
 
 @register
@@ -93,8 +93,6 @@ class Conv2D(Layer):
         return filters * out_h * out_w * c * kh * kw
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.conv_ops import Conv2DOp
-
         return Conv2DOp(
             input_shapes[0][0], self.params["filters"], self.window(input_shapes[0]), self.params["groups"], self.params["bias"]
         )
@@ -103,7 +101,7 @@ class Conv2D(Layer):
         window = self.window(input_shapes[0])
         return SpatialGeometry(window.kernel, window.stride, window.pad_begin, window.dilation)
 
-    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         window = self.window(input_shapes[0])
         tensors = [inputs[0], onnx_export.constant(f"{name}.weight", op.params["weight"])]
         if self.params["bias"]:
@@ -138,11 +136,9 @@ class ChannelShuffle(Layer):
         return input_shapes[0]
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import ChannelShuffleOp
-
         return ChannelShuffleOp(input_shapes[0][0], self.params["groups"])
 
-    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         # The ShuffleNet idiom: split channels into (groups, C/groups), swap, merge back.
         channels, height, width = input_shapes[0]
         groups = self.params["groups"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -12,10 +12,10 @@ from core.layers.base import Layer, ParamCount
 from core.params import BoolParam, IntParam
 from core.registry import register
 from core.shapes import Shape, describe_shape, num_elements
+from core.layers.onnx_writer import OnnxWriter
+from core.ops.basic import DenseOp, FlattenOp
+from core.ops.op import Op
 
-if TYPE_CHECKING:
-    from core.engine.op import Op
-    from core.onnx_io.export import OnnxExport
 
 
 @register
@@ -31,8 +31,6 @@ class Flatten(Layer):
         return (num_elements(input_shapes[0]),)
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import FlattenOp
-
         return FlattenOp()
 
     def onnx_attributes(self) -> dict[str, Any]:
@@ -69,11 +67,9 @@ class Dense(Layer):
         return (self.params["units"],)
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import DenseOp
-
         return DenseOp(input_shapes[0][0], self.params["units"], self.params["bias"])
 
-    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         weight = onnx_export.constant(f"{name}.weight", op.params["weight"])
         # Gemm's bias became optional in opset 11; before, zeros stand in.
         bias = op.params["bias"] if self.params["bias"] else np.zeros(self.params["units"], np.float32)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from core.layers.base import Layer
 from core.params import ShapeParam
 from core.registry import register
 from core.shapes import Shape, format_shape
+from core.ops.basic import InputOp
+from core.ops.op import Op
 
-if TYPE_CHECKING:
-    from core.engine.op import Op
 
 
 @register
@@ -34,6 +33,4 @@ class Input(Layer):
         return self.params["shape"]
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import InputOp
-
         return InputOp()

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.errors import ShapeError
 from core.layers.base import Layer
 from core.registry import register
 from core.shapes import Shape, format_shape, is_image
+from core.ops.basic import AddOp, ConcatOp
+from core.ops.op import Op
 
-if TYPE_CHECKING:
-    from core.engine.op import Op
 
 
 @register
@@ -36,8 +36,6 @@ class Add(Layer):
         return first
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import AddOp
-
         return AddOp(len(input_shapes))
 
 
@@ -63,8 +61,6 @@ class Concat(Layer):
         return (sum(shape[0] for shape in input_shapes),) + tuple(first[1:])
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import ConcatOp
-
         return ConcatOp([shape[0] for shape in input_shapes], is_image(input_shapes[0]))
 
     def onnx_attributes(self) -> dict[str, Any]:

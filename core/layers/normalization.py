@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.layers.base import Layer, ParamCount
 from core.params import FloatParam, IntParam
 from core.registry import register
 from core.shapes import Shape, num_elements
+from core.layers.onnx_writer import OnnxExportError, OnnxWriter
+from core.ops.basic import BatchNormOp, LRNOp, ScaleOp
+from core.ops.op import Op
 
-if TYPE_CHECKING:
-    from core.engine.op import Op
-    from core.onnx_io.export import OnnxExport
 
 
 @register
@@ -34,11 +34,9 @@ class BatchNorm(Layer):
     )
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import BatchNormOp
-
         return BatchNormOp(input_shapes[0][0], self.params["epsilon"], self.params["momentum"])
 
-    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         tensors = [
             onnx_export.constant(f"{name}.{key}", value)
             for key, value in (
@@ -85,14 +83,10 @@ class LRN(Layer):
         return f"size {self.params['size']}"
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import LRNOp
-
         return LRNOp(self.params["size"], self.params["alpha"], self.params["beta"], self.params["bias"])
 
     def onnx_attributes(self) -> dict[str, Any]:
         if self.params["size"] % 2 == 0:
-            from core.onnx_io.export import OnnxExportError
-
             raise OnnxExportError(f"onnxruntime runs LRN with an odd size only; this one has size {self.params['size']}")
         return {key: self.params[key] for key in ("size", "alpha", "beta", "bias")}
 
@@ -113,11 +107,9 @@ class Scale(Layer):
     summary = "Multiplies each channel by a learned factor and adds a learned offset."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import ScaleOp
-
         return ScaleOp(input_shapes[0][0])
 
-    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         # Per-channel constants broadcast over H and W as C×1×1.
         shape = (-1, 1, 1) if len(input_shapes[0]) == 3 else (-1,)
         gamma = onnx_export.constant(f"{name}.weight", op.params["gamma"].reshape(shape))

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.errors import ShapeError
 from core.layers.base import Layer, SpatialGeometry, describe_window
-from core.layers.spatial import Window, resolve_window
+from core.window import Window, resolve_window
 from core.params import BoolParam, PaddingParam, PairParam
 from core.shapes import Shape
 from core.registry import register
+from core.layers.onnx_writer import OnnxWriter
+from core.ops.op import Op
+from core.ops.sliding import AvgPool2DOp, GlobalAvgPoolOp, MaxPool2DOp
 
-if TYPE_CHECKING:
-    from core.engine.op import Op
-    from core.onnx_io.export import OnnxExport
 
 
 class _Pool2D(Layer):
@@ -87,12 +87,10 @@ class MaxPool2D(_Pool2D):
     summary = "Keeps the strongest response in each window: down-samples and tolerates small shifts."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.conv_ops import MaxPool2DOp
-
         _, height, width = input_shapes[0]
         return MaxPool2DOp(self.window(input_shapes[0]), (height, width))
 
-    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         (top, left, bottom, right), (extra_h, extra_w) = self.onnx_pads(input_shapes[0])
         pads = [top, left, bottom + extra_h, right + extra_w]
         return onnx_export.node("MaxPool", inputs, name, **self.pool_attributes(input_shapes[0], pads))
@@ -114,12 +112,10 @@ class AvgPool2D(_Pool2D):
     )
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.conv_ops import AvgPool2DOp
-
         _, height, width = input_shapes[0]
         return AvgPool2DOp(self.window(input_shapes[0]), (height, width), self.params["count_include_pad"])
 
-    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         (top, left, bottom, right), (extra_h, extra_w) = self.onnx_pads(input_shapes[0])
         source, counted = inputs[0], self.params["count_include_pad"]
         if counted and (extra_h or extra_w) and any((top, left, bottom, right)):
@@ -155,11 +151,9 @@ class GlobalAvgPool2D(Layer):
         return (channels, 1, 1) if self.params["keepdims"] else (channels,)
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.conv_ops import GlobalAvgPoolOp
-
         return GlobalAvgPoolOp(self.params["keepdims"])
 
-    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         if self.params["keepdims"]:
             return onnx_export.node("GlobalAveragePool", inputs, name)
         pooled = onnx_export.node("GlobalAveragePool", inputs, f"{name}_pool")

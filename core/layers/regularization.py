@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from core.layers.base import Layer
 from core.params import FloatParam
 from core.registry import register
 from core.shapes import Shape
+from core.layers.onnx_writer import OnnxWriter
+from core.ops.basic import DropoutOp
+from core.ops.op import Op
 
-if TYPE_CHECKING:
-    from core.engine.op import Op
-    from core.onnx_io.export import OnnxExport
 
 
 @register
@@ -34,9 +33,7 @@ class Dropout(Layer):
         return f"rate {self.params['rate']:g}"
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
-        from core.engine.ops import DropoutOp
-
         return DropoutOp(self.params["rate"])
 
-    def export_onnx(self, onnx_export: OnnxExport, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         return inputs[0]  # inference has no dropout

@@ -17,8 +17,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from core.engine.model import Model
-from core.errors import LayerwiseError
-from core.graph.fileformat import atomic_write_bytes
+from core.layers.onnx_writer import OnnxExportError
+from core.atomic import atomic_write_bytes
 
 DEFAULT_OPSET = 17
 """Opset written by default: fully supported by every onnxruntime of the last years."""
@@ -26,12 +26,8 @@ MIN_OPSET = 7
 BATCH = "batch"
 
 
-class OnnxExportError(LayerwiseError):
-    """The network cannot be written as ONNX (e.g. a feature the chosen opset lacks)."""
-
-
 class OnnxExport:
-    """Collects nodes and initialisers while layers export themselves.
+    """Collects nodes and initialisers while layers export themselves (an :class:`OnnxWriter`).
 
     Attributes
     ----------

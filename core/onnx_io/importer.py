@@ -27,7 +27,7 @@ from core.graph.document import NetworkDocument, Node
 from core.graph.fileformat import MAX_LAYERS
 from core.graph.layout import apply_layered_layout
 from core.graph.validation import check_graph
-from core.layers.spatial import resolve_window
+from core.window import resolve_window
 from core.onnx_io.folding import FOLDERS, MAX_FOLDED_BYTES, FoldError, attributes_of, fold, tensor_array
 from core.shapes import Shape, format_shape
 

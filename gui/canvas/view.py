@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, Q
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from core.errors import LayerwiseError
-from core.registry import layer_class
+from core.layers import layer_class
 from gui.canvas.scene import NetworkScene
 from gui.canvas.style import theme_for
 from gui.panels.palette import LAYER_MIME_TYPE, type_name_from_mime

@@ -27,7 +27,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from core.layers.base import Layer
-from core.registry import CATEGORIES, layer_types
+from core.layers import CATEGORIES, layer_types
 from gui.canvas.style import CATEGORY_COLOURS
 
 LAYER_MIME_TYPE = "application/x-layerwise-layer-type"

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.graph.fileformat import atomic_write_text
+from core.atomic import atomic_write_text
 from core.training.history import RunHistory, runs_to_csv
 from gui.panels.run_results import RunResultsWidget
 from gui.panels.training_plots import RUN_HUES, TRAIN_COLOUR, TrainingPlots

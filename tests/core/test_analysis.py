@@ -9,7 +9,7 @@ from core.analysis.summary import summarize
 from core.errors import LayerwiseError
 from core.examples import example_path
 from core.graph.fileformat import load_network
-from core.registry import create_layer
+from core.layers import create_layer
 
 
 def summary_of(name):

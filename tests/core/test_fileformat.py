@@ -155,7 +155,7 @@ def test_the_documented_example_loads_and_every_type_is_documented():
     example = doc_text.split("```json\n", 1)[1].split("```", 1)[0]
     doc = fileformat.loads_network(example)
     assert validate(doc) == [] and len(doc) == 5
-    from core.registry import layer_types
+    from core.layers import layer_types
 
     for cls in layer_types():
         assert f"`{cls.type_name}`" in doc_text, f"{cls.type_name} is missing from docs/network-file.md"

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from core.errors import ParamError, ShapeError
-from core.registry import create_layer
+from core.layers import create_layer
 
 
 def reference_conv_size(size, kernel, stride, pad_begin, pad_end, dilation):

@@ -18,7 +18,7 @@ from core.params import (
     PairParam,
     ShapeParam,
 )
-from core.registry import CATEGORIES, UnknownLayerTypeError, create_layer, layer_class, layer_types, register
+from core.layers import CATEGORIES, UnknownLayerTypeError, create_layer, layer_class, layer_types, register
 
 LAYER_TYPES = layer_types()
 REQUIRED = {

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QTextDocument
 
-from core.registry import CATEGORIES, layer_class, layer_types
+from core.layers import CATEGORIES, layer_class, layer_types
 from gui.panels.palette import (
     CATEGORY_COLOURS,
     LAYER_MIME_TYPE,

@@ -10,7 +10,7 @@ from core.engine.model import Model
 from core.examples import example_path
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import load_network
-from core.registry import layer_types
+from core.layers import layer_types
 
 IMAGE = (4, 7, 6)
 VECTOR = (5,)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.engine.initializers import initial_values
-from core.engine.op import ParamInit
+from core.ops.op import ParamInit
 from core.engine.optimizers import make_optimizer
 from core.errors import LayerwiseError
 

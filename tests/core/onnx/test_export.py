@@ -11,7 +11,7 @@ from core.examples import example_names, example_path
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import load_network
 from core.onnx_io.export import DEFAULT_OPSET, OnnxExportError, export_model, save_onnx
-from core.registry import layer_types
+from core.layers import layer_types
 from tests.core.engine.test_gradients import CASES
 from tests.core.onnx.helpers import randomize, relative_difference, run_onnx
 

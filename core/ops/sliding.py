@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.engine.kernels import PaddedBuffer, matmul_thin, matmul_thin_transposed, parallel_copy, split_rows, tap, window_view
-from core.engine.op import Op, ParamInit
-from core.layers.spatial import Window
+from core.ops.kernels import PaddedBuffer, matmul_thin, matmul_thin_transposed, parallel_copy, split_rows, tap, window_view
+from core.ops.op import Op, ParamInit
+from core.window import Window
 
 
 class Conv2DOp(Op):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.engine import kernels
-from core.engine.kernels import matmul_thin, matmul_thin_transposed, parallel_copy, split_rows
+from core.ops import kernels
+from core.ops.kernels import matmul_thin, matmul_thin_transposed, parallel_copy, split_rows
 
 
 @pytest.mark.parametrize("rows", [6, 16, 32])

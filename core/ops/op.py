@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from core.engine.kernels import split_rows
+from core.ops.kernels import split_rows
 
 Initializer = Literal["he_normal", "glorot_uniform", "zeros", "ones"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.engine.kernels import channel_window_sum, split_rows, to_channel_major
-from core.engine.op import ElementwiseOp, Op, ParamInit
+from core.ops.kernels import channel_window_sum, split_rows, to_channel_major
+from core.ops.op import ElementwiseOp, Op, ParamInit
 
 
 class InputOp(Op):
