@@ -32,7 +32,7 @@ import onnxruntime as ort  # noqa: E402
 from core.engine.model import Model  # noqa: E402
 from core.onnx_io.export import export_model  # noqa: E402
 from core.onnx_io.importer import import_model  # noqa: E402
-from tests.core.onnx.helpers import LIGHT_MODELS, with_random_weights  # noqa: E402
+from tests.core.onnx_io.helpers import LIGHT_MODELS, with_random_weights  # noqa: E402
 
 MODELS = {"resnet50": "light_resnet50.onnx", "vgg19": "light_vgg19.onnx"}
 

@@ -9,7 +9,7 @@ import main
 from core.engine.model import Model
 from core.examples import example_path
 from core.graph.fileformat import load_network
-from tests.core.onnx.helpers import relative_difference, run_onnx
+from tests.core.onnx_io.helpers import relative_difference, run_onnx
 
 
 def cli(capsys, *argv):

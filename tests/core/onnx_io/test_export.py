@@ -13,7 +13,7 @@ from core.graph.fileformat import load_network
 from core.onnx_io.export import DEFAULT_OPSET, OnnxExportError, export_model, save_onnx
 from core.layers import layer_types
 from tests.core.engine.test_gradients import CASES
-from tests.core.onnx.helpers import randomize, relative_difference, run_onnx
+from tests.core.onnx_io.helpers import randomize, relative_difference, run_onnx
 
 
 def test_every_layer_type_is_exported_by_some_case():

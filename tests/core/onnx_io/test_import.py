@@ -13,7 +13,7 @@ from core.examples import example_names, example_path
 from core.graph.fileformat import load_network
 from core.onnx_io.export import export_model
 from core.onnx_io.importer import OnnxImportError, import_model, import_onnx
-from tests.core.onnx.helpers import (
+from tests.core.onnx_io.helpers import (
     LIGHT_MODELS,
     build_model,
     randomize,
