@@ -575,8 +575,9 @@ class MainWindow(QMainWindow):
 
     def insert_block(self, example: str, title: str) -> None:
         """Insert a template block below the selected layer, wired to it."""
-        fragment = network_to_dict(load_network(example_path(example)))
-        entry = next(layer["name"] for layer in fragment["layers"] if layer["type"] == "Input")
+        block = load_network(example_path(example))
+        entry = next(node.name for node in block.nodes if node.layer.is_network_input)
+        fragment = network_to_dict(block)
         fragment["layers"] = [layer for layer in fragment["layers"] if layer["name"] != entry]
         for layer in fragment["layers"]:
             layer["inputs"] = [name for name in layer["inputs"] if name != entry]

@@ -93,7 +93,7 @@ def bottleneck_for_node(document: NetworkDocument, node_id: str, reduction_chann
         When the node is not a convolution or its input shape is unknown.
     """
     node = document.node(node_id)
-    if not isinstance(node.layer, Conv2D):
+    if not node.layer.offers_bottleneck_comparison:
         raise LayerwiseError(f"layer {node.name!r} is a {node.type_name}, not a Conv2D")
     shapes = check_graph(document).input_shapes(document, node_id)
     if len(shapes) != 1 or shapes[0] is None:

@@ -29,8 +29,6 @@ from core.shapes import Shape, format_shape
 
 MAX_WEIGHTS_BYTES = 2**31
 """Largest single tensor a weights file may hold (VGG-16's largest is 411 MB)."""
-RELU_FAMILY = {"ReLU", "LeakyReLU", "ELU"}
-PASS_THROUGH = {"BatchNorm", "Dropout", "MaxPool2D", "AvgPool2D"}
 
 
 class WeightsError(LayerwiseError):
@@ -78,7 +76,7 @@ class Model:
         self.dtype = np.dtype(dtype)
         self.document = document
         self.order: list[Node] = check.order
-        inputs = [n for n in self.order if n.layer.max_inputs == 0]
+        inputs = [n for n in self.order if n.layer.is_network_input]
         outputs = [n for n in self.order if not document.output_edges(n.id)]
         if len(inputs) != 1:
             names = ", ".join(repr(n.name) for n in inputs)
@@ -142,12 +140,15 @@ class Model:
                 self.buffers[f"{node.name}/{name}"] = op.buffers[name]
 
     def _feeds_relu(self, node: Node) -> bool:
-        """Whether ``node``'s output reaches a ReLU-family activation, looking through BN, pooling, dropout."""
+        """Whether ``node``'s output reaches a ReLU-like activation (``he_init_before``).
+
+        Layers that pass values through (BatchNorm, pooling, dropout) are looked through.
+        """
         for edge in self.document.output_edges(node.id):
-            consumer = self.document.node(edge.target)
-            if consumer.type_name in RELU_FAMILY:
+            consumer = self.document.node(edge.target).layer
+            if consumer.he_init_before:
                 return True
-            if consumer.type_name in PASS_THROUGH and self._feeds_relu(consumer):
+            if consumer.passes_values_through and self._feeds_relu(self.document.node(edge.target)):
                 return True
         return False
 

@@ -10,24 +10,22 @@ from __future__ import annotations
 from core.graph.document import NetworkDocument, Node
 from core.graph.fileformat import network_from_dict, network_to_dict
 
-NORMALISED_TYPES = frozenset({"Conv2D", "Dense"})
-"""Layers that get a BatchNorm behind them."""
-ACTIVATION_TYPES = frozenset({"ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh"})
-"""Activations a normalised layer must feed. Softmax is left out: a classifier's final
-Dense → Softmax produces the class scores and is not normalised."""
-
-
 def copy_document(document: NetworkDocument) -> NetworkDocument:
     """An independent copy of ``document`` (same names, parameters, edges and positions; new ids)."""
     return network_from_dict(network_to_dict(document))
 
 
 def _needs_batchnorm(document: NetworkDocument, node: Node) -> bool:
-    consumers = [document.node(edge.target) for edge in document.output_edges(node.id)]
+    """A weighted layer feeding an activation function, not yet followed by a normalisation.
+
+    Softmax is no activation function here: a classifier's final Dense → Softmax
+    produces the class scores and is not normalised.
+    """
+    consumers = [document.node(edge.target).layer for edge in document.output_edges(node.id)]
     return (
-        node.type_name in NORMALISED_TYPES
-        and any(c.type_name in ACTIVATION_TYPES for c in consumers)
-        and not any(c.type_name == "BatchNorm" for c in consumers)
+        node.layer.computes_weighted_sums
+        and any(c.is_activation_function for c in consumers)
+        and not any(c.normalises_batches for c in consumers)
     )
 
 

@@ -22,6 +22,8 @@ class ReLU(Layer):
     type_name = "ReLU"
     onnx_op = "Relu"
     category = "Activation"
+    is_activation_function = True
+    he_init_before = True
     summary = "max(0, x): passes positive values, zeroes negative ones."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
@@ -46,6 +48,8 @@ class LeakyReLU(_AlphaActivation):
     name_stem = "leaky_relu"
     onnx_op = "LeakyRelu"
     category = "Activation"
+    is_activation_function = True
+    he_init_before = True
     summary = "Like ReLU, but lets a small slope alpha·x through for negative x."
     param_specs = (
         FloatParam("alpha", 0.01, "Slope for negative inputs.", minimum=0.0, maximum=1.0),
@@ -62,6 +66,7 @@ class Sigmoid(Layer):
     type_name = "Sigmoid"
     onnx_op = "Sigmoid"
     category = "Activation"
+    is_activation_function = True
     summary = "1 / (1 + e^−x): squashes any value into (0, 1); saturates for large |x|."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
@@ -75,6 +80,7 @@ class Tanh(Layer):
     type_name = "Tanh"
     onnx_op = "Tanh"
     category = "Activation"
+    is_activation_function = True
     summary = "tanh(x): squashes any value into (−1, 1), centred on zero."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
@@ -88,6 +94,8 @@ class ELU(_AlphaActivation):
     type_name = "ELU"
     onnx_op = "Elu"
     category = "Activation"
+    is_activation_function = True
+    he_init_before = True
     summary = "x for x > 0, alpha·(e^x − 1) below: smooth, with negative outputs near −alpha."
     param_specs = (
         FloatParam("alpha", 1.0, "Value approached for very negative inputs (as −alpha).", minimum=0.0),

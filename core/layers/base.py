@@ -76,6 +76,33 @@ class Layer:
     onnx_op
         The ONNX operator a layer maps to one-to-one (with :meth:`onnx_attributes`);
         layers needing more override :meth:`export_onnx`.
+
+    Facts the rest of the product reads from the class (nothing outside
+    ``core/layers`` keeps lists of type names):
+
+    is_network_input
+        Where samples enter the network (the Input layer).
+    is_activation_function
+        An elementwise non-linearity ``f(x)``: the inspector draws its curve, and the
+        BatchNorm comparison normalises the weighted layer that feeds it.
+    he_init_before
+        Weighted layers whose output reaches this activation are initialised He,
+        N(0, 2 / fan_in), which keeps a ReLU-like function's output variance; they
+        get Glorot otherwise.
+    passes_values_through
+        Keeps the values' sign and rough scale (BatchNorm, Dropout, pooling): the
+        initialiser choice looks through it to the activation behind.
+    computes_weighted_sums
+        Learned weighted sums of the inputs (Conv2D, Dense): the layers the
+        BatchNorm comparison puts a BatchNorm behind.
+    normalises_batches
+        Normalises its input over the batch; the BatchNorm comparison adds none
+        behind a layer already followed by one.
+    offers_bottleneck_comparison
+        The inspector compares its cost with and without a 1×1 reduction before it.
+    pools_by
+        For pooling windows: what each window keeps, in words (``"largest value"``);
+        empty elsewhere. A non-empty value offers the See-inside before/after view.
     """
 
     type_name: ClassVar[str] = ""
@@ -86,6 +113,14 @@ class Layer:
     param_specs: ClassVar[tuple[ParamSpec, ...]] = ()
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
+    is_network_input: ClassVar[bool] = False
+    is_activation_function: ClassVar[bool] = False
+    he_init_before: ClassVar[bool] = False
+    passes_values_through: ClassVar[bool] = False
+    computes_weighted_sums: ClassVar[bool] = False
+    normalises_batches: ClassVar[bool] = False
+    offers_bottleneck_comparison: ClassVar[bool] = False
+    pools_by: ClassVar[str] = ""
 
     def __init__(self, **params: Any) -> None:
         specs = {spec.name: spec for spec in self.param_specs}
@@ -164,6 +199,15 @@ class Layer:
         receptive fields have no meaning after it.
         """
         return IDENTITY_GEOMETRY
+
+    def inside_views(self) -> tuple[str, ...]:
+        """The See-inside views this layer offers besides its feature maps.
+
+        ``"filters"`` (the kernels, per input channel), ``"mixing"`` (a 1×1
+        convolution as a channel-mixing matrix) and ``"pooling"`` (input and output
+        side by side, for layers with :attr:`pools_by`).
+        """
+        return ("pooling",) if self.pools_by else ()
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         """Return the runtime (forward and backward) of this layer for ``input_shapes``."""

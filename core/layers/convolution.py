@@ -31,6 +31,8 @@ class Conv2D(Layer):
     type_name = "Conv2D"
     name_stem = "conv"
     category = "Convolution"
+    computes_weighted_sums = True
+    offers_bottleneck_comparison = True
     summary = "Slides learned kernels over the input; each filter spans all input channels and yields one output channel."
     param_specs = (
         IntParam("filters", 32, "Number of kernels, i.e. output channels.", minimum=1, maximum=65536),
@@ -49,6 +51,9 @@ class Conv2D(Layer):
         if self.params["groups"] > 1:
             text += f", {self.params['groups']} groups"
         return text
+
+    def inside_views(self) -> tuple[str, ...]:
+        return ("mixing",) if self.params["kernel_size"] == (1, 1) else ("filters",)
 
     def check_params(self) -> None:
         if self.params["filters"] % self.params["groups"]:

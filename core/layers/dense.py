@@ -46,6 +46,7 @@ class Dense(Layer):
 
     type_name = "Dense"
     category = "Dense"
+    computes_weighted_sums = True
     summary = "Fully connected: every output unit is a weighted sum of all input features."
     param_specs = (
         IntParam("units", 10, "Number of output features.", minimum=1, maximum=1 << 20),

@@ -19,6 +19,7 @@ class Input(Layer):
 
     type_name = "Input"
     category = "Input"
+    is_network_input = True
     summary = "Where samples enter the network: a C×H×W image or a vector of features."
     param_specs = (
         ShapeParam("shape", (1, 28, 28), "Sample shape without the batch: [C, H, W] or [features]."),

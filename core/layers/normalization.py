@@ -27,6 +27,8 @@ class BatchNorm(Layer):
     type_name = "BatchNorm"
     name_stem = "bn"
     category = "Normalization"
+    passes_values_through = True
+    normalises_batches = True
     summary = "Normalises each channel over the batch to zero mean and unit variance, then learns a scale and shift."
     param_specs = (
         FloatParam("epsilon", 1e-5, "Added to the variance to avoid dividing by zero.", minimum=0.0, maximum=1.0, min_inclusive=False),

@@ -84,6 +84,8 @@ class MaxPool2D(_Pool2D):
 
     type_name = "MaxPool2D"
     name_stem = "maxpool"
+    passes_values_through = True
+    pools_by = "largest value"
     summary = "Keeps the strongest response in each window: down-samples and tolerates small shifts."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
@@ -102,6 +104,8 @@ class AvgPool2D(_Pool2D):
 
     type_name = "AvgPool2D"
     name_stem = "avgpool"
+    passes_values_through = True
+    pools_by = "average"
     summary = "Averages each window: down-samples smoothly, keeping background as well as peaks."
     param_specs = _Pool2D.param_specs + (
         BoolParam(

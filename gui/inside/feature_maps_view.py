@@ -68,7 +68,6 @@ MODES = (
     ("mixing", "Channel mixing", "A 1×1 convolution as a matrix from input channels to output channels."),
     ("pooling", "Before / after", "A pooling layer's input and output, channel by channel."),
 )
-POOLING_TYPES = {"MaxPool2D", "AvgPool2D"}
 
 
 @dataclass
@@ -80,8 +79,9 @@ class LayerFacts:
     type_name: str
     shape: tuple
     source_id: str | None
-    kernel: tuple[int, int] | None
+    views: tuple[str, ...]
     geometry: SpatialGeometry | None
+    pools_by: str = ""
 
     @property
     def html_name(self) -> str:
@@ -90,16 +90,12 @@ class LayerFacts:
 
     @property
     def modes(self) -> list[str]:
-        modes = ["maps"]
-        if self.type_name == "Conv2D":
-            modes.append("mixing" if self.kernel == (1, 1) else "filters")
-        if self.type_name in POOLING_TYPES and self.source_id is not None:
-            modes.append("pooling")
-        return modes
+        # Pooling compares the layer with its single input.
+        return ["maps", *(view for view in self.views if view != "pooling" or self.source_id is not None)]
 
 
 def layer_facts(document, node_id: str) -> LayerFacts:
-    """Read a layer's type, output shape, kernel and pooling geometry from the document."""
+    """Read a layer's type, output shape, See-inside views and pooling geometry from the document."""
     check = check_graph(document)
     node = document.node(node_id)
     shape = check.shapes.get(node_id)
@@ -107,13 +103,11 @@ def layer_facts(document, node_id: str) -> LayerFacts:
         raise LayerwiseError(f"layer {node.name!r} has no known output shape; fix the network's problems first")
     sources = document.inputs_of(node_id)
     source_id = sources[0].id if len(sources) == 1 else None
-    kernel = tuple(node.layer.params["kernel_size"]) if node.type_name == "Conv2D" else None
     geometry = None
     if source_id is not None and check.shapes.get(source_id) is not None:
         geometry = node.layer.spatial_geometry([check.shapes[source_id]])
-    if isinstance(kernel, tuple) and len(kernel) == 1:
-        kernel = (kernel[0], kernel[0])
-    return LayerFacts(node_id, node.name, node.type_name, tuple(shape), source_id, kernel, geometry)
+    layer = node.layer
+    return LayerFacts(node_id, node.name, node.type_name, tuple(shape), source_id, layer.inside_views(), geometry, layer.pools_by)
 
 
 def strongest_channels(maps: np.ndarray, limit: int = MAX_TILES) -> np.ndarray:
@@ -505,7 +499,7 @@ class FeatureMapsView(QWidget):
         assert facts is not None and document is not None
         out_channels, per_filter, kh, kw = kernels.shape
         source = html.escape(document.node(facts.source_id).name) if facts.source_id else "its input"
-        reads_input = facts.source_id is not None and document.node(facts.source_id).type_name == "Input"
+        reads_input = facts.source_id is not None and document.node(facts.source_id).layer.is_network_input
         if (per_filter in (1, 3) and reads_input) or per_filter == 1:
             shown = kernels[:MAX_TILES]
             rgb = per_filter == 3
@@ -579,7 +573,7 @@ class FeatureMapsView(QWidget):
         self.after.set_values(after[channel], levels, colour_map, after_caption)
         self.shown = (before[channel], after[channel])
         geometry = facts.geometry or IDENTITY_GEOMETRY
-        kind = "largest value" if facts.type_name == "MaxPool2D" else "average"
+        kind = facts.pools_by
         self.header.setText(
             f"<b>{facts.html_name}</b> keeps the {kind} of each {geometry.kernel[0]}×{geometry.kernel[1]} window, "
             f"moving {geometry.stride[0]}×{geometry.stride[1]} at a time: {before.shape[1]}×{before.shape[2]} → "

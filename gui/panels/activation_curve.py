@@ -19,7 +19,6 @@ from core.engine.model import Model
 from core.graph.document import NetworkDocument
 from core.layers.base import Layer
 
-CURVE_TYPES = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU")
 X_RANGE = (-4.0, 4.0)
 POINTS = 401
 CURVE_COLOUR = "#1f77b4"
@@ -44,9 +43,9 @@ def activation_curve(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
     Raises
     ------
     ValueError
-        When ``layer`` is not one of :data:`CURVE_TYPES`.
+        When ``layer`` is not an elementwise activation function.
     """
-    if layer.type_name not in CURVE_TYPES:
+    if not layer.is_activation_function:
         raise ValueError(f"{layer.type_name} has no curve to draw")
     return _curve(layer.type_name, tuple(sorted(layer.get_config().items())))
 
@@ -88,7 +87,7 @@ class ActivationCurve(QWidget):
 
     def set_layer(self, layer: Layer) -> bool:
         """Draw ``layer``'s curve and show the widget; hide it for other layer types. Returns whether shown."""
-        if layer.type_name not in CURVE_TYPES:
+        if not layer.is_activation_function:
             self.hide()
             return False
         x, y = activation_curve(layer)

@@ -31,10 +31,9 @@ from core.analysis.summary import LayerSummary, NetworkSummary, summarize
 from core.errors import LayerwiseError, ParamError
 from core.graph.document import NetworkDocument
 from core.graph.events import DocumentEvent, NodeMoved, NodeRemoved
-from core.layers.convolution import Conv2D
 from core.shapes import Shape, format_shape, is_image
 from gui.commands import InsertFragmentCommand, RenameNodeCommand, SetParamCommand
-from gui.panels.activation_curve import CURVE_TYPES, ActivationCurve
+from gui.panels.activation_curve import ActivationCurve
 from gui.panels.param_editors import INT_LIMIT, ParamEditor, SpinBox, make_editor
 
 HINT = "Select a layer on the canvas to see and edit its settings."
@@ -339,7 +338,7 @@ class NodeInspector(QWidget):
         self.editors = self._build_editors(grid)
         self.figures = self._build_figures(grid)
         layout.addLayout(grid)
-        self.bottleneck = BottleneckSection(document, undo_stack, node_id) if isinstance(node.layer, Conv2D) else None
+        self.bottleneck = BottleneckSection(document, undo_stack, node_id) if node.layer.offers_bottleneck_comparison else None
         grids, labels = [grid], list(self._row_labels)
         if self.bottleneck is not None:
             layout.addWidget(self.bottleneck)
@@ -347,7 +346,7 @@ class NodeInspector(QWidget):
             labels += self.bottleneck.row_labels
         _align_label_columns(grids, labels)
         self.curve: ActivationCurve | None = None
-        if node.type_name in CURVE_TYPES:
+        if node.layer.is_activation_function:
             self.curve = ActivationCurve()
             layout.addWidget(_section("Function"))
             layout.addWidget(self.curve)

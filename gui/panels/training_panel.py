@@ -69,7 +69,7 @@ FILE_KIND = "file"
 
 def network_input_shape(document: NetworkDocument) -> tuple[int, ...] | None:
     """The shape of the network's single Input layer, or ``None`` without exactly one."""
-    inputs = [node for node in document.nodes if node.type_name == "Input"]
+    inputs = [node for node in document.nodes if node.layer.is_network_input]
     if len(inputs) != 1:
         return None
     shape = inputs[0].layer.params.get("shape")
