@@ -168,6 +168,46 @@ def unit_input_region(document: NetworkDocument, node_id: str, row: int, col: in
     )
 
 
+def field_overhang(document: NetworkDocument, node_id: str) -> tuple[int, int, int, int]:
+    """How far the receptive fields of a layer's units reach past the input image.
+
+    A unit's span only moves down and right with its row and column, so the corner
+    units reach furthest: unit ``(0, 0)`` above and to the left, unit ``(H − 1, W − 1)``
+    below and to the right.
+
+    Parameters
+    ----------
+    document
+        A network that computes, with one image Input ``(C, H_in, W_in)``.
+    node_id
+        A layer with a receptive field, output ``(C, H, W)`` (or a vector that counts
+        as a 1×1 map, see :func:`unit_input_region`).
+
+    Returns
+    -------
+    tuple[int, int, int, int]
+        ``(top, left, bottom, right)``: pixels of padding (or ceil-mode overhang) beyond
+        each side of the ``H_in × W_in`` image that some unit reads; 0 where none does.
+
+    Raises
+    ------
+    UnitFieldError
+        When the layer has no receptive field.
+    """
+    first = unit_input_region(document, node_id, 0, 0)
+    shape = check_graph(document).shapes[node_id]
+    assert shape is not None, "a layer with a receptive field has a shape"
+    height, width = feature_map_hw(shape)
+    last = unit_input_region(document, node_id, height - 1, width - 1)
+    input_h, input_w = first.input_hw
+    return (
+        max(-first.top, 0),
+        max(-first.left, 0),
+        max(last.bottom - (input_h - 1), 0),
+        max(last.right - (input_w - 1), 0),
+    )
+
+
 def exact_span(
     document: NetworkDocument, check: GraphCheck, node_id: str, row: int, col: int
 ) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -7,12 +7,8 @@ introduced against) and to the speed of training.
 
 from __future__ import annotations
 
+from core.graph.copying import copy_network
 from core.graph.document import NetworkDocument, Node
-from core.graph.fileformat import network_from_dict, network_to_dict
-
-def copy_document(document: NetworkDocument) -> NetworkDocument:
-    """An independent copy of ``document`` (same names, parameters, edges and positions; new ids)."""
-    return network_from_dict(network_to_dict(document))
 
 
 def _needs_batchnorm(document: NetworkDocument, node: Node) -> bool:
@@ -48,7 +44,7 @@ def with_batchnorm(document: NetworkDocument) -> NetworkDocument:
     NetworkDocument
         The copy, named ``"<name> + BatchNorm"``.
     """
-    variant = copy_document(document)
+    variant = copy_network(document, keep_ids=False)
     variant.name = f"{document.name} + BatchNorm"
     for node in [n for n in variant.nodes if _needs_batchnorm(variant, n)]:
         edges = variant.output_edges(node.id)

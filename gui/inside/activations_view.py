@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from core.data.dataset import Dataset, stratified_take
@@ -34,7 +34,7 @@ from core.training.history import RunHistory
 from core.training.remote import RunOutcome, TrainingRequest
 from core.training.trainer import TrainingConfig
 from gui.inside.model_host import shielded
-from gui.widgets.plots import chart
+from gui.widgets.plots import chart, style_chart
 from gui.workers.training_worker import TrainingWorker, WorkerMode
 
 BAND_COLOUR = "#4c78a8"
@@ -101,18 +101,7 @@ class BandPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.widget)
-        self.apply_palette()
-
-    def apply_palette(self) -> None:
-        palette = self.palette()
-        background = palette.color(QPalette.ColorRole.Base)
-        foreground = palette.color(QPalette.ColorRole.Text)
-        self.widget.setBackground(background)
-        for axis in ("left", "bottom"):
-            self.plot.getAxis(axis).setPen(foreground)
-            self.plot.getAxis(axis).setTextPen(foreground)
-        self.plot.titleLabel.setAttr("color", foreground.name())
-        self.plot.setTitle(self.title)
+        style_chart(self.widget, self.palette())
 
     def set_title(self, title: str) -> None:
         self.title = title
@@ -184,14 +173,7 @@ class LayerSpread(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.widget)
-        palette = self.palette()
-        self.widget.setBackground(palette.color(QPalette.ColorRole.Base))
-        foreground = palette.color(QPalette.ColorRole.Text)
-        for axis in ("left", "bottom"):
-            self.plot.getAxis(axis).setPen(foreground)
-            self.plot.getAxis(axis).setTextPen(foreground)
-        self.plot.titleLabel.setAttr("color", foreground.name())
-        self.plot.setTitle("Every layer, latest measurement")
+        style_chart(self.widget, self.palette())
 
     def set_measurement(self, measurement: ActivationsMeasured | None, chosen: str | None) -> None:
         for item in self._items:

@@ -20,7 +20,6 @@ Before / after
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -39,10 +38,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.analysis.inside import LayerFacts, layer_facts
 from core.analysis.introspection import channel_mixing_matrix, conv_filters, feature_maps
 from core.errors import LayerwiseError
-from core.graph.validation import check_graph
-from core.layers.base import IDENTITY_GEOMETRY, SpatialGeometry
+from core.layers.base import IDENTITY_GEOMETRY
 from core.shapes import format_shape, is_image
 from gui.inside.input_chooser import InputChooser
 from gui.inside.maps import (
@@ -57,6 +56,7 @@ from gui.inside.maps import (
     value_range,
 )
 from gui.inside.model_host import CompiledModel, ModelHost, shielded
+from gui.widgets.plots import style_axis, style_chart
 from gui.widgets.sample_grid import SampleGrid, muted_colour
 
 MAX_TILES = 64
@@ -68,46 +68,6 @@ MODES = (
     ("mixing", "Channel mixing", "A 1×1 convolution as a matrix from input channels to output channels."),
     ("pooling", "Before / after", "A pooling layer's input and output, channel by channel."),
 )
-
-
-@dataclass
-class LayerFacts:
-    """What a layer offers to look at."""
-
-    node_id: str
-    name: str
-    type_name: str
-    shape: tuple
-    source_id: str | None
-    views: tuple[str, ...]
-    geometry: SpatialGeometry | None
-    pools_by: str = ""
-
-    @property
-    def html_name(self) -> str:
-        """The name, safe inside rich text."""
-        return html.escape(self.name)
-
-    @property
-    def modes(self) -> list[str]:
-        # Pooling compares the layer with its single input.
-        return ["maps", *(view for view in self.views if view != "pooling" or self.source_id is not None)]
-
-
-def layer_facts(document, node_id: str) -> LayerFacts:
-    """Read a layer's type, output shape, See-inside views and pooling geometry from the document."""
-    check = check_graph(document)
-    node = document.node(node_id)
-    shape = check.shapes.get(node_id)
-    if shape is None:
-        raise LayerwiseError(f"layer {node.name!r} has no known output shape; fix the network's problems first")
-    sources = document.inputs_of(node_id)
-    source_id = sources[0].id if len(sources) == 1 else None
-    geometry = None
-    if source_id is not None and check.shapes.get(source_id) is not None:
-        geometry = node.layer.spatial_geometry([check.shapes[source_id]])
-    layer = node.layer
-    return LayerFacts(node_id, node.name, node.type_name, tuple(shape), source_id, layer.inside_views(), geometry, layer.pools_by)
 
 
 def strongest_channels(maps: np.ndarray, limit: int = MAX_TILES) -> np.ndarray:
@@ -321,10 +281,8 @@ class FeatureMapsView(QWidget):
         self.colour_bar = pg.ColorBarItem(colorMap=signed, interactive=False, width=14)
         self.colour_bar.setImageItem(self.matrix_item, insert_in=self.matrix.getPlotItem())
         for plot in (self.bars, self.matrix):
-            _apply_palette(plot, self.palette())
-        text = self.palette().color(QPalette.ColorRole.Text)
-        self.colour_bar.axis.setPen(text)
-        self.colour_bar.axis.setTextPen(text)
+            style_chart(plot, self.palette())
+        style_axis(self.colour_bar.axis, self.palette())
         self.before, self.after = HeatmapWidget(), HeatmapWidget()
         pooling = QWidget()
         pair = QHBoxLayout(pooling)
@@ -468,7 +426,8 @@ class FeatureMapsView(QWidget):
         dead = int((maps.reshape(len(maps), -1).max(axis=1) <= 0).sum())
         dead_note = f" · {dead} channel(s) are zero everywhere on this image" if dead else ""
         self.header.setText(
-            f"<b>{facts.html_name}</b> ({facts.type_name}, {format_shape(maps.shape)}) on <b>{self._input_name()}</b>: "
+            f"<b>{html.escape(facts.name)}</b> ({facts.type_name}, {format_shape(maps.shape)}) "
+            f"on <b>{self._input_name()}</b>: "
             f"{which}, each scaled to its own range; the caption gives the channel and its peak value{dead_note}. "
             "Click a channel to follow it in the receptive field view."
         )
@@ -485,7 +444,7 @@ class FeatureMapsView(QWidget):
         plot.addItem(pg.BarGraphItem(x=np.arange(count), height=values[:count], width=0.85, brushes=colours, pen=None))
         more = f" (the first {count} of {len(values)})" if count < len(values) else ""
         self.header.setText(
-            f"<b>{facts.html_name}</b> ({facts.type_name}) outputs a vector of {len(values)} features{more}."
+            f"<b>{html.escape(facts.name)}</b> ({facts.type_name}) outputs a vector of {len(values)} features{more}."
         )
         self.pages.setCurrentWidget(self.bars)
 
@@ -510,7 +469,8 @@ class FeatureMapsView(QWidget):
             more = f" (the first {len(shown)} of {out_channels})" if len(shown) < out_channels else ""
             colours = "as colour images, mid-grey for zero" if rgb else "blue negative, red positive"
             self.header.setText(
-                f"<b>{facts.html_name}</b> has {out_channels} filters of {per_filter}×{kh}×{kw}{more}, {colours}. "
+                f"<b>{html.escape(facts.name)}</b> has {out_channels} filters of {per_filter}×{kh}×{kw}{more}, "
+                f"{colours}. "
                 f"Each reads {'the image' if reads_input else source} directly: these are the patterns it looks for."
             )
         else:
@@ -524,7 +484,7 @@ class FeatureMapsView(QWidget):
             self.grid.set_samples(filter_tiles(slices, rgb=False), [f"in {first_in + k}" for k in range(len(slices))])
             more = f" (the first {len(slices)} shown)" if len(slices) < per_filter else ""
             self.header.setText(
-                f"Filter {index} of <b>{facts.html_name}</b> is {per_filter}×{kh}×{kw}: it has "
+                f"Filter {index} of <b>{html.escape(facts.name)}</b> is {per_filter}×{kh}×{kw}: it has "
                 f"<b>{per_filter} channels, one per channel of {source}</b>{more}. Its output is the sum of "
                 f"{per_filter} 2-D convolutions, one per slice, plus a bias. Blue is negative, red positive, "
                 "on one scale for all slices."
@@ -549,7 +509,7 @@ class FeatureMapsView(QWidget):
         rows, cols = matrix.shape
         self.matrix.getPlotItem().setRange(xRange=(-0.5, cols - 0.5), yRange=(-0.5, rows - 0.5), padding=0)
         self.header.setText(
-            f"<b>{facts.html_name}</b> is a 1×1 convolution: each output channel is a weighted sum of the "
+            f"<b>{html.escape(facts.name)}</b> is a 1×1 convolution: each output channel is a weighted sum of the "
             f"{matrix.shape[1]} input channels at the same position, so it is the {matrix.shape[0]}×{matrix.shape[1]} "
             "matrix below (row: output channel, column: input channel). It mixes channels and changes their number; "
             "it looks at no neighbours."
@@ -575,7 +535,8 @@ class FeatureMapsView(QWidget):
         geometry = facts.geometry or IDENTITY_GEOMETRY
         kind = facts.pools_by
         self.header.setText(
-            f"<b>{facts.html_name}</b> keeps the {kind} of each {geometry.kernel[0]}×{geometry.kernel[1]} window, "
+            f"<b>{html.escape(facts.name)}</b> keeps the {kind} of each "
+            f"{geometry.kernel[0]}×{geometry.kernel[1]} window, "
             f"moving {geometry.stride[0]}×{geometry.stride[1]} at a time: {before.shape[1]}×{before.shape[2]} → "
             f"{after.shape[1]}×{after.shape[2]} per channel, on one colour scale. "
             "Hover an output cell to see its window."
@@ -600,16 +561,6 @@ class FeatureMapsView(QWidget):
     def _tile_clicked(self, index: int) -> None:
         if self.mode == "maps" and 0 <= index < len(self._tile_channels):
             self.channel_chosen.emit(int(self._tile_channels[index]))
-
-
-def _apply_palette(widget: pg.PlotWidget, palette: QPalette) -> None:
-    """Plot colours from the window's palette, light or dark, like the app's other plots."""
-    widget.setBackground(palette.color(QPalette.ColorRole.Base))
-    foreground = palette.color(QPalette.ColorRole.Text)
-    plot = widget.getPlotItem()
-    for axis in ("left", "bottom"):
-        plot.getAxis(axis).setPen(foreground)
-        plot.getAxis(axis).setTextPen(foreground)
 
 
 def _pooling_pair(compiled: CompiledModel, x: np.ndarray, facts: LayerFacts) -> tuple[np.ndarray, np.ndarray]:

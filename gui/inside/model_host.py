@@ -32,6 +32,7 @@ from core.analysis.summary import summarize
 from core.engine.model import Model
 from core.engine.network_weights import merge_fitting
 from core.errors import LayerwiseError
+from core.graph.copying import copy_network
 from core.graph.document import NetworkDocument
 
 log = logging.getLogger(__name__)
@@ -61,16 +62,6 @@ def shielded(method: F) -> F:
             return None
 
     return wrapper  # type: ignore[return-value]
-
-
-def copy_with_ids(document: NetworkDocument) -> NetworkDocument:
-    """A copy of ``document`` whose layers keep their ids (and names, parameters, edges)."""
-    copy = NetworkDocument(document.name, document.description)
-    for node in document.nodes:
-        copy.add_node(node.type_name, node.layer.get_config(), name=node.name, position=node.position, node_id=node.id)
-    for edge in document.edges:
-        copy.connect(edge.source, edge.target, edge.port)
-    return copy
 
 
 @dataclass
@@ -206,7 +197,8 @@ class ModelHost(QObject):
             summary = summarize(document)
             inline = summary.total_macs <= INLINE_MACS and summary.total_params <= INLINE_PARAMS
             weights = self._weights_provider()
-            self._snapshot = Snapshot(key, copy_with_ids(document), dict(weights) if weights else None, inline)
+            copy = copy_network(document, keep_ids=True)
+            self._snapshot = Snapshot(key, copy, dict(weights) if weights else None, inline)
         return self._snapshot
 
     def state_key(self) -> tuple:

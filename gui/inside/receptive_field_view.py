@@ -46,7 +46,13 @@ from PySide6.QtWidgets import (
 )
 
 from core.analysis.introspection import effective_receptive_field, feature_maps
-from core.analysis.unit_field import UnitFieldError, UnitRegion, feature_map_hw, unit_input_region
+from core.analysis.unit_field import (
+    UnitFieldError,
+    UnitRegion,
+    feature_map_hw,
+    field_overhang,
+    unit_input_region,
+)
 from core.errors import LayerwiseError
 from core.graph.validation import check_graph
 from core.shapes import format_shape
@@ -476,21 +482,6 @@ class FieldCanvas(QWidget):
         return QSize(900, 480)
 
 
-def overhang(document, node_id: str, map_hw: tuple[int, int], input_hw: tuple[int, int]) -> tuple[int, int, int, int]:
-    """How far the fields of a layer's corner units reach past the image: ``(top, left, bottom, right)`` pixels."""
-    h, w = map_hw
-    first = unit_input_region(document, node_id, 0, 0)
-    last = unit_input_region(document, node_id, h - 1, w - 1)
-    height, width = input_hw
-    cap = max(1, round(MAX_OVERHANG * max(height, width)))
-    return (
-        min(max(-first.top, 0), cap),
-        min(max(-first.left, 0), cap),
-        min(max(last.bottom - (height - 1), 0), cap),
-        min(max(last.right - (width - 1), 0), cap),
-    )
-
-
 def describe_region(region: UnitRegion, channel: int | None = None, value: float | None = None) -> str:
     """One line about a unit's field, e.g. ``unit (0, 0) of conv2 · sees 5×5 px at (0, 0) · 16 of 25 px in padding``."""
     height, width = region.size
@@ -675,7 +666,10 @@ class ReceptiveFieldView(QWidget):
             if shape is None:
                 raise UnitFieldError(f"layer {node.name!r} has no known output shape; fix the network's problems first")
             map_hw = feature_map_hw(shape)
-            self.canvas.overhang = overhang(document, self.node_id, map_hw, sample.x.shape[1:])
+            height, width = sample.x.shape[1:]
+            cap = max(1, round(MAX_OVERHANG * max(height, width)))
+            top, left, bottom, right = (min(side, cap) for side in field_overhang(document, self.node_id))
+            self.canvas.overhang = (top, left, bottom, right)
         except UnitFieldError as exc:
             self.canvas.overhang = (0, 0, 0, 0)
             self.canvas.map_caption = f"{node.name} · {node.type_name}"

@@ -19,7 +19,7 @@ from core.analysis.unit_field import DepthPoint, receptive_field_by_depth
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument
 from core.graph.validation import check_graph
-from gui.widgets.plots import chart
+from gui.widgets.plots import chart, style_chart
 
 HEIGHT_COLOUR = "#4c78a8"
 WIDTH_COLOUR = "#f58518"
@@ -52,17 +52,7 @@ class RfDepthChart(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.summary)
         layout.addWidget(self.widget, 1)
-        self._apply_palette()
-
-    def _apply_palette(self) -> None:
-        palette = self.palette()
-        self.widget.setBackground(palette.color(QPalette.ColorRole.Base))
-        foreground = palette.color(QPalette.ColorRole.Text)
-        for axis in ("left", "bottom"):
-            self.plot.getAxis(axis).setPen(foreground)
-            self.plot.getAxis(axis).setTextPen(foreground)
-        if self.plot.legend is not None:
-            self.plot.legend.setLabelTextColor(foreground)
+        style_chart(self.widget, self.palette())
 
     def set_document(self, document: NetworkDocument | None, chosen: str | None = None) -> None:
         """Draw the chart of ``document``, marking the layer named ``chosen``."""

@@ -1,53 +1,22 @@
 """The curve of an activation function, drawn in the inspector for activation layers.
 
-The curve is computed by the engine itself — a two-layer network ``Input → activation``
-run forward on a range of inputs — so it is exactly the function the layer applies,
-with its current ``alpha``.
+The points come from :func:`core.analysis.activation_curve.activation_curve`: the
+engine's own forward pass, so the plot shows exactly what the layer computes.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from core.engine.model import Model
-from core.graph.document import NetworkDocument
+from core.analysis.activation_curve import X_RANGE, activation_curve
 from core.layers.base import Layer
+from gui.widgets.plots import chart, style_chart
 
-X_RANGE = (-4.0, 4.0)
-POINTS = 401
 CURVE_COLOUR = "#1f77b4"
 HEIGHT = 170
-
-
-@lru_cache(maxsize=32)
-def _curve(type_name: str, params: tuple[tuple[str, object], ...]) -> tuple[np.ndarray, np.ndarray]:
-    document = NetworkDocument("activation curve")
-    source = document.add_node("Input", {"shape": [POINTS]}, name="x")
-    document.chain(source.id, [(type_name, dict(params), "f")])
-    x = np.linspace(*X_RANGE, POINTS)
-    y = Model(document, dtype=np.float64).forward(x[None])[0]
-    x.setflags(write=False)
-    y.setflags(write=False)
-    return x, y
-
-
-def activation_curve(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, f(x))`` of an activation layer on :data:`X_RANGE`, each ``(POINTS,)``, from the engine's forward pass.
-
-    Raises
-    ------
-    ValueError
-        When ``layer`` is not an elementwise activation function.
-    """
-    if not layer.is_activation_function:
-        raise ValueError(f"{layer.type_name} has no curve to draw")
-    return _curve(layer.type_name, tuple(sorted(layer.get_config().items())))
 
 
 class ActivationCurve(QWidget):
@@ -61,15 +30,10 @@ class ActivationCurve(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.widget = pg.PlotWidget()
+        self.widget, self.plot = chart("x", "f(x)")
         self.widget.setFixedHeight(HEIGHT)
-        self.plot: pg.PlotItem = self.widget.getPlotItem()
-        self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.plot.setLabel("bottom", "x")
-        self.plot.setLabel("left", "f(x)")
         palette = self.palette()
         muted = QColor(palette.color(QPalette.ColorRole.Text))
         muted.setAlpha(110)
@@ -77,10 +41,7 @@ class ActivationCurve(QWidget):
             axis_pen = pg.mkPen(muted, width=1, style=Qt.PenStyle.DashLine)
             self.plot.addItem(pg.InfiniteLine(pos=0, angle=angle, pen=axis_pen))
         self.curve = self.plot.plot([], [], pen=pg.mkPen(CURVE_COLOUR, width=2.5))
-        self.widget.setBackground(palette.color(QPalette.ColorRole.Base))
-        for axis in ("left", "bottom"):
-            self.plot.getAxis(axis).setPen(palette.color(QPalette.ColorRole.Text))
-            self.plot.getAxis(axis).setTextPen(palette.color(QPalette.ColorRole.Text))
+        style_chart(self.widget, palette)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.widget)

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core.training.history import Marker, RunHistory
-from gui.widgets.plots import chart
+from gui.widgets.plots import chart, style_chart
 
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#e8710a"
@@ -23,6 +23,8 @@ MARKER_COLOURS = {"setting": "#6b7280", "best": "#1a9850", "stopped": "#d73027"}
 OVERFIT_BRUSH = (215, 48, 39, 38)
 RUN_HUES = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d", "#e45756", "#72b7b2", "#eeca3b")
 FADED_ALPHA = 110
+LEGEND_ALPHA = 200
+"""Opacity of the legends' background: curves behind them show through, faintly."""
 
 
 def _faded(colour: str) -> QColor:
@@ -132,20 +134,8 @@ class TrainingPlots(QWidget):
 
     def apply_palette(self) -> None:
         """Follow the window's light or dark palette."""
-        palette = self.palette()
-        background = palette.color(QPalette.ColorRole.Base)
-        foreground = palette.color(QPalette.ColorRole.Text)
         for widget in (self.loss_widget, self.accuracy_widget):
-            widget.setBackground(background)
-            plot = widget.getPlotItem()
-            for axis in ("left", "bottom"):
-                plot.getAxis(axis).setPen(foreground)
-                plot.getAxis(axis).setTextPen(foreground)
-            plot.titleLabel.setAttr("color", foreground.name())
-            plot.setTitle(plot.titleLabel.text)
-            if plot.legend is not None:
-                plot.legend.setLabelTextColor(foreground)
-                plot.legend.setBrush(pg.mkBrush(background.red(), background.green(), background.blue(), 200))
+            style_chart(widget, self.palette(), legend_alpha=LEGEND_ALPHA)
 
     # -- runs -------------------------------------------------------------------------
 

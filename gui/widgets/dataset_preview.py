@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 from core.data.dataset import Dataset, stratified_take
 from core.shapes import format_shape
 from gui.widgets.images import unit_range, value_bounds
+from gui.widgets.plots import style_chart
 from gui.widgets.sample_grid import SampleGrid, muted_colour
 
 MAX_POINTS = 5000
@@ -29,6 +30,8 @@ CLASS_COLOURS = (
 )
 """Distinct colours of the first ten classes (Tableau 10); further classes get evenly spaced hues."""
 EMPTY_TEXT = "No dataset"
+LEGEND_ALPHA = 215
+"""Opacity of the scatter plot legend's background over the points behind it."""
 
 
 def class_colours(count: int) -> list[QColor]:
@@ -260,31 +263,16 @@ class DatasetPreview(QWidget):
         for start in starts[1:]:
             plot.addItem(pg.InfiniteLine(pos=float(start), angle=0, pen=pen, movable=False))
 
-    def _style_legend(self) -> None:
-        """Legend colours from the palette (the legend itself lives as long as the plot)."""
-        palette = self.palette()
-        legend = self.scatter.getPlotItem().legend
-        background = QColor(palette.color(QPalette.ColorRole.Base))
-        background.setAlpha(215)
-        legend.setBrush(pg.mkBrush(background))
-        legend.setPen(pg.mkPen(muted_colour(palette)))
-        legend.setLabelTextColor(palette.color(QPalette.ColorRole.Text))
-
     # -- look ---------------------------------------------------------------------
 
     def _apply_palette(self) -> None:
         palette = self.palette()
-        muted = muted_colour(palette).name()
-        self.note.setStyleSheet(f"QLabel {{ color: {muted}; }}")
-        self.empty.setStyleSheet(f"QLabel {{ color: {muted}; font-size: 14px; }}")
-        text = palette.color(QPalette.ColorRole.Text)
+        muted = muted_colour(palette)
+        self.note.setStyleSheet(f"QLabel {{ color: {muted.name()}; }}")
+        self.empty.setStyleSheet(f"QLabel {{ color: {muted.name()}; font-size: 14px; }}")
         for plot in (self.scatter, self.heatmap):
-            plot.setBackground(palette.color(QPalette.ColorRole.Base))
-            for name in ("left", "bottom"):
-                axis = plot.getAxis(name)
-                axis.setPen(pg.mkPen(muted_colour(palette)))
-                axis.setTextPen(pg.mkPen(text))
-        self._style_legend()
+            style_chart(plot, palette, axis_line=muted, legend_alpha=LEGEND_ALPHA)
+        self.scatter.getPlotItem().legend.setPen(pg.mkPen(muted))  # framed: it floats over the points
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
         if event.type() == QEvent.Type.PaletteChange:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.examples import example_path
 from core.graph.fileformat import load_network, network_to_dict
-from gui.panels.palette import LAYER_MIME_TYPE
 from gui.commands import (
     AddNodeCommand,
     InsertFragmentCommand,
@@ -20,21 +19,7 @@ from gui.commands import (
     RenameNodeCommand,
     SetParamCommand,
 )
-from gui.main_window import MainWindow, release_clipboard
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    # Closing a window with edits asks to save; the tests' windows discard.
-    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
-    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    assert win.open_network(example_path("lenet5"))
-    yield win
-    win.undo_stack.setClean()  # closing must not ask once the test's patch is gone
-    release_clipboard()
+from gui.panels.palette import LAYER_MIME_TYPE
 
 
 def snapshot(window):

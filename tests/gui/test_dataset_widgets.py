@@ -20,16 +20,9 @@ from gui.panels.run_results import MAX_SHOWN, ConfusionMatrixView, RunResultsWid
 from gui.widgets.dataset_preview import DatasetPreview
 from gui.widgets.images import array_to_qimage
 from gui.widgets.sample_grid import SampleGrid
+from tests.gui.helpers import shown
 
 IMPORT_TIMEOUT_MS = 20_000
-
-
-def shown(qtbot, widget: QWidget, width: int = 640, height: int = 480) -> QWidget:
-    qtbot.addWidget(widget)
-    widget.resize(width, height)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
 
 
 def distinct_colours(widget: QWidget) -> int:

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -16,16 +15,6 @@ from gui import app as gui_app
 from gui.main_window import MainWindow
 from gui.panels.summary_panel import COLUMNS
 from tests.conftest import ROOT
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
-    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    assert win.open_network(example_path("lenet5"))
-    yield win
-    win.undo_stack.setClean()  # closing must not ask once the test's patch is gone
 
 
 def cell(win, row_name: str, header: str) -> str:

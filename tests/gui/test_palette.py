@@ -17,16 +17,12 @@ from gui.panels.palette import (
     mime_data_for,
     type_name_from_mime,
 )
+from tests.gui.helpers import shown
 
 
 @pytest.fixture
-def palette(qtbot):
-    widget = PaletteWidget()
-    qtbot.addWidget(widget)
-    widget.resize(260, 640)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def palette(qtbot) -> PaletteWidget:
+    return shown(qtbot, PaletteWidget(), 260, 640)
 
 
 def item_for(palette: PaletteWidget, type_name: str):

@@ -10,26 +10,17 @@ import sys
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
 from core.examples import example_path
 from core.graph.fileformat import network_to_dict
 from gui import app as gui_app
-from gui.main_window import MainWindow
 from gui.recovery import find_orphans
 from tests.conftest import ROOT
 
 
-def window_in(qtbot, data_dir, monkeypatch) -> MainWindow:
-    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
-    win = MainWindow(QSettings(str(data_dir / "settings.ini"), QSettings.Format.IniFormat), "thread", data_dir)
-    qtbot.addWidget(win)
-    return win
-
-
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_work_survives_a_killed_app(qtbot, tmp_path, monkeypatch):
+def test_work_survives_a_killed_app(make_window, tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LAYERWISE_AUTOSAVE_SECONDS": "0.3"}
     driver = subprocess.Popen(
         [sys.executable, "-m", "tests.gui.recovery_driver", str(tmp_path)], cwd=ROOT, env=env,
@@ -47,7 +38,7 @@ def test_work_survives_a_killed_app(qtbot, tmp_path, monkeypatch):
     assert len(orphans) == 1 and orphans[0].snapshot is not None
     assert orphans[0].snapshot.network == saved["network"]
 
-    window = window_in(qtbot, tmp_path, monkeypatch)
+    window = make_window(None, data_dir=tmp_path)
     window.restore_snapshot(orphans[0].snapshot)
     orphans[0].discard()
     restored = network_to_dict(window.document)
@@ -63,8 +54,8 @@ def test_work_survives_a_killed_app(qtbot, tmp_path, monkeypatch):
     assert not find_orphans(tmp_path), "a window that closed normally leaves nothing behind"
 
 
-def test_a_window_with_nothing_unsaved_keeps_no_recovery_file(qtbot, tmp_path, monkeypatch):
-    window = window_in(qtbot, tmp_path, monkeypatch)
+def test_a_window_with_nothing_unsaved_keeps_no_recovery_file(make_window, tmp_path):
+    window = make_window(None, data_dir=tmp_path)
     window.open_network(example_path("lenet5"))
     window.autosaver.save_now()
     assert not window.autosaver.path.exists()
@@ -78,8 +69,8 @@ def test_a_window_with_nothing_unsaved_keeps_no_recovery_file(qtbot, tmp_path, m
     assert not window.autosaver.path.exists()
 
 
-def test_startup_offers_restore_and_discard(qtbot, tmp_path, monkeypatch):
-    first = window_in(qtbot, tmp_path, monkeypatch)
+def test_startup_offers_restore_and_discard(make_window, tmp_path, monkeypatch):
+    first = make_window(None, data_dir=tmp_path)
     first.open_network(example_path("mlp"))
     first.document.name = "Half-built MLP"
     first.undo_stack.resetClean()
@@ -88,7 +79,7 @@ def test_startup_offers_restore_and_discard(qtbot, tmp_path, monkeypatch):
     orphans = find_orphans(tmp_path)
     assert [o.snapshot.network["name"] for o in orphans] == ["Half-built MLP"]
 
-    second = window_in(qtbot, tmp_path, monkeypatch)
+    second = make_window(None, data_dir=tmp_path)
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: asked.append(args[2]) or QMessageBox.StandardButton.Yes)
     gui_app.offer_recovery(second, orphans)
@@ -99,13 +90,13 @@ def test_startup_offers_restore_and_discard(qtbot, tmp_path, monkeypatch):
         window.autosaver.timer.stop()
 
 
-def test_an_unreadable_recovery_file_is_set_aside_with_a_message(qtbot, tmp_path, monkeypatch):
+def test_an_unreadable_recovery_file_is_set_aside_with_a_message(make_window, tmp_path, monkeypatch):
     recovery = tmp_path / "recovery"
     recovery.mkdir()
     (recovery / "broken.lwrecovery").write_bytes(b"not a zip")
     orphans = find_orphans(tmp_path)
     assert orphans[0].snapshot is None and "broken.lwrecovery" in orphans[0].problem
-    window = window_in(qtbot, tmp_path, monkeypatch)
+    window = make_window(None, data_dir=tmp_path)
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kwargs: warnings.append(args[2]))
     gui_app.offer_recovery(window, orphans)

@@ -6,11 +6,9 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
 from core.data import Dataset
-from core.examples import example_path
 from core.graph.document import NetworkDocument
 from core.training.events import SettingChanged
 from gui.commands import SetParamCommand
@@ -19,21 +17,10 @@ from gui.main_window import MainWindow
 RUN_TIMEOUT_MS = 60_000
 
 
-def make_window(qtbot, tmp_path, monkeypatch, mode="thread", network="digits_cnn") -> MainWindow:
-    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
-    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat), worker_mode=mode)
-    qtbot.addWidget(win)
-    assert win.open_network(example_path(network))
-    return win
-
-
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    win = make_window(qtbot, tmp_path, monkeypatch)
-    yield win
-    win.training_panel.shutdown()
-    win.undo_stack.setClean()
-    win.weights_modified = False
+def window_network() -> str:
+    """The ``window`` fixture's network: the built-in digits dataset fits its 1×8×8 input."""
+    return "digits_cnn"
 
 
 def configure(win: MainWindow, **values) -> None:
@@ -208,8 +195,8 @@ def test_runs_stay_for_comparison_and_can_be_hidden_renamed_removed(qtbot, windo
     assert [run.name for run in panel.runs] == ["Run 2: dropout off, L2 = 0.001"]
 
 
-def test_closing_the_window_mid_run_stops_the_training_process(qtbot, tmp_path, monkeypatch):
-    win = make_window(qtbot, tmp_path, monkeypatch, mode="process")
+def test_closing_the_window_mid_run_stops_the_training_process(qtbot, make_window):
+    win = make_window("digits_cnn", mode="process")
     configure(win, epochs=500)
     assert win.training_panel.start()
     wait_for_batches(qtbot, win)
@@ -221,8 +208,8 @@ def test_closing_the_window_mid_run_stops_the_training_process(qtbot, tmp_path, 
     assert not win.training_panel.is_training
 
 
-def test_a_worker_that_dies_is_reported_and_the_app_carries_on(qtbot, tmp_path, monkeypatch):
-    win = make_window(qtbot, tmp_path, monkeypatch, mode="process")
+def test_a_worker_that_dies_is_reported_and_the_app_carries_on(qtbot, make_window):
+    win = make_window("digits_cnn", mode="process")
     panel = win.training_panel
     configure(win, epochs=500)
     assert panel.start()
@@ -236,5 +223,3 @@ def test_a_worker_that_dies_is_reported_and_the_app_carries_on(qtbot, tmp_path, 
     assert panel.start()  # and training works again
     wait_until_idle(qtbot, win)
     assert panel.current.finished.reason == "completed"
-    win.undo_stack.setClean()
-    win.weights_modified = False

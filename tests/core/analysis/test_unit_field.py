@@ -7,7 +7,14 @@ import random
 import pytest
 
 from core.analysis.receptive_field import receptive_fields
-from core.analysis.unit_field import DepthPoint, UnitFieldError, receptive_field_by_depth, unit_input_region
+from core.analysis.unit_field import (
+    DepthPoint,
+    UnitFieldError,
+    feature_map_hw,
+    field_overhang,
+    receptive_field_by_depth,
+    unit_input_region,
+)
 from core.errors import LayerwiseError
 from core.examples import example_names, example_path
 from core.graph.document import NetworkDocument
@@ -157,6 +164,64 @@ def test_regions_of_random_chains_equal_brute_force_on_both_axes():
                     assert left <= min(real_cols) and max(real_cols) <= right
                 units += 1
     assert units > 500
+
+
+# -- how far the fields reach past the image ----------------------------------------------
+
+
+def overhang_of_every_unit(doc, node_id):
+    """``(top, left, bottom, right)`` reach past the image, from every unit's own region."""
+    height, width = feature_map_hw(check_graph(doc).shapes[node_id])
+    regions = [unit_input_region(doc, node_id, row, col) for row in range(height) for col in range(width)]
+    input_h, input_w = regions[0].input_hw
+    return (
+        max(0, -min(r.top for r in regions)),
+        max(0, -min(r.left for r in regions)),
+        max(0, max(r.bottom for r in regions) - (input_h - 1)),
+        max(0, max(r.right for r in regions) - (input_w - 1)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "layer", "expected"),
+    [
+        ((1, 8, 8), conv(kernel=5, padding=2), (2, 2, 2, 2)),
+        ((1, 8, 8), conv(kernel=3), (0, 0, 0, 0)),
+        # Pads are (top, left, bottom, right): a 5×6 map whose last column reads 7 = 5 + 2.
+        ((1, 6, 6), conv(kernel=3, padding=[1, 0, 0, 2]), (1, 0, 0, 2)),
+        # Ceil mode keeps a last 2×2 window over rows 6–7 of a 7-row image.
+        ((1, 7, 7), ("MaxPool2D", {"pool_size": 2, "stride": 2, "ceil_mode": True}, None), (0, 0, 1, 1)),
+    ],
+)
+def test_overhang_by_hand(input_shape, layer, expected):
+    doc, node = network(input_shape, layer)
+    assert field_overhang(doc, node.id) == expected
+
+
+def test_overhang_of_lenet5_layers():
+    doc = load_network(example_path("lenet5"))
+    # conv1 pads its 28×28 input by 2; pool2's last unit reads rows 14–29 (see above).
+    assert field_overhang(doc, doc.node_by_name("conv1").id) == (2, 2, 2, 2)
+    assert field_overhang(doc, doc.node_by_name("pool2").id) == (2, 2, 2, 2)
+
+
+def test_overhang_equals_the_reach_of_every_unit_on_random_chains_and_branches():
+    rng = random.Random(5)
+    for _ in range(40):
+        doc, last, _windows, _sizes = random_chain_network(rng)
+        assert field_overhang(doc, last.id) == overhang_of_every_unit(doc, last.id)
+    for example in ("resnet_block", "inception_block"):
+        doc = load_network(example_path(example))
+        fields = receptive_fields(doc, check_graph(doc))
+        for node in doc.nodes:
+            if fields[node.id] is not None:
+                assert field_overhang(doc, node.id) == overhang_of_every_unit(doc, node.id), (example, node.name)
+
+
+def test_overhang_of_a_layer_without_a_field_is_an_error():
+    doc, _ = network((8,), ("Dense", {"units": 4}, "fc"))
+    with pytest.raises(UnitFieldError, match="'fc'"):
+        field_overhang(doc, doc.node_by_name("fc").id)
 
 
 # -- size against depth ---------------------------------------------------------------------
