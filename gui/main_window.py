@@ -453,7 +453,7 @@ class MainWindow(QMainWindow):
         if not self._shown_once:
             # The view has its real size only now: fit the network opened before the window showed.
             self._shown_once = True
-            QTimer.singleShot(0, lambda: self.view.fit_all(readable=True))
+            QTimer.singleShot(0, self.view, lambda: self.view.fit_all(readable=True))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         if not self.maybe_save():
@@ -464,6 +464,9 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window_geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.autosaver.close()
+        # A window deleted on close empties its undo stack while its child widgets are
+        # already gone; nothing may react to that any more.
+        self.undo_stack.blockSignals(True)
         event.accept()
 
     # -- recovery ------------------------------------------------------------------------

@@ -109,7 +109,7 @@ class NetworkScene(QGraphicsScene):
         # Many events arrive together (a paste, an undo of a delete): analyse once after them.
         if not self._refresh_pending:
             self._refresh_pending = True
-            QTimer.singleShot(0, self.refresh_facts)
+            QTimer.singleShot(0, self, self.refresh_facts)
 
     def refresh_facts(self) -> None:
         """Recompute shapes, parameter counts and problems, and show them on the items."""

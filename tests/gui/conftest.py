@@ -19,9 +19,7 @@ WindowFactory = Callable[..., MainWindow]
 def _forget_edits(win: MainWindow) -> None:
     """Stop training and drop the edits, so that closing after the test asks nothing.
 
-    A test may leave ``QMessageBox.question`` patched to answer "Save". The undo stack
-    is emptied rather than marked clean: a shown window destroyed with commands on its
-    stack (in a later test's event loop) calls the window's slots after its docks are gone.
+    A test may leave ``QMessageBox.question`` patched to answer "Save".
     """
     win.training_panel.shutdown()
     win.undo_stack.clear()

@@ -148,3 +148,22 @@ def test_safe_mode_starts_with_default_settings_and_no_recovery(tmp_path):
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["title"].endswith("(safe mode)")
     assert "layerwise-safe-" in seen["settings"]
+
+
+def test_closing_a_second_window_with_edits_leaves_no_error(window, qtbot):
+    # A window deleted on close empties its undo stack after its widgets are gone.
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from gui.commands import SetParamCommand
+
+    other = window.new_window()
+    other.show()
+    assert other.open_network(example_path("lenet5"))
+    conv = other.document.node_by_name("conv1")
+    other.undo_stack.push(SetParamCommand(other.document, conv.id, "filters", 7))
+    destroyed = []
+    other.destroyed.connect(lambda: destroyed.append(True))
+    assert other.close()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    qtbot.wait(20)
+    assert destroyed
