@@ -7,13 +7,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test qt-libs examples clean
+.PHONY: run test lint format qt-libs examples clean
 
 run: $(STAMP) qt-libs
 	$(PY) main.py
 
-test: $(STAMP) qt-libs
+test: lint qt-libs
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+# The house rules: ruff's lint rules and format, and core's import floors (pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

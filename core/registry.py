@@ -57,6 +57,19 @@ def register(cls: type[Layer]) -> type[Layer]:
     return cls
 
 
+def unregister(type_name: str) -> None:
+    """Remove the class registered as ``type_name`` (for layer types a test defines).
+
+    Raises
+    ------
+    UnknownLayerTypeError
+        When no class carries that name.
+    """
+    if type_name not in _REGISTRY:
+        raise UnknownLayerTypeError(f"unknown layer type {type_name!r}; nothing to unregister")
+    del _REGISTRY[type_name]
+
+
 def layer_types() -> list[type[Layer]]:
     """Return every registered layer class, in registration order."""
     return list(_REGISTRY.values())

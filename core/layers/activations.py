@@ -8,7 +8,16 @@ from typing import Any
 from core.layers.base import Layer
 from core.params import FloatParam
 from core.registry import register
-from core.shapes import Shape
+from core.shapes import Shape, format_shape
+from core.layers.onnx_reader import (
+    Attributes,
+    OnnxNode,
+    OnnxReader,
+    UnsupportedNode,
+    onnx_converter,
+    onnx_pattern,
+    read_int,
+)
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.basic import ELUOp, LeakyReLUOp, ReLUOp, SigmoidOp, SoftmaxOp, TanhOp
 from core.ops.op import Op
@@ -124,3 +133,47 @@ class Softmax(Layer):
         last = onnx_export.node("Transpose", inputs, f"{name}_nhwc", perm=[0, 2, 3, 1])
         normalised = onnx_export.node("Softmax", [last], f"{name}_softmax", axis=3)
         return onnx_export.node("Transpose", [normalised], name, perm=[0, 3, 1, 2])
+
+
+# -- ONNX import ----------------------------------------------------------------------------
+# Relu, LeakyRelu, Sigmoid, Tanh and Elu are read by the default converters of their
+# layers' `onnx_op`.
+
+
+@onnx_converter("Softmax")
+def _import_softmax(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """Softmax over the features, or over the channels of each pixel → Softmax."""
+    shape = reader.shape(node.input[0])
+    rank = len(shape) + 1
+    axis = read_int(attrs, "axis", 1 if reader.opset < 13 else -1) % rank
+    # Before opset 13, Softmax normalises over every axis from `axis` on.
+    covers_all = reader.opset < 13 and axis == 1
+    per_feature = rank == 2 and axis == 1
+    per_pixel = rank == 4 and axis == 1 and (reader.opset >= 13 or shape[1:] == (1, 1))
+    if not (per_feature or per_pixel or (covers_all and rank == 2)):
+        raise UnsupportedNode(
+            f"softmax over axis {axis} of a {format_shape(shape)} tensor (opset {reader.opset}) has no layer"
+        )
+    reader.add_layer(node, Softmax.type_name, {}, [node.input[0]])
+
+
+@onnx_pattern("channels-last softmax", anchor="Transpose")
+def _import_channels_last_softmax(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
+    """Transpose(0, 2, 3, 1) → Softmax over the last axis → Transpose(0, 3, 1, 2): Softmax per pixel.
+
+    What the export writes before opset 13, whose Softmax cannot pick the channel axis alone.
+    """
+    softmax = reader.producer_node(node.input[0])
+    if attrs.get("perm") != [0, 3, 1, 2] or softmax is None or softmax.op_type != "Softmax":
+        return None
+    last = reader.producer_node(softmax.input[0])
+    if last is None or last.op_type != "Transpose" or reader.attributes(last).get("perm") != [0, 2, 3, 1]:
+        return None
+    source = last.input[0]
+    if reader.uses(node.input[0]) != 1 or reader.uses(softmax.input[0]) != 1 or not reader.is_computed(source):
+        return None
+    axis = reader.attributes(softmax).get("axis", 1 if reader.opset < 13 else -1)
+    if len(reader.shape(source)) != 3 or axis not in (3, -1):
+        return None
+    reader.add_layer(node, Softmax.type_name, {}, [source])
+    return [softmax, last]

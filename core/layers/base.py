@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from core.errors import ParamError, ShapeError
 from core.params import ParamSpec
 from core.shapes import Shape, describe_shape, is_image
+from core.layers.onnx_reader import Attributes, read_param
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.op import Op
 
@@ -75,7 +76,9 @@ class Layer:
         name when empty.
     onnx_op
         The ONNX operator a layer maps to one-to-one (with :meth:`onnx_attributes`);
-        layers needing more override :meth:`export_onnx`.
+        layers needing more override :meth:`export_onnx`. It also gives the layer an
+        import converter for that op (parameters from :meth:`params_from_onnx`), unless
+        one is registered with :func:`~core.layers.onnx_reader.onnx_converter`.
 
     Facts the rest of the product reads from the class (nothing outside
     ``core/layers`` keeps lists of type names):
@@ -222,6 +225,25 @@ class Layer:
         if not self.onnx_op:
             raise NotImplementedError(f"{self.type_name} has no ONNX converter")
         return onnx_export.node(self.onnx_op, inputs, name, **self.onnx_attributes())
+
+    @classmethod
+    def params_from_onnx(cls, attrs: Attributes) -> dict[str, Any]:
+        """Parameters from the attributes of an :attr:`onnx_op` node: the inverse of :meth:`onnx_attributes`.
+
+        By default, each attribute named after a parameter is that parameter, and an absent
+        one takes the parameter's default, which must then be ONNX's default too; other
+        attributes are not read. Raise :class:`~core.layers.onnx_reader.UnsupportedNode`
+        for attributes no instance of the class would write.
+        """
+        return {spec.name: read_param(attrs, spec) for spec in cls.param_specs if spec.name in attrs}
+
+    def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer | None:
+        """The layer an ONNX export at ``opset`` and an import read back (``None``: no layer at all).
+
+        The same layer by default; a layer whose export is an equivalent but different
+        form (resolved padding, an inference-only no-op) says which.
+        """
+        return self
 
     # -- helpers for subclasses ------------------------------------------------------
 

@@ -12,6 +12,19 @@ from core.window import Window, resolve_window
 from core.params import BoolParam, IntParam, PaddingParam, PairParam
 from core.registry import register
 from core.shapes import Shape
+from core.layers.onnx_reader import (
+    Attributes,
+    OnnxNode,
+    OnnxReader,
+    UnsupportedNode,
+    onnx_converter,
+    onnx_pattern,
+    padding,
+    padding_param,
+    read_int,
+    read_pair,
+    resolve_reshape,
+)
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.basic import ChannelShuffleOp
 from core.ops.op import Op
@@ -117,6 +130,10 @@ class Conv2D(Layer):
             dilations=list(window.dilation), group=self.params["groups"],
         )
 
+    def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
+        # ONNX holds the resolved pads ('same' depends on the input size there).
+        return self.with_params(padding=padding_param(self.window(input_shapes[0]).pads))
+
 
 @register
 class ChannelShuffle(Layer):
@@ -152,3 +169,58 @@ class ChannelShuffle(Layer):
         grouped = onnx_export.node("Reshape", [inputs[0], split], f"{name}_split")
         swapped = onnx_export.node("Transpose", [grouped], f"{name}_swap", perm=[0, 2, 1, 3, 4])
         return onnx_export.node("Reshape", [swapped, merged], name)
+
+
+# -- ONNX import ----------------------------------------------------------------------------
+
+
+@onnx_converter("Conv", min_inputs=2)
+def _import_conv(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """A 2-D ``Conv`` with constant weights (and bias) → Conv2D."""
+    weight = reader.require_constant(node.input[1], "weight")
+    if weight.ndim != 4:
+        raise UnsupportedNode("only 2-D convolutions are supported")
+    bias = reader.constant(node.input[2]) if len(node.input) > 2 else None
+    kernel = read_pair(attrs, "kernel_shape", list(weight.shape[2:]))
+    strides, dilations = read_pair(attrs, "strides", [1, 1]), read_pair(attrs, "dilations", [1, 1])
+    params = {
+        "filters": int(weight.shape[0]),
+        "kernel_size": kernel,
+        "stride": strides,
+        "padding": padding(attrs, reader.spatial_shape(node), kernel, strides, dilations),
+        "dilation": dilations,
+        "groups": read_int(attrs, "group", 1),
+        "bias": bias is not None,
+    }
+    reader.add_layer(node, Conv2D.type_name, params, [node.input[0]], {"weight": weight, "bias": bias})
+
+
+@onnx_pattern("channel shuffle", anchor="Reshape")
+def _import_channel_shuffle(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
+    """Reshape to N×g×(C/g)×H×W → Transpose(0, 2, 1, 3, 4) → Reshape to N×C×H×W: a ChannelShuffle of g groups."""
+    swap = reader.producer_node(node.input[0])
+    if swap is None or swap.op_type != "Transpose" or reader.uses(node.input[0]) != 1:
+        return None
+    split = reader.producer_node(swap.input[0])
+    if split is None or split.op_type != "Reshape" or reader.uses(swap.input[0]) != 1 or len(split.input) < 2:
+        return None
+    source = split.input[0]
+    if reader.attributes(swap).get("perm") != [0, 2, 1, 3, 4] or not reader.is_computed(source):
+        return None
+    shape = reader.shape(source)
+    split_target, merged_target = reader.constant(split.input[1]), reader.constant(node.input[1])
+    if len(shape) != 3 or split_target is None or merged_target is None:
+        return None
+    channels, height, width = shape
+    try:
+        grouped = resolve_reshape(split_target, (1, *shape), bool(read_int(reader.attributes(split), "allowzero", 0)))
+        if len(grouped) != 5 or grouped[0] != 1 or grouped[3:] != [height, width]:
+            return None
+        swapped = (1, grouped[2], grouped[1], height, width)
+        merged = resolve_reshape(merged_target, swapped, bool(read_int(attrs, "allowzero", 0)))
+    except UnsupportedNode:  # targets that fit no tensor here: another sub-graph
+        return None
+    if merged != [1, channels, height, width]:
+        return None
+    reader.add_layer(node, ChannelShuffle.type_name, {"groups": grouped[1]}, [source])
+    return [swap, split]

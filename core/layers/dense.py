@@ -11,7 +11,18 @@ from core.errors import ShapeError
 from core.layers.base import Layer, ParamCount
 from core.params import BoolParam, IntParam
 from core.registry import register
-from core.shapes import Shape, describe_shape, num_elements
+from core.shapes import Shape, describe_shape, format_shape, num_elements
+from core.layers.onnx_reader import (
+    Attributes,
+    OnnxNode,
+    OnnxReader,
+    UnsupportedNode,
+    onnx_converter,
+    read_float,
+    read_int,
+    reshape_target,
+    squeeze_axes,
+)
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.basic import DenseOp, FlattenOp
 from core.ops.op import Op
@@ -35,6 +46,12 @@ class Flatten(Layer):
 
     def onnx_attributes(self) -> dict[str, Any]:
         return {"axis": 1}
+
+    @classmethod
+    def params_from_onnx(cls, attrs: Attributes) -> dict[str, Any]:
+        if read_int(attrs, "axis", 1) != 1:
+            raise UnsupportedNode("only axis=1 (keep the batch) is supported")
+        return {}
 
     def spatial_geometry(self, input_shapes: Sequence[Shape]) -> None:
         return None
@@ -77,6 +94,9 @@ class Dense(Layer):
         extra = [onnx_export.constant(f"{name}.bias", bias)] if self.params["bias"] or onnx_export.opset < 11 else []
         return onnx_export.node("Gemm", [inputs[0], weight, *extra], name, transB=1)
 
+    def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
+        return self.with_params(bias=True) if opset < 11 else self  # the zeros read back as a bias
+
     def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
         features = input_shapes[0][0]
         units = self.params["units"]
@@ -87,3 +107,67 @@ class Dense(Layer):
 
     def spatial_geometry(self, input_shapes: Sequence[Shape]) -> None:
         return None
+
+
+# -- ONNX import ----------------------------------------------------------------------------
+# Flatten is read by the default converter of Flatten's `onnx_op`.
+
+
+@onnx_converter("Gemm", min_inputs=2)
+def _import_gemm(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """Gemm with a constant B (and C) → Dense, ``alpha`` and ``beta`` folded into the weights."""
+    if read_int(attrs, "transA", 0):
+        raise UnsupportedNode("transA=1 is not supported")
+    matrix = reader.require_constant(node.input[1], "B matrix")
+    if matrix.ndim != 2:
+        raise UnsupportedNode(f"its B matrix has {matrix.ndim} dimensions, not 2")
+    alpha, beta = read_float(attrs, "alpha", 1.0), read_float(attrs, "beta", 1.0)
+    # Non-finite products are refused with the weights (they must be finite); no warning on the way.
+    with np.errstate(over="ignore", invalid="ignore"):
+        weight = (matrix if read_int(attrs, "transB", 0) else matrix.T) * alpha
+    bias = reader.constant(node.input[2]) if len(node.input) > 2 else None
+    if bias is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            bias = np.asarray(bias, np.float32).reshape(-1) * beta
+        if bias.size not in (1, weight.shape[0]):
+            raise UnsupportedNode(f"a bias of {bias.size} values for {weight.shape[0]} outputs")
+        bias = np.broadcast_to(bias, (weight.shape[0],)).copy()
+    params = {"units": int(weight.shape[0]), "bias": bias is not None}
+    reader.add_layer(node, Dense.type_name, params, [node.input[0]], {"weight": weight, "bias": bias})
+
+
+@onnx_converter("MatMul", min_inputs=2)
+def _import_matmul(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """MatMul by a constant matrix → Dense without bias (an Add after it becomes the bias)."""
+    matrix = reader.require_constant(node.input[1], "second operand")
+    if matrix.ndim != 2:
+        raise UnsupportedNode("only a 2-D constant right operand maps to Dense")
+    params = {"units": int(matrix.shape[1]), "bias": False}
+    reader.add_layer(node, Dense.type_name, params, [node.input[0]], {"weight": matrix.T})
+
+
+def _flatten_or_alias(reader: OnnxReader, node: OnnxNode) -> None:
+    """``node`` makes its computed input a feature vector: a Flatten, or nothing when it is one."""
+    if len(reader.shape(node.input[0])) == 1:
+        reader.alias(node.output[0], node.input[0])
+    else:
+        reader.add_layer(node, Flatten.type_name, {}, [node.input[0]])
+
+
+@onnx_converter("Reshape", min_inputs=2)
+def _import_reshape(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """Reshape to N×features → Flatten."""
+    target = reshape_target(reader, node, attrs)
+    if len(target) != 2 or target[0] != 1:
+        shown = [int(d) for d in reader.require_constant(node.input[1], "target shape")]
+        raise UnsupportedNode(f"reshape of a {format_shape(reader.shape(node.input[0]))} tensor to {shown}")
+    _flatten_or_alias(reader, node)
+
+
+@onnx_converter("Squeeze")
+def _import_squeeze(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """Squeeze of the 1×1 map of an N×C×1×1 tensor → Flatten."""
+    shape = reader.shape(node.input[0])
+    if len(shape) != 3 or shape[1:] != (1, 1) or squeeze_axes(reader, node, attrs) not in (None, [2, 3]):
+        raise UnsupportedNode(f"squeezing a {format_shape(shape)} tensor")
+    _flatten_or_alias(reader, node)

@@ -7,6 +7,15 @@ from typing import Any
 
 from core.errors import ShapeError
 from core.layers.base import Layer
+from core.layers.onnx_reader import (
+    Attributes,
+    OnnxNode,
+    OnnxReader,
+    UnsupportedNode,
+    onnx_converter,
+    onnx_pattern,
+    read_int,
+)
 from core.registry import register
 from core.shapes import Shape, format_shape, is_image
 from core.ops.basic import AddOp, ConcatOp
@@ -65,3 +74,41 @@ class Concat(Layer):
 
     def onnx_attributes(self) -> dict[str, Any]:
         return {"axis": 1}
+
+
+# -- ONNX import ----------------------------------------------------------------------------
+
+
+@onnx_pattern("sum of two computed tensors", anchor="Add")
+def _import_residual_add(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
+    """Add of two computed tensors (a residual connection) → Add; with a constant, it is no merge."""
+    operands = list(node.input[:2])
+    if not all(reader.is_computed(name) for name in operands):
+        return None
+    if reader.shape(operands[0]) != reader.shape(operands[1]):
+        raise UnsupportedNode("broadcasting between computed tensors is not supported")
+    reader.add_layer(node, Add.type_name, {}, operands)
+    return []
+
+
+@onnx_converter("Sum")
+def _import_sum(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """Sum of computed tensors → Add (of one tensor: that tensor)."""
+    inputs = [name for name in node.input if name]
+    if not all(reader.is_computed(name) for name in inputs):
+        raise UnsupportedNode("constant operands are not supported")
+    if len(inputs) == 1:
+        reader.alias(node.output[0], inputs[0])
+    else:
+        reader.add_layer(node, Add.type_name, {}, inputs)
+
+
+@onnx_converter("Concat")
+def _import_concat(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """Concat of computed tensors along the channels (or features) → Concat."""
+    inputs = [name for name in node.input if name]
+    computed = all(reader.is_computed(name) for name in inputs)
+    rank = len(reader.shape(inputs[0])) + 1 if computed else 1
+    if not computed or read_int(attrs, "axis", 1) % rank != 1:
+        raise UnsupportedNode("only concatenation of computed tensors along channels is supported")
+    reader.add_layer(node, Concat.type_name, {}, inputs)

@@ -5,10 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from core.layers.base import Layer, ParamCount
 from core.params import FloatParam, IntParam
 from core.registry import register
-from core.shapes import Shape, num_elements
+from core.shapes import Shape, format_shape, num_elements
+from core.layers.onnx_reader import (
+    Attributes,
+    OnnxNode,
+    OnnxReader,
+    UnsupportedNode,
+    onnx_converter,
+    per_channel,
+    read_float,
+    read_int,
+)
 from core.layers.onnx_writer import OnnxExportError, OnnxWriter
 from core.ops.basic import BatchNormOp, LRNOp, ScaleOp
 from core.ops.op import Op
@@ -92,6 +104,11 @@ class LRN(Layer):
             raise OnnxExportError(f"onnxruntime runs LRN with an odd size only; this one has size {self.params['size']}")
         return {key: self.params[key] for key in ("size", "alpha", "beta", "bias")}
 
+    @classmethod
+    def params_from_onnx(cls, attrs: Attributes) -> dict[str, Any]:
+        # ONNX has no default size; its other defaults are the parameters'.
+        return {**super().params_from_onnx(attrs), "size": read_int(attrs, "size")}
+
     def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
         return num_elements(output_shape) * self.params["size"]
 
@@ -124,3 +141,71 @@ class Scale(Layer):
 
     def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
         return num_elements(output_shape)
+
+
+# -- ONNX import ----------------------------------------------------------------------------
+
+
+@onnx_converter("BatchNormalization", min_inputs=5)
+def _import_batch_norm(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """BatchNormalization in inference form, with constant statistics → BatchNorm."""
+    if read_int(attrs, "training_mode", 0):
+        raise UnsupportedNode("training_mode=1 is not an inference graph")
+    scale, bias, mean, var = (reader.require_constant(name, "statistics and parameters") for name in node.input[1:5])
+    params = {"epsilon": read_float(attrs, "epsilon", 1e-5), "momentum": read_float(attrs, "momentum", 0.9)}
+    weights = {"gamma": scale, "beta": bias, "running_mean": mean, "running_var": var}
+    reader.add_layer(node, BatchNorm.type_name, params, [node.input[0]], weights)
+
+
+def _constant_operand(reader: OnnxReader, node: OnnxNode) -> tuple[str, np.ndarray] | None:
+    """The computed operand and the constant one of a binary op, if it has one of each."""
+    left, right = node.input[0], node.input[1]
+    value = reader.constant(right)
+    if value is not None and reader.is_computed(left):
+        return left, value
+    value = reader.constant(left)
+    if value is not None and reader.is_computed(right) and node.op_type in ("Add", "Mul"):  # they commute
+        return right, value
+    return None
+
+
+@onnx_converter("Add", min_inputs=2)
+@onnx_converter("Sub", min_inputs=2)
+@onnx_converter("Mul", min_inputs=2)
+@onnx_converter("Div", min_inputs=2)
+def _import_affine(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """Arithmetic with a per-channel constant: the bias of the layer before, a Scale, or part of one.
+
+    An added constant becomes the bias of a layer before whose ``bias`` parameter is off
+    (a Conv2D, or the Dense of MatMul + Add); a constant after a Scale that nothing else
+    reads joins it; any other is a new Scale.
+    """
+    operands = _constant_operand(reader, node)
+    if operands is None:
+        raise UnsupportedNode("only a per-channel constant operand is supported")
+    source, value = operands
+    shape = reader.shape(source)
+    vector = per_channel(np.asarray(value, np.float32), shape)
+    if vector is None:
+        raise UnsupportedNode(
+            f"a constant of shape {list(value.shape)} is not per channel of a {format_shape(shape)} tensor"
+        )
+    additive = node.op_type in ("Add", "Sub")
+    with np.errstate(divide="ignore", over="ignore"):  # infinite weights are refused when stored
+        vector = {"Add": vector, "Sub": -vector, "Mul": vector, "Div": 1 / vector}[node.op_type]
+    producer = reader.producer_layer(source)
+    alone = producer is not None and reader.uses(source) == 1
+    if alone and additive and producer.params.get("bias") is False:
+        reader.set_layer_param(producer.name, "bias", True)
+        reader.set_weight(producer.name, "bias", vector)
+        reader.alias(node.output[0], source)
+    elif alone and producer.type_name == Scale.type_name:
+        # One Scale for both, named after the node that completes it (the export's Mul + Add).
+        gamma, beta = reader.weight(producer.name, "gamma"), reader.weight(producer.name, "beta")
+        with np.errstate(over="ignore", invalid="ignore"):
+            gamma, beta = (gamma, beta + vector) if additive else (gamma * vector, beta * vector)
+        reader.add_layer(node, Scale.type_name, {}, producer.inputs, {"gamma": gamma, "beta": beta})
+    else:
+        ones, zeros = np.ones_like(vector), np.zeros_like(vector)
+        weights = {"gamma": ones, "beta": vector} if additive else {"gamma": vector, "beta": zeros}
+        reader.add_layer(node, Scale.type_name, {}, [source], weights)

@@ -5,12 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.errors import ShapeError
+import numpy as np
+
+from core.errors import LayerwiseError, ShapeError
 from core.layers.base import Layer, SpatialGeometry, describe_window
 from core.window import Window, resolve_window
 from core.params import BoolParam, PaddingParam, PairParam
 from core.shapes import Shape
 from core.registry import register
+from core.layers.onnx_reader import (
+    Attributes,
+    OnnxNode,
+    OnnxReader,
+    UnsupportedNode,
+    fit_window,
+    onnx_converter,
+    onnx_pattern,
+    padding,
+    padding_param,
+    read_int,
+    read_ints,
+    read_pair,
+    reshape_target,
+    squeeze_axes,
+)
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.op import Op
 from core.ops.sliding import AvgPool2DOp, GlobalAvgPoolOp, MaxPool2DOp
@@ -77,6 +95,11 @@ class _Pool2D(Layer):
         window = self.window(input_shape)
         return {"kernel_shape": list(window.kernel), "strides": list(window.stride), "pads": pads}
 
+    def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
+        # ONNX holds resolved pads, and the ceil-mode overhang as extra end padding.
+        (top, left, bottom, right), (extra_h, extra_w) = self.onnx_pads(input_shapes[0])
+        return self.with_params(padding=padding_param([top, left, bottom + extra_h, right + extra_w]), ceil_mode=False)
+
 
 @register
 class MaxPool2D(_Pool2D):
@@ -119,18 +142,31 @@ class AvgPool2D(_Pool2D):
         _, height, width = input_shapes[0]
         return AvgPool2DOp(self.window(input_shapes[0]), (height, width), self.params["count_include_pad"])
 
+    def onnx_padding(self, input_shape: Shape) -> tuple[list[int] | None, list[int], bool]:
+        """How ONNX pads this pooling: zeros padded before it (or ``None``), its pads, whether they count.
+
+        A ceil-mode overhang never counts in the mean; explicit padding that does cannot
+        share one AveragePool with it, so it becomes a Pad before the pooling.
+        """
+        (top, left, bottom, right), (extra_h, extra_w) = self.onnx_pads(input_shape)
+        counted = self.params["count_include_pad"]
+        if counted and (extra_h or extra_w):
+            if any((top, left, bottom, right)):
+                return [top, left, bottom, right], [0, 0, extra_h, extra_w], False
+            counted = False  # nothing explicit to count, and the overhang must not be
+        return None, [top, left, bottom + extra_h, right + extra_w], counted
+
     def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
-        (top, left, bottom, right), (extra_h, extra_w) = self.onnx_pads(input_shapes[0])
-        source, counted = inputs[0], self.params["count_include_pad"]
-        if counted and (extra_h or extra_w) and any((top, left, bottom, right)):
-            # The explicit zeros count in the mean, the overhang does not: pad first, then
-            # pool without counting padding.
-            source = onnx_export.pad(source, [top, left, bottom, right], f"{name}_pad")
-            top = left = bottom = right = 0
-            counted = False
-        pads = [top, left, bottom + extra_h, right + extra_w]
+        zeros, pads, counted = self.onnx_padding(input_shapes[0])
+        source = inputs[0] if zeros is None else onnx_export.pad(inputs[0], zeros, f"{name}_pad")
         attributes = self.pool_attributes(input_shapes[0], pads)
         return onnx_export.node("AveragePool", [source], name, count_include_pad=int(counted), **attributes)
+
+    def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
+        zeros, pads, counted = self.onnx_padding(input_shapes[0])
+        if zeros is not None:  # Pad → AveragePool reads back as this very layer
+            return self.with_params(padding=zeros)
+        return self.with_params(padding=padding_param(pads), ceil_mode=False, count_include_pad=counted)
 
     def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
         kh, kw = self.params["pool_size"]
@@ -171,3 +207,126 @@ class GlobalAvgPool2D(Layer):
         _, height, width = input_shapes[0]
         # One unit per channel that sees the whole map.
         return SpatialGeometry(kernel=(height, width))
+
+
+# -- ONNX import ----------------------------------------------------------------------------
+
+
+def _pool_params(attrs: Attributes, shape: Shape, layer: str) -> dict[str, Any]:
+    """``pool_size``, ``stride`` and ``padding`` of a MaxPool or AveragePool on a C×H×W input."""
+    if any(d != 1 for d in read_ints(attrs, "dilations", [1, 1])):
+        raise UnsupportedNode("dilated pooling is not supported")
+    kernel = read_pair(attrs, "kernel_shape")
+    strides = read_pair(attrs, "strides", [1, 1])
+    given = padding(attrs, shape, kernel, strides, [1, 1])
+    window = fit_window(shape, kernel, strides, given if isinstance(given, str) else tuple(given), [1, 1], layer)
+    pads = list(window.pads)
+    if read_int(attrs, "ceil_mode", 0):
+        # ONNX keeps a last window that starts in the padding; express its output size
+        # as floor mode with extra padding at the end.
+        for axis, size in enumerate((shape[1], shape[2])):
+            begin, end = pads[axis], pads[axis + 2]
+            out = -(-(size + begin + end - kernel[axis]) // strides[axis]) + 1
+            pads[axis + 2] += max((out - 1) * strides[axis] + kernel[axis] - (size + begin + end), 0)
+    return {"pool_size": kernel, "stride": strides, "padding": padding_param(pads)}
+
+
+@onnx_converter("MaxPool")
+def _import_max_pool(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """MaxPool → MaxPool2D (its Indices output unused)."""
+    if len(node.output) > 1 and node.output[1] and reader.uses(node.output[1]):
+        raise UnsupportedNode("its Indices output is used")
+    params = _pool_params(attrs, reader.spatial_shape(node), MaxPool2D.type_name)
+    reader.add_layer(node, MaxPool2D.type_name, params, [node.input[0]])
+
+
+@onnx_converter("AveragePool")
+def _import_average_pool(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """AveragePool → AvgPool2D."""
+    params = _pool_params(attrs, reader.spatial_shape(node), AvgPool2D.type_name)
+    params["count_include_pad"] = bool(read_int(attrs, "count_include_pad", 0))
+    reader.add_layer(node, AvgPool2D.type_name, params, [node.input[0]])
+
+
+@onnx_converter("GlobalAveragePool")
+def _import_global_pool(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """GlobalAveragePool → GlobalAvgPool2D keeping the 1×1 map."""
+    reader.add_layer(node, GlobalAvgPool2D.type_name, {"keepdims": True}, [node.input[0]])
+
+
+@onnx_pattern("global average pool + Flatten", anchor="Flatten")
+@onnx_pattern("global average pool + Reshape", anchor="Reshape")
+@onnx_pattern("global average pool + Squeeze", anchor="Squeeze")
+def _import_pooled_features(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
+    """GlobalAveragePool, then its C×1×1 map made C features: GlobalAvgPool2D without keepdims."""
+    pool = reader.producer_node(node.input[0])
+    if pool is None or pool.op_type != "GlobalAveragePool" or reader.uses(node.input[0]) != 1:
+        return None
+    if not reader.is_computed(node.input[0]):  # the pooling itself was refused
+        return None
+    channels = reader.shape(node.input[0])[0]
+    try:
+        if node.op_type == "Flatten":
+            flattens = read_int(attrs, "axis", 1) == 1
+        elif node.op_type == "Reshape":
+            flattens = reshape_target(reader, node, attrs) == [1, channels]
+        else:
+            flattens = squeeze_axes(reader, node, attrs) in (None, [2, 3])
+    except UnsupportedNode:  # the converter of the anchor says what is wrong with it
+        return None
+    if not flattens:
+        return None
+    reader.add_layer(node, GlobalAvgPool2D.type_name, {"keepdims": False}, [pool.input[0]])
+    return [pool]
+
+
+def _zero_padding(reader: OnnxReader, pad: OnnxNode) -> list[int] | None:
+    """``[top, left, bottom, right]`` of a Pad that adds zeros around H and W only; ``None`` for any other."""
+    attrs = reader.attributes(pad)
+    if attrs.get("mode", "constant") != "constant":
+        return None
+    if reader.opset < 11:  # pads and value were attributes
+        pads, value = attrs.get("pads"), attrs.get("value", 0.0)
+    elif len(pad.input) < 2 or (len(pad.input) > 3 and pad.input[3]):  # no pads, or only some axes
+        return None
+    else:
+        pads = reader.constant(pad.input[1])
+        value = reader.constant(pad.input[2]) if len(pad.input) > 2 and pad.input[2] else 0.0
+    if pads is None or value is None:
+        return None
+    pads, value = np.asarray(pads).reshape(-1), np.asarray(value)
+    if pads.dtype.kind not in "iu" or pads.size != 8 or (pads < 0).any() or pads[[0, 1, 4, 5]].any():
+        return None  # N×C×H×W pads: [N, C, top, left, N, C, bottom, right]
+    if value.dtype.kind not in "biuf" or value.any():
+        return None
+    return [int(p) for p in pads[[2, 3, 6, 7]]]
+
+
+@onnx_pattern("zero padding + AveragePool", anchor="AveragePool")
+def _import_padded_average_pool(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
+    """Pad with zeros, then AveragePool: an AvgPool2D whose padding counts in the mean.
+
+    Either the pooling has no padding of its own, or it is what the export writes for
+    counted padding in ceil mode: only the overhang, not counted.
+    """
+    pad = reader.producer_node(node.input[0])
+    if pad is None or pad.op_type != "Pad" or reader.uses(node.input[0]) != 1 or not reader.is_computed(pad.input[0]):
+        return None
+    zeros, shape = _zero_padding(reader, pad), reader.shape(pad.input[0])
+    if zeros is None or len(shape) != 3:
+        return None
+    top, left, bottom, right = zeros
+    padded = (shape[0], shape[1] + top + bottom, shape[2] + left + right)
+    params = _pool_params(attrs, padded, AvgPool2D.type_name)
+    overhang = params["padding"]
+    params.update(padding=padding_param(zeros), count_include_pad=True)
+    if overhang != "valid":
+        params["ceil_mode"] = True
+        try:
+            written = AvgPool2D(**params).onnx_padding(shape)
+        except LayerwiseError:  # not a pooling Layerwise has
+            return None
+        if read_int(attrs, "count_include_pad", 0) or written != (zeros, overhang, False):
+            return None
+    reader.add_layer(node, AvgPool2D.type_name, params, [pad.input[0]])
+    return [pad]

@@ -8,6 +8,15 @@ from core.layers.base import Layer
 from core.params import FloatParam
 from core.registry import register
 from core.shapes import Shape
+from core.layers.onnx_reader import (
+    Attributes,
+    OnnxNode,
+    OnnxReader,
+    UnsupportedNode,
+    onnx_converter,
+    read_float,
+    shortest_float,
+)
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.basic import DropoutOp
 from core.ops.op import Op
@@ -38,3 +47,21 @@ class Dropout(Layer):
 
     def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
         return inputs[0]  # inference has no dropout
+
+    def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> None:
+        return None
+
+
+# -- ONNX import ----------------------------------------------------------------------------
+
+
+@onnx_converter("Dropout")
+def _import_dropout(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """Dropout (a no-op at inference, kept for training) → Dropout with its rate."""
+    rate = read_float(attrs, "ratio", 0.5)
+    if reader.opset >= 12 and len(node.input) > 1 and node.input[1]:  # the ratio became an input
+        ratio = reader.require_constant(node.input[1], "ratio")
+        if ratio.size != 1 or ratio.dtype.kind not in "biuf":
+            raise UnsupportedNode(f"its ratio must be one number, got {ratio.size} values")
+        rate = shortest_float(float(ratio.reshape(-1)[0]))
+    reader.add_layer(node, Dropout.type_name, {"rate": min(rate, 0.999)}, [node.input[0]])

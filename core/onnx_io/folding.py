@@ -195,6 +195,17 @@ FOLDERS: dict[str, Folder] = {
     "Neg": lambda inputs, attrs, opset: [-inputs[0]],
 }
 """Operators evaluated when every input is constant."""
+FOLD_INPUTS = {"Constant": 0, "Gather": 2, "Slice": 3, "Reshape": 2, "Add": 2, "Sub": 2, "Mul": 2, "Div": 2}
+"""Leading inputs a folder reads, where it is not one."""
+
+
+def fold_inputs(op_type: str, opset: int) -> int | None:
+    """How many leading inputs folding ``op_type`` reads; ``None`` for an op that does not fold."""
+    if op_type not in FOLDERS:
+        return None
+    if op_type == "Slice" and opset < 10:  # starts and ends were attributes
+        return 1
+    return FOLD_INPUTS.get(op_type, 1)
 
 
 def result_bytes(op_type: str, inputs: list[np.ndarray | None], attrs: Attributes) -> int:

@@ -1,0 +1,198 @@
+"""Import through the registries: converters derived from layer classes, pattern rules, deferred refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.layers import register
+from core.layers.base import Layer
+from core.layers.onnx_reader import (
+    UnsupportedNode,
+    onnx_converter,
+    onnx_pattern,
+    remove_onnx_converter,
+    remove_onnx_pattern,
+)
+from core.onnx_io.importer import OnnxImportError, import_model
+from core.params import FloatParam
+from core.registry import unregister
+from tests.core.onnx_io.helpers import build_model
+from tests.core.onnx_io.test_import import assert_same_as_onnxruntime, n
+
+
+class HardSigmoidForTest(Layer):
+    """A throwaway layer type: one ONNX op, attributes named after its parameters."""
+
+    type_name = "HardSigmoidForTest"
+    onnx_op = "HardSigmoid"
+    category = "Activation"
+    summary = "max(0, min(1, alpha·x + beta))."
+    param_specs = (FloatParam("alpha", 0.2, "Slope."), FloatParam("beta", 0.5, "Offset."))
+
+    def onnx_attributes(self):
+        return dict(self.params)
+
+
+@pytest.fixture
+def hard_sigmoid():
+    register(HardSigmoidForTest)
+    yield HardSigmoidForTest
+    unregister(HardSigmoidForTest.type_name)
+
+
+HARD_SIGMOID = build_model([n("HardSigmoid", ["x"], ["y"], alpha=0.25)], (1, 3), "y")
+
+
+def layers(imported):
+    return [(node.type_name, dict(node.layer.params)) for node in imported.document.nodes]
+
+
+def test_a_registered_class_with_an_onnx_op_imports_without_a_converter(hard_sigmoid):
+    assert layers(import_model(HARD_SIGMOID)) == [
+        ("Input", {"shape": (3,)}),
+        (hard_sigmoid.type_name, {"alpha": 0.25, "beta": 0.5}),
+    ]
+
+
+def test_without_the_class_the_op_is_refused():
+    with pytest.raises(OnnxImportError, match=r"cannot represent: HardSigmoid \(y\)$"):
+        import_model(HARD_SIGMOID)
+
+
+def test_an_explicit_converter_wins_over_the_default(hard_sigmoid):
+    @onnx_converter("HardSigmoid")
+    def as_sigmoid(reader, node, attrs):
+        reader.add_layer(node, "Sigmoid", {}, [node.input[0]])
+
+    try:
+        assert [type_name for type_name, _ in layers(import_model(HARD_SIGMOID))] == ["Input", "Sigmoid"]
+    finally:
+        remove_onnx_converter("HardSigmoid")
+
+
+DOUBLE_NEGATION = build_model([n("Neg", ["x"], ["a"]), n("Neg", ["a"], ["b"]), n("Relu", ["b"], ["y"])], (1, 3), "y")
+
+
+@pytest.fixture
+def double_negation():
+    """A pattern rule that takes in a node nothing maps on its own: −(−x) is x."""
+
+    @onnx_pattern("double negation", anchor="Neg")
+    def rule(reader, node, attrs):
+        first = reader.producer_node(node.input[0])
+        if first is None or first.op_type != "Neg" or reader.uses(node.input[0]) != 1:
+            return None
+        if not reader.is_computed(first.input[0]):
+            raise UnsupportedNode("what it negates is not computed")
+        reader.alias(node.output[0], first.input[0])
+        return [first]
+
+    yield
+    remove_onnx_pattern("double negation")
+
+
+def test_a_pattern_rule_takes_in_a_node_refused_before_it(double_negation):
+    assert [type_name for type_name, _ in layers(import_model(DOUBLE_NEGATION))] == ["Input", "ReLU"]
+
+
+def test_without_the_rule_the_first_is_refused():
+    # The second reads a refused node's output; an op that could be mapped is not named again.
+    with pytest.raises(OnnxImportError, match=r"cannot represent: Neg \(a\)$"):
+        import_model(DOUBLE_NEGATION)
+
+
+def test_a_rule_that_recognises_its_pattern_but_cannot_map_it_names_the_anchor(double_negation):
+    nodes = [n("Abs", ["x"], ["a"]), n("Neg", ["a"], ["b"]), n("Neg", ["b"], ["c"]), n("Relu", ["c"], ["y"])]
+    with pytest.raises(
+        OnnxImportError, match=r"cannot represent: Abs \(a\); Neg \(c\): what it negates is not computed$"
+    ):
+        import_model(build_model(nodes, (1, 3), "y"))
+
+
+def test_pending_nodes_no_rule_takes_in_are_refused_as_before():
+    nodes = [
+        n("Reshape", ["x", "s1"], ["r1"]),
+        n("Transpose", ["r1"], ["t"], perm=[0, 2, 1, 3, 4]),
+        n("Relu", ["t"], ["y"]),
+    ]
+    model = build_model(nodes, (1, 6, 3, 3), "y", {"s1": np.array([0, 2, 3, 3, 3])})
+    with pytest.raises(OnnxImportError) as info:
+        import_model(model)
+    assert str(info.value) == (
+        "the model uses operations Layerwise cannot represent: Reshape (r1): reshape of a 6×3×3 tensor to [0, 2, 3, 3, 3]"
+    )
+
+
+def test_a_lone_transpose_says_which_patterns_it_could_end():
+    model = build_model([n("Transpose", ["x"], ["y"], perm=[0, 1, 3, 2])], (1, 2, 3, 3), "y")
+    with pytest.raises(
+        OnnxImportError, match=r"Transpose \(y\): matches no pattern that maps to a layer \(channels-last softmax\)"
+    ):
+        import_model(model)
+
+
+@pytest.mark.parametrize("opset", [9, 11, 17])
+def test_zero_padding_then_average_pooling_is_one_layer(opset):
+    pads = [0, 0, 1, 2, 0, 0, 2, 1]
+    pad = n("Pad", ["x"], ["p"], pads=pads) if opset < 11 else n("Pad", ["x", "pads"], ["p"])
+    nodes = [pad, n("AveragePool", ["p"], ["y"], kernel_shape=[3, 3], strides=[2, 2])]
+    model = build_model(nodes, (1, 2, 7, 8), "y", {} if opset < 11 else {"pads": np.array(pads)}, opset=opset)
+    imported = assert_same_as_onnxruntime(model)
+    (pool,) = [node for node in imported.order if node.type_name == "AvgPool2D"]
+    assert len(imported.order) == 2 and pool.name == "y"
+    assert pool.layer.params["padding"] == (1, 2, 2, 1) and pool.layer.params["count_include_pad"]
+
+
+def test_padding_that_is_not_zeros_stays_refused():
+    nodes = [n("Pad", ["x", "pads"], ["p"], mode="reflect"), n("AveragePool", ["p"], ["y"], kernel_shape=[2, 2])]
+    model = build_model(nodes, (1, 2, 6, 6), "y", {"pads": np.array([0, 0, 1, 1, 0, 0, 1, 1])})
+    with pytest.raises(OnnxImportError, match=r"cannot represent: Pad \(p\)$"):
+        import_model(model)
+
+
+def test_channels_last_softmax_before_opset_13_is_one_layer():
+    nodes = [
+        n("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]), n("Softmax", ["t"], ["s"], axis=3),
+        n("Transpose", ["s"], ["y"], perm=[0, 3, 1, 2]),
+    ]  # fmt: skip
+    imported = assert_same_as_onnxruntime(build_model(nodes, (1, 4, 3, 2), "y", opset=11))
+    assert [(node.type_name, node.name) for node in imported.order] == [("Input", "x"), ("Softmax", "y")]
+
+
+@pytest.mark.parametrize(
+    ("nodes", "constants"),
+    [
+        ([n("Flatten", ["g"], ["y"])], {}),
+        ([n("Reshape", ["g", "shape"], ["y"])], {"shape": np.array([0, -1])}),
+        ([n("Squeeze", ["g", "axes"], ["y"])], {"axes": np.array([2, 3])}),
+    ],
+    ids=["Flatten", "Reshape", "Squeeze"],
+)
+def test_global_pooling_to_features_is_one_layer(nodes, constants):
+    model = build_model([n("GlobalAveragePool", ["x"], ["g"]), *nodes], (1, 3, 4, 4), "y", constants)
+    imported = assert_same_as_onnxruntime(model)
+    assert [(node.type_name, dict(node.layer.params)) for node in imported.order][1:] == [
+        ("GlobalAvgPool2D", {"keepdims": False})
+    ]
+
+
+def test_global_pooling_read_twice_keeps_its_map():
+    nodes = [
+        n("GlobalAveragePool", ["x"], ["g"]),
+        n("Flatten", ["g"], ["f"]),
+        n("Relu", ["g"], ["r"]),
+        n("Flatten", ["r"], ["h"]),
+    ]
+    model = build_model([*nodes, n("Concat", ["f", "h"], ["y"], axis=1)], (1, 3, 4, 4), "y")
+    imported = assert_same_as_onnxruntime(model)
+    assert [node.type_name for node in imported.order].count("Flatten") == 2
+
+
+def test_mul_then_add_is_one_scale_named_after_the_add():
+    nodes = [n("Mul", ["x", "s"], ["m"]), n("Add", ["m", "t"], ["y"])]
+    model = build_model(
+        nodes, (1, 3, 4, 4), "y", {"s": np.ones((3, 1, 1), np.float32) * 2, "t": np.ones((3, 1, 1), np.float32)}
+    )
+    imported = assert_same_as_onnxruntime(model)
+    assert [(node.type_name, node.name) for node in imported.order] == [("Input", "x"), ("Scale", "y")]
