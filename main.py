@@ -14,12 +14,12 @@ import os
 # from NumPy's memory-bound work; must be set before NumPy is first imported.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
 
-from core.errors import LayerwiseError  # noqa: E402
+from core.errors import LayerwiseError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER_ERROR = 0, 1, 2
 COMMANDS = ("info", "train", "export", "import", "predict")
@@ -30,8 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="layerwise",
-        description="Build, train, understand and export convolutional networks. "
-        "Without a command, the app opens.",
+        description="Build, train, understand and export convolutional networks. Without a command, the app opens.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -49,7 +48,8 @@ def build_gui_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("network", nargs="?", help="network file or example name to open (default: LeNet-5)")
     parser.add_argument(
-        "--safe-mode", action="store_true",
+        "--safe-mode",
+        action="store_true",
         help="start with default settings and window layout, without offering to restore autosaved work",
     )
     return parser

@@ -15,19 +15,19 @@ import os
 
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before NumPy: see main.py
 
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+import sys
+import time
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.data import load_builtin  # noqa: E402
-from core.examples import example_path  # noqa: E402
-from core.graph.document import NetworkDocument  # noqa: E402
-from core.graph.fileformat import load_network  # noqa: E402
-from core.training.events import EpochEnded  # noqa: E402
-from core.training.trainer import Trainer, TrainingConfig  # noqa: E402
+from core.data import load_builtin
+from core.examples import example_path
+from core.graph.document import NetworkDocument
+from core.graph.fileformat import load_network
+from core.training.events import EpochEnded
+from core.training.trainer import Trainer, TrainingConfig
 
 
 def train(document: NetworkDocument, dataset_name: str, epochs: int, target: float) -> dict[str, float | None]:
@@ -44,8 +44,14 @@ def train(document: NetworkDocument, dataset_name: str, epochs: int, target: flo
                 reached = time.perf_counter() - start
     seconds = time.perf_counter() - start
     when = f"{reached:.1f} s" if reached is not None else "never"
-    print(f"{document.name} on {dataset_name}: best validation accuracy {best:.2%} in {epochs} epochs ({seconds:.1f} s); {target:.0%} reached after {when}")
-    return {"best_val_accuracy": round(best, 4), "seconds_to_target": round(reached, 1) if reached is not None else None, "seconds": round(seconds, 1)}
+    print(
+        f"{document.name} on {dataset_name}: best validation accuracy {best:.2%} in {epochs} epochs ({seconds:.1f} s); {target:.0%} reached after {when}"
+    )
+    return {
+        "best_val_accuracy": round(best, 4),
+        "seconds_to_target": round(reached, 1) if reached is not None else None,
+        "seconds": round(seconds, 1),
+    }
 
 
 def main() -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.analysis.summary import summarize  # noqa: E402
-from core.graph.document import NetworkDocument  # noqa: E402
+from core.analysis.summary import summarize
+from core.graph.document import NetworkDocument
 
 
 def residual_network(blocks: int) -> NetworkDocument:
@@ -47,11 +47,17 @@ def main() -> None:
         doc = residual_network(blocks)
         per_layer = seconds_per_layer(doc)
         results[len(doc)] = per_layer
-        print(f"{len(doc):5d} layers: {per_layer * 1e6:7.1f} µs per layer, {per_layer * len(doc) * 1e3:8.1f} ms per analysis")
+        print(
+            f"{len(doc):5d} layers: {per_layer * 1e6:7.1f} µs per layer, {per_layer * len(doc) * 1e3:8.1f} ms per analysis"
+        )
     sizes = sorted(results)
     ratio = results[sizes[-1]] / results[sizes[0]]
     print(f"per-layer cost, {sizes[-1]} vs {sizes[0]} layers: {ratio:.2f}× (1.0 = linear)")
-    print(json.dumps({"us_per_layer": {str(k): round(v * 1e6, 1) for k, v in results.items()}, "scaling_ratio": round(ratio, 2)}))
+    print(
+        json.dumps(
+            {"us_per_layer": {str(k): round(v * 1e6, 1) for k, v in results.items()}, "scaling_ratio": round(ratio, 2)}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -16,21 +16,21 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import json  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
 
-from core.graph.document import NetworkDocument  # noqa: E402
-from core.graph.layout import apply_layered_layout  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
+from core.graph.document import NetworkDocument
+from core.graph.layout import apply_layered_layout
+from gui.main_window import MainWindow
 
 
 def residual_network(layers: int) -> NetworkDocument:
@@ -38,7 +38,10 @@ def residual_network(layers: int) -> NetworkDocument:
     doc = NetworkDocument(f"{layers} layers")
     current = doc.add_node("Input", {"shape": [16, 32, 32]})
     while len(doc) + 4 <= layers:
-        body = doc.chain(current.id, [("Conv2D", {"filters": 16, "padding": 1}, None), ("BatchNorm", None, None), ("ReLU", None, None)])
+        body = doc.chain(
+            current.id,
+            [("Conv2D", {"filters": 16, "padding": 1}, None), ("BatchNorm", None, None), ("ReLU", None, None)],
+        )
         current = doc.merge("Add", [body.id, current.id])
     return doc
 
@@ -81,7 +84,9 @@ def main() -> None:
         window.view.fit_all(readable=True)
         times = zoom_pan_steps(window, app)
         steps[str(size)] = round(statistics.quantiles(times, n=20)[18] * 1000, 1)
-        print(f"{len(document):4d} layers: open + layout + first paint {opened[str(size)]:.2f} s; zoom/pan step p95 {steps[str(size)]:.1f} ms")
+        print(
+            f"{len(document):4d} layers: open + layout + first paint {opened[str(size)]:.2f} s; zoom/pan step p95 {steps[str(size)]:.1f} ms"
+        )
     window.undo_stack.setClean()
     window.close()
     print(json.dumps({"open_layout_paint_s": opened, "zoom_pan_step_ms_p95": steps}))

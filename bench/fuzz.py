@@ -19,21 +19,21 @@ import os
 
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before NumPy: see main.py
 
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import hashlib
+import json
+import random
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fuzz.corpus import LOADERS, Payload, seeds  # noqa: E402
-from tests.fuzz.harness import Outcome, Sandbox  # noqa: E402
-from tests.fuzz.mutators import mutate  # noqa: E402
+from tests.fuzz.corpus import LOADERS, Payload, seeds
+from tests.fuzz.harness import Outcome, Sandbox
+from tests.fuzz.mutators import mutate
 
 FAILURES_DIR = Path(__file__).resolve().parent / "fuzz-failures"
 SAVED_PER_SIGNATURE = 3

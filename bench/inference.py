@@ -16,23 +16,23 @@ import os
 
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before NumPy: see main.py
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import onnx  # noqa: E402
-import onnxruntime as ort  # noqa: E402
+import numpy as np
+import onnx
+import onnxruntime as ort
 
-from core.engine.model import Model  # noqa: E402
-from core.onnx_io.export import export_model  # noqa: E402
-from core.onnx_io.importer import import_model  # noqa: E402
-from tests.core.onnx_io.helpers import LIGHT_MODELS, with_random_weights  # noqa: E402
+from core.engine.model import Model
+from core.onnx_io.export import export_model
+from core.onnx_io.importer import import_model
+from tests.core.onnx_io.helpers import LIGHT_MODELS, with_random_weights
 
 MODELS = {"resnet50": "light_resnet50.onnx", "vgg19": "light_vgg19.onnx"}
 
@@ -61,8 +61,8 @@ def measure(name: str, rounds: int, seconds: float) -> dict[str, float]:
         x = np.random.default_rng(batch).random((batch, *model.input_shape), dtype=np.float32)
         ours, theirs = [], []
         for _ in range(rounds):
-            ours.append(seconds_per_pass(lambda: model.forward(x), seconds))
-            theirs.append(seconds_per_pass(lambda: session.run(None, {feed_name: x}), seconds))
+            ours.append(seconds_per_pass(lambda x=x: model.forward(x), seconds))
+            theirs.append(seconds_per_pass(lambda x=x: session.run(None, {feed_name: x}), seconds))
         ratio = statistics.median(t / o for o, t in zip(ours, theirs))
         print(
             f"{name:9s} batch {batch}: Layerwise {statistics.median(ours) * 1000:7.1f} ms   "

@@ -17,16 +17,16 @@ import os
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before NumPy: see main.py
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import multiprocessing  # noqa: E402
-import resource  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import gc
+import json
+import multiprocessing
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -110,36 +110,48 @@ def main() -> None:
     started = time.perf_counter()
     for index in range(args.cycles):
         edit_cycle(index)
-    print(f"{args.cycles} edit–undo–redo cycles: {time.perf_counter() - started:.1f} s, RSS {rss_bytes() / 2**20:.1f} MiB",
-          flush=True)
+    print(
+        f"{args.cycles} edit–undo–redo cycles: {time.perf_counter() - started:.1f} s, RSS {rss_bytes() / 2**20:.1f} MiB",
+        flush=True,
+    )
     started = time.perf_counter()
-    for index in range(args.runs):
+    for _ in range(args.runs):
         training_run()
-    print(f"{args.runs} training runs: {time.perf_counter() - started:.1f} s, RSS {rss_bytes() / 2**20:.1f} MiB",
-          flush=True)
+    print(
+        f"{args.runs} training runs: {time.perf_counter() - started:.1f} s, RSS {rss_bytes() / 2**20:.1f} MiB",
+        flush=True,
+    )
     started = time.perf_counter()
     for index in range(args.saves):
         save_cycle(index)
-    print(f"{args.saves} save–open cycles: {time.perf_counter() - started:.1f} s, RSS {rss_bytes() / 2**20:.1f} MiB",
-          flush=True)
+    print(
+        f"{args.saves} save–open cycles: {time.perf_counter() - started:.1f} s, RSS {rss_bytes() / 2**20:.1f} MiB",
+        flush=True,
+    )
 
     final = settle(app)
     threads_after = threading.active_count()
     children = len(multiprocessing.active_children())
     growth = 100.0 * (final - baseline) / baseline
-    print(f"end: RSS {final / 2**20:.1f} MiB ({growth:+.1f} %), {threads_after} threads, {children} worker processes alive",
-          flush=True)
+    print(
+        f"end: RSS {final / 2**20:.1f} MiB ({growth:+.1f} %), {threads_after} threads, {children} worker processes alive",
+        flush=True,
+    )
     window.undo_stack.setClean()
     window.weights_modified = False
     window.close()
-    print(json.dumps({
-        "rss_growth_pct": round(growth, 2),
-        "threads_leaked": threads_after - threads_before,
-        "worker_processes_alive": children,
-        "rss_baseline_mib": round(baseline / 2**20, 1),
-        "rss_final_mib": round(final / 2**20, 1),
-        "runs_kept": len(panel.runs),
-    }))
+    print(
+        json.dumps(
+            {
+                "rss_growth_pct": round(growth, 2),
+                "threads_leaked": threads_after - threads_before,
+                "worker_processes_alive": children,
+                "rss_baseline_mib": round(baseline / 2**20, 1),
+                "rss_final_mib": round(final / 2**20, 1),
+                "runs_kept": len(panel.runs),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

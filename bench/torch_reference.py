@@ -28,7 +28,9 @@ def _module(node: Node, model: Model) -> nn.Module:
     if kind == "Conv2D":
         window = op.window
         pad, symmetric = _padding(window.pads)
-        conv = nn.Conv2d(op.channels, op.filters, window.kernel, window.stride, symmetric, window.dilation, op.groups, op.use_bias)
+        conv = nn.Conv2d(
+            op.channels, op.filters, window.kernel, window.stride, symmetric, window.dilation, op.groups, op.use_bias
+        )
         return nn.Sequential(pad, conv) if pad else conv
     if kind in ("MaxPool2D", "AvgPool2D"):
         window = op.window
@@ -37,7 +39,13 @@ def _module(node: Node, model: Model) -> nn.Module:
             raise NotImplementedError("asymmetric pooling padding")
         if kind == "MaxPool2D":
             return nn.MaxPool2d(window.kernel, window.stride, (top, left), ceil_mode=p["ceil_mode"])
-        return nn.AvgPool2d(window.kernel, window.stride, (top, left), ceil_mode=p["ceil_mode"], count_include_pad=p["count_include_pad"])
+        return nn.AvgPool2d(
+            window.kernel,
+            window.stride,
+            (top, left),
+            ceil_mode=p["ceil_mode"],
+            count_include_pad=p["count_include_pad"],
+        )
     if kind == "GlobalAvgPool2D":
         return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Identity() if p["keepdims"] else nn.Flatten())
     if kind == "BatchNorm":
@@ -67,7 +75,9 @@ class TorchTwin(nn.Module):
         super().__init__()
         self.model = model
         self.nodes = [n for n in model.order if n.type_name != "Input"]
-        self.layers = nn.ModuleDict({n.id: _module(n, model) for n in self.nodes if n.type_name not in ("Add", "Concat")})
+        self.layers = nn.ModuleDict(
+            {n.id: _module(n, model) for n in self.nodes if n.type_name not in ("Add", "Concat")}
+        )
         self.channels_last = channels_last
         self._copy_weights()
 

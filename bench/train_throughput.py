@@ -19,25 +19,25 @@ import os
 
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before NumPy: see main.py
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from core.engine.losses import softmax_cross_entropy  # noqa: E402
-from core.engine.model import Model  # noqa: E402
-from core.engine.optimizers import Momentum  # noqa: E402
-from core.examples import example_path  # noqa: E402
-from core.graph.document import NetworkDocument  # noqa: E402
-from core.graph.fileformat import load_network  # noqa: E402
+from core.engine.losses import softmax_cross_entropy
+from core.engine.model import Model
+from core.engine.optimizers import Momentum
+from core.examples import example_path
+from core.graph.document import NetworkDocument
+from core.graph.fileformat import load_network
 
 try:
     import torch
@@ -53,11 +53,18 @@ DISTINCT_BATCHES = 8  # varied data keeps values out of the denormal range
 def mlp_document() -> NetworkDocument:
     doc = NetworkDocument("MLP 784-256-256-10")
     x = doc.add_node("Input", {"shape": [784]}, name="input")
-    doc.chain(x.id, [
-        ("Dense", {"units": 256}, "fc1"), ("ReLU", None, "relu1"), ("Dropout", {"rate": 0.5}, "drop1"),
-        ("Dense", {"units": 256}, "fc2"), ("ReLU", None, "relu2"), ("Dropout", {"rate": 0.5}, "drop2"),
-        ("Dense", {"units": 10}, "fc3"),
-    ])
+    doc.chain(
+        x.id,
+        [
+            ("Dense", {"units": 256}, "fc1"),
+            ("ReLU", None, "relu1"),
+            ("Dropout", {"rate": 0.5}, "drop1"),
+            ("Dense", {"units": 256}, "fc2"),
+            ("ReLU", None, "relu2"),
+            ("Dropout", {"rate": 0.5}, "drop2"),
+            ("Dense", {"units": 10}, "fc3"),
+        ],
+    )
     return doc
 
 
@@ -147,7 +154,11 @@ def measure(name: str, rounds: int, seconds: float) -> dict[str, float | None]:
         "pytorch": statistics.median(ref) if ref else None,
         "ratio": statistics.median(ratios) if ratios else None,
     }
-    torch_text = f"PyTorch {result['pytorch']:8.0f}/s   ratio {result['ratio']:.2f} (rounds {min(ratios):.2f}–{max(ratios):.2f})" if ratios else "PyTorch absent"
+    torch_text = (
+        f"PyTorch {result['pytorch']:8.0f}/s   ratio {result['ratio']:.2f} (rounds {min(ratios):.2f}–{max(ratios):.2f})"
+        if ratios
+        else "PyTorch absent"
+    )
     print(f"{name:6s} batch {batch_size:3d}: Layerwise {result['layerwise']:8.0f} samples/s   {torch_text}")
     return result
 
@@ -183,7 +194,9 @@ def peak_memory_mb() -> tuple[float, float]:
         [sys.executable, "-c", MEMORY_RUN.format(root=str(ROOT))], capture_output=True, text=True, check=True
     )
     peak, seconds, reason = result.stdout.split()
-    print(f"LeNet-5, 10 epochs on 60,000 28×28 samples: peak RSS {float(peak):.0f} MB, {float(seconds):.0f} s ({reason})")
+    print(
+        f"LeNet-5, 10 epochs on 60,000 28×28 samples: peak RSS {float(peak):.0f} MB, {float(seconds):.0f} s ({reason})"
+    )
     return float(peak), float(seconds)
 
 

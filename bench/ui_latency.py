@@ -21,25 +21,25 @@ import os
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before NumPy: see main.py
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import multiprocessing  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from core.data import Dataset  # noqa: E402
-from core.examples import example_path  # noqa: E402
-from core.graph.fileformat import load_network, network_to_dict  # noqa: E402
-from core.training.events import BatchEnded  # noqa: E402
-from core.training.remote import TrainingJob, TrainingRequest  # noqa: E402
-from core.training.trainer import TrainingConfig  # noqa: E402
+from core.data import Dataset
+from core.examples import example_path
+from core.graph.fileformat import load_network, network_to_dict
+from core.training.events import BatchEnded
+from core.training.remote import TrainingJob, TrainingRequest
+from core.training.trainer import TrainingConfig
 
 TICK_MS = 5
 SAMPLES = 12_000
@@ -91,15 +91,23 @@ def measure_app(seconds: float, worker: str) -> dict[str, float]:
 
     from gui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication([])
+    _app = QApplication.instance() or QApplication([])  # kept alive while the window lives
     settings_file = Path(tempfile.mkdtemp()) / "settings.ini"
     window = MainWindow(QSettings(str(settings_file), QSettings.Format.IniFormat), worker_mode=worker)
     window.open_network(example_path("cifar_cnn"))
     window.show()
     panel, plots = window.training_panel, window.curves_panel.plots
     panel.chooser.add_imported(random_cifar(), Path("random-cifar.npz"))
-    panel.form.set_values({"epochs": 1000, "batch_size": BATCH, "optimizer": "momentum", "learning_rate": 0.01,
-                           "val_percent": int(VAL_FRACTION * 100), "seed": 0})
+    panel.form.set_values(
+        {
+            "epochs": 1000,
+            "batch_size": BATCH,
+            "optimizer": "momentum",
+            "learning_rate": 0.01,
+            "val_percent": int(VAL_FRACTION * 100),
+            "seed": 0,
+        }
+    )
     lateness: list[float] = []
     last_tick = [0.0]
     first_batch = [0.0]
@@ -187,9 +195,11 @@ def main() -> None:
     result["headless_samples_per_s"] = round(headless, 1)
     result["throughput_vs_headless"] = round(result["samples_per_s"] / headless, 3)
     result["worker"] = args.worker
-    print(f"timer lateness p50 {result['lateness_ms_p50']} ms, p99 {result['lateness_ms_p99']} ms, "
-          f"max {result['lateness_ms_max']} ms; plot refresh {result['plot_hz']} Hz "
-          f"({result['plot_redraws_hz']} Hz with new data); closing mid-run took {result['close_seconds']} s")
+    print(
+        f"timer lateness p50 {result['lateness_ms_p50']} ms, p99 {result['lateness_ms_p99']} ms, "
+        f"max {result['lateness_ms_max']} ms; plot refresh {result['plot_hz']} Hz "
+        f"({result['plot_redraws_hz']} Hz with new data); closing mid-run took {result['close_seconds']} s"
+    )
     print(json.dumps(result))
 
 

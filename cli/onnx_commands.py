@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from cli.common import load_network_argument
+from core.atomic import atomic_write_bytes
 from core.engine.model import Model
 from core.errors import LayerwiseError
-from core.atomic import atomic_write_bytes
 from core.graph.fileformat import dumps_network
 from core.onnx_io.export import DEFAULT_OPSET, save_onnx
 from core.onnx_io.importer import import_onnx
@@ -67,7 +67,9 @@ def _model(network: str, weights: str | None, *, default_weights: bool = False) 
 def run_export(args: argparse.Namespace) -> int:
     model, weights = _model(args.network, args.weights)
     exported = save_onnx(model, args.output, args.opset)
-    print(f"wrote {args.output}: {len(exported.graph.node)} nodes, opset {args.opset}, IR {exported.ir_version}, {weights}")
+    print(
+        f"wrote {args.output}: {len(exported.graph.node)} nodes, opset {args.opset}, IR {exported.ir_version}, {weights}"
+    )
     return EXIT_OK
 
 

@@ -49,17 +49,27 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
     train.add_argument("--loss", choices=("cross_entropy", "mse"), default="cross_entropy")
     train.add_argument("--val-split", type=float, default=0.2, help="fraction held out for validation (0 for none)")
-    train.add_argument("--train-subset", type=int, metavar="K", help="train on K random training samples only (provokes overfitting)")
+    train.add_argument(
+        "--train-subset", type=int, metavar="K", help="train on K random training samples only (provokes overfitting)"
+    )
     train.add_argument("--seed", type=int, default=0, help="the same seed gives the same run, bit for bit")
     train.add_argument("--l1", type=float, default=0.0, help="L1 penalty strength on kernels")
     train.add_argument("--l2", type=float, default=0.0, help="L2 penalty strength on kernels")
     train.add_argument("--no-dropout", action="store_true", help="switch every Dropout layer off")
-    train.add_argument("--augment", default="", metavar="KINDS", help="comma-separated: noise,shift,flip,rotate,resample,sample")
-    train.add_argument("--noise-std", type=float, default=AugmentSettings.noise_std, help="std of the 'noise' augmentation")
-    train.add_argument("--early-stop", type=int, metavar="N", help="stop after N epochs without a new best validation metric")
+    train.add_argument(
+        "--augment", default="", metavar="KINDS", help="comma-separated: noise,shift,flip,rotate,resample,sample"
+    )
+    train.add_argument(
+        "--noise-std", type=float, default=AugmentSettings.noise_std, help="std of the 'noise' augmentation"
+    )
+    train.add_argument(
+        "--early-stop", type=int, metavar="N", help="stop after N epochs without a new best validation metric"
+    )
     train.add_argument("--monitor", choices=("val_loss", "val_accuracy"), default="val_loss")
     train.add_argument("--min-delta", type=float, default=0.0, help="smallest change that counts as an improvement")
-    train.add_argument("--no-restore-best", action="store_true", help="keep the last weights instead of the best epoch's")
+    train.add_argument(
+        "--no-restore-best", action="store_true", help="keep the last weights instead of the best epoch's"
+    )
     train.add_argument("--weights", help="start from weights saved with --save")
     train.add_argument("--save", metavar="WEIGHTS.npz", help="write the trained weights here")
     train.add_argument("--log", metavar="RUN.jsonl", help="write every batch and epoch event as JSON lines")
@@ -104,7 +114,7 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    path, document = load_network_argument(args.network)
+    _path, document = load_network_argument(args.network)
     config = _config(args)
     model = Model(document, seed=args.seed)
     if args.weights:
@@ -166,7 +176,7 @@ class ProgressPrinter:
         if handler is not None:
             handler(event)
 
-    def _on_TrainingStarted(self, event: TrainingStarted) -> None:  # noqa: N802
+    def _on_TrainingStarted(self, event: TrainingStarted) -> None:
         self.epochs = event.epochs
         self.early_stopping = bool(event.settings.get("early_stopping"))
         val = f" / {event.val_samples:,} validation" if event.val_samples else " (no validation split)"
@@ -175,7 +185,7 @@ class ProgressPrinter:
             f"{event.parameters:,} parameters, {event.batches_per_epoch} batches per epoch"
         )
 
-    def _on_BatchEnded(self, event: BatchEnded) -> None:  # noqa: N802
+    def _on_BatchEnded(self, event: BatchEnded) -> None:
         if not self.live:
             return
         done = event.batch / event.batches
@@ -187,7 +197,7 @@ class ProgressPrinter:
         )
         self.stream.flush()
 
-    def _on_EpochEnded(self, event: EpochEnded) -> None:  # noqa: N802
+    def _on_EpochEnded(self, event: EpochEnded) -> None:
         width = len(str(self.epochs))
         line = f"epoch {event.epoch:>{width}}/{self.epochs}  train loss {event.train_loss:.4f} acc {event.train_accuracy:6.2%}"
         if event.train_penalty:
@@ -199,16 +209,18 @@ class ProgressPrinter:
         if not self.early_stopping:
             self._flush_epoch()
 
-    def _on_EarlyStopChecked(self, event: EarlyStopChecked) -> None:  # noqa: N802
+    def _on_EarlyStopChecked(self, event: EarlyStopChecked) -> None:
         if event.improved:
             self._flush_epoch("  ★ best")
         else:
             self._flush_epoch(f"  ({event.epochs_without_improvement}/{event.patience} without improvement)")
 
-    def _on_SettingChanged(self, event: SettingChanged) -> None:  # noqa: N802
-        self._print(f"  · {event.setting}: {_show(event.old)} → {_show(event.new)} (epoch {event.epoch}, batch {event.batch})")
+    def _on_SettingChanged(self, event: SettingChanged) -> None:
+        self._print(
+            f"  · {event.setting}: {_show(event.old)} → {_show(event.new)} (epoch {event.epoch}, batch {event.batch})"
+        )
 
-    def _on_TrainingFinished(self, event: TrainingFinished) -> None:  # noqa: N802
+    def _on_TrainingFinished(self, event: TrainingFinished) -> None:
         self._flush_epoch()
         prefix = {"diverged": "Diverged: ", "failed": "Failed: "}.get(event.reason, "")
         self._print(f"{prefix}{event.message[0].upper()}{event.message[1:]}.")

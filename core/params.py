@@ -148,9 +148,7 @@ class PairParam(ParamSpec):
     def coerce(self, value: Any) -> Pair:
         if isinstance(value, (list, tuple)):
             if len(value) != 2:
-                raise ParamError(
-                    self.name, f"must be a number or [height, width], got {len(value)} values"
-                )
+                raise ParamError(self.name, f"must be a number or [height, width], got {len(value)} values")
             h, w = (_as_int(self.name, v, self.minimum, self.maximum) for v in value)
             return (h, w)
         n = _as_int(self.name, value, self.minimum, self.maximum)

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import LayerwiseError
 from core.atomic import atomic_write_bytes
+from core.errors import LayerwiseError
 from core.graph.fileformat import network_from_dict
 from core.training.history import RunHistory, run_from_json, run_to_json
 
@@ -120,7 +120,7 @@ def read_snapshot(path: str | os.PathLike[str]) -> RecoverySnapshot:
             network = _json_entry(archive, _NETWORK, path)
             runs_data = _json_entry(archive, _RUNS, path)
             weights = {
-                key[len(_WEIGHT_PREFIX):]: archive[key] for key in archive.files if key.startswith(_WEIGHT_PREFIX)
+                key[len(_WEIGHT_PREFIX) :]: archive[key] for key in archive.files if key.startswith(_WEIGHT_PREFIX)
             }
     except RecoveryError:
         raise
@@ -137,6 +137,9 @@ def read_snapshot(path: str | os.PathLike[str]) -> RecoverySnapshot:
     source = meta.get("source_path")
     saved_at = meta.get("saved_at")
     return RecoverySnapshot(
-        network, weights, runs, source if isinstance(source, str) else None,
+        network,
+        weights,
+        runs,
+        source if isinstance(source, str) else None,
         float(saved_at) if isinstance(saved_at, (int, float)) else 0.0,
     )

@@ -73,9 +73,7 @@ def resolve_window(
     if padding == "valid":
         pads: Padding4 = (0, 0, 0, 0)
     elif padding == "same":
-        (top, bottom), (left, right) = (
-            _same_padding(input_hw[i], spans[i], stride[i]) for i in range(2)
-        )
+        (top, bottom), (left, right) = (_same_padding(input_hw[i], spans[i], stride[i]) for i in range(2))
         pads = (top, left, bottom, right)
     else:
         pads = padding  # type: ignore[assignment]

@@ -60,7 +60,9 @@ def run_app(network: str | None = None, safe_mode: bool = False) -> int:
     app.setOrganizationName("Layerwise")
     reporter = install_error_reporter()
     if safe_mode:
-        settings = QSettings(str(Path(tempfile.mkdtemp(prefix="layerwise-safe-")) / "settings.ini"), QSettings.Format.IniFormat)
+        settings = QSettings(
+            str(Path(tempfile.mkdtemp(prefix="layerwise-safe-")) / "settings.ini"), QSettings.Format.IniFormat
+        )
         window = MainWindow(settings)
     else:
         window = MainWindow()
@@ -84,14 +86,19 @@ def offer_recovery(window, orphans) -> None:
     readable = [orphan for orphan in orphans if orphan.snapshot is not None]
     for orphan in orphans:
         if orphan.snapshot is None:
-            QMessageBox.warning(window, "Recovery file unreadable", f"A recovery file could not be read and is set aside:\n{orphan.problem}")
+            QMessageBox.warning(
+                window,
+                "Recovery file unreadable",
+                f"A recovery file could not be read and is set aside:\n{orphan.problem}",
+            )
             orphan.path.rename(orphan.path.with_suffix(".unreadable"))
     if not readable:
         return
     when = time.strftime("%H:%M on %d %b", time.localtime(readable[0].snapshot.saved_at))
     names = ", ".join(repr(o.snapshot.network.get("name", "untitled")) for o in readable)
     answer = QMessageBox.question(
-        window, "Restore unsaved work?",
+        window,
+        "Restore unsaved work?",
         f"Layerwise did not close normally. Restore the unsaved work on {names} (autosaved at {when})?",
         QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard,
     )

@@ -38,7 +38,9 @@ class AddNodeCommand(QUndoCommand):
         self.node_id: str | None = None
 
     def redo(self) -> None:
-        node = self.document.add_node(self.type_name, self.params, name=self.name, position=self.position, node_id=self.node_id)
+        node = self.document.add_node(
+            self.type_name, self.params, name=self.name, position=self.position, node_id=self.node_id
+        )
         self.node_id, self.name = node.id, node.name
 
     def undo(self) -> None:
@@ -126,10 +128,10 @@ class SetParamCommand(QUndoCommand):
         self.old = node.layer.get_config()[param]
         self.new = value
 
-    def id(self) -> int:  # noqa: A003 (Qt API)
+    def id(self) -> int:
         return MERGE_SET_PARAM
 
-    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt API)
+    def mergeWith(self, other: QUndoCommand) -> bool:
         if not isinstance(other, SetParamCommand) or (other.node_id, other.param) != (self.node_id, self.param):
             return False
         self.new = other.new
@@ -194,7 +196,10 @@ class InsertFragmentCommand(QUndoCommand):
             stem = self.names.get(layer["name"]) or self.document.unique_name(layer["name"])
             x, y = layer.get("position", (0.0, 0.0))
             node = self.document.add_node(
-                layer["type"], layer.get("params", {}), name=stem, position=(x + self.offset[0], y + self.offset[1]),
+                layer["type"],
+                layer.get("params", {}),
+                name=stem,
+                position=(x + self.offset[0], y + self.offset[1]),
                 node_id=self.names.get("#" + layer["name"]),
             )
             self.names[layer["name"]], self.names["#" + layer["name"]] = node.name, node.id

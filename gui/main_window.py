@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import ClassVar
 
 from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShowEvent, QUndoCommand
@@ -21,7 +22,6 @@ from PySide6.QtWidgets import (
 from core.engine.model import Model
 from core.engine.network_weights import NetworkWeights, weights_path_for
 from core.errors import LayerwiseError
-from core.recovery import RecoverySnapshot
 from core.examples import RESOURCES_DIR, example_names, example_path
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import (
@@ -34,16 +34,17 @@ from core.graph.fileformat import (
 )
 from core.graph.layout import layered_positions
 from core.graph.validation import validate
+from core.recovery import RecoverySnapshot
 from gui.canvas.scene import NetworkScene
 from gui.canvas.view import NetworkView
 from gui.commands import InsertFragmentCommand, MoveNodesCommand
+from gui.error_handler import user_data_dir
+from gui.inside.inside_panel import InsidePanel
 from gui.panels.inspector import InspectorPanel
 from gui.panels.palette import PaletteWidget
 from gui.panels.summary_panel import SummaryPanel
-from gui.inside.inside_panel import InsidePanel
 from gui.panels.training_curves import TrainingCurvesPanel
 from gui.panels.training_panel import TrainingPanel
-from gui.error_handler import user_data_dir
 from gui.recovery import Autosaver
 from gui.undo import GuardedUndoStack
 from gui.workers.training_worker import WorkerMode
@@ -91,7 +92,7 @@ def fragment_of(document: NetworkDocument, node_ids: list[str]) -> dict:
 class MainWindow(QMainWindow):
     """One window per open network."""
 
-    open_windows: set[MainWindow] = set()
+    open_windows: ClassVar[set[MainWindow]] = set()
     """Windows opened with File → New Window, kept alive until closed."""
 
     def __init__(
@@ -149,7 +150,9 @@ class MainWindow(QMainWindow):
         self.scene.selection_changed_ids.connect(
             lambda ids: self.inside_panel.select_layer(ids[0] if len(ids) == 1 else None)
         )
-        self.scene.connection_refused.connect(lambda reason: self.statusBar().showMessage(f"Cannot connect: {reason}", 6000))
+        self.scene.connection_refused.connect(
+            lambda reason: self.statusBar().showMessage(f"Cannot connect: {reason}", 6000)
+        )
         self.problems.itemDoubleClicked.connect(self._select_problem)
         self.undo_stack.cleanChanged.connect(lambda _clean: self._refresh_modified())
         self.undo_stack.indexChanged.connect(lambda _index: self._refresh_problems())
@@ -186,12 +189,18 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "New &Window", self.new_window, QKeySequence("Ctrl+Shift+N"))
         templates = file_menu.addMenu("New from &Template")
         for name in TEMPLATES:
-            self._action(templates, load_network(example_path(name)).name, lambda _=False, n=name: self.new_from_template(n))
+            self._action(
+                templates, load_network(example_path(name)).name, lambda _=False, n=name: self.new_from_template(n)
+            )
         self._action(file_menu, "&Open…", self.choose_and_open, QKeySequence.StandardKey.Open)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         examples = file_menu.addMenu("Open &Example")
         for name in example_names():
-            self._action(examples, load_network(example_path(name)).name, lambda _=False, n=name: self.open_network(example_path(n)))
+            self._action(
+                examples,
+                load_network(example_path(name)).name,
+                lambda _=False, n=name: self.open_network(example_path(n)),
+            )
         file_menu.addSeparator()
         self._action(file_menu, "&Save", self.save, QKeySequence.StandardKey.Save)
         self._action(file_menu, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
@@ -228,8 +237,15 @@ class MainWindow(QMainWindow):
         self._action(view, "&Fit to View", self.view.fit_all, QKeySequence("Ctrl+0"))
         self._action(view, "Auto &Layout", self.auto_layout, QKeySequence("Ctrl+L"))
         view.addSeparator()
-        for dock in (self.palette_dock, self.inspector_dock, self.summary_dock, self.problems_dock,
-                     self.training_dock, self.curves_dock, self.inside_dock):
+        for dock in (
+            self.palette_dock,
+            self.inspector_dock,
+            self.summary_dock,
+            self.problems_dock,
+            self.training_dock,
+            self.curves_dock,
+            self.inside_dock,
+        ):
             view.addAction(dock.toggleViewAction())
 
         insert = bar.addMenu("&Insert")
@@ -297,7 +313,9 @@ class MainWindow(QMainWindow):
         if self.undo_stack.isClean() and not self.weights_modified:
             return True
         answer = QMessageBox.question(
-            self, "Unsaved changes", f"Save the changes to {self.document.name!r}?",
+            self,
+            "Unsaved changes",
+            f"Save the changes to {self.document.name!r}?",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
         )
         if answer == QMessageBox.StandardButton.Save:
@@ -404,7 +422,9 @@ class MainWindow(QMainWindow):
     def export_onnx(self) -> None:
         from core.onnx_io.export import save_onnx
 
-        chosen, _ = QFileDialog.getSaveFileName(self, "Export ONNX model", str(Path.home() / f"{self.document.name}.onnx"), "ONNX models (*.onnx)")
+        chosen, _ = QFileDialog.getSaveFileName(
+            self, "Export ONNX model", str(Path.home() / f"{self.document.name}.onnx"), "ONNX models (*.onnx)"
+        )
         if not chosen:
             return
         try:
@@ -448,14 +468,14 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray):
             self.restoreState(state)
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._shown_once:
             # The view has its real size only now: fit the network opened before the window showed.
             self._shown_once = True
             QTimer.singleShot(0, self.view, lambda: self.view.fit_all(readable=True))
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+    def closeEvent(self, event: QCloseEvent) -> None:
         if not self.maybe_save():
             event.ignore()
             return
@@ -477,15 +497,26 @@ class MainWindow(QMainWindow):
         if self.undo_stack.isClean() and not self.weights_modified and not runs:
             return None
         return RecoverySnapshot(
-            network_to_dict(self.document), self.weights.state_dict(self.document), runs,
+            network_to_dict(self.document),
+            self.weights.state_dict(self.document),
+            runs,
             str(self.path) if self.path else None,
         )
 
     def _recovery_state(self) -> object:
-        runs = tuple((id(run), run.name, run.visible, len(run.epochs), run.finished is not None)
-                     for run in self.training_panel.runs)
-        return (id(self.document), self.undo_stack.index(), self.undo_stack.isClean(), self.weights_modified,
-                id(self.weights), runs, self.document.name)
+        runs = tuple(
+            (id(run), run.name, run.visible, len(run.epochs), run.finished is not None)
+            for run in self.training_panel.runs
+        )
+        return (
+            id(self.document),
+            self.undo_stack.index(),
+            self.undo_stack.isClean(),
+            self.weights_modified,
+            id(self.weights),
+            runs,
+            self.document.name,
+        )
 
     def restore_snapshot(self, snapshot: RecoverySnapshot) -> None:
         """Show what a recovery file holds, as unsaved work."""
@@ -526,7 +557,8 @@ class MainWindow(QMainWindow):
         if not self.training_panel.is_training or isinstance(command, MoveNodesCommand):
             return True
         answer = QMessageBox.question(
-            self, "Training is running",
+            self,
+            "Training is running",
             "Changing the network stops the training run (its curves and weights so far are kept). Stop training?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
         )
@@ -587,7 +619,11 @@ class MainWindow(QMainWindow):
         selected = self.scene.selected_node_ids()
         anchor = self.document.node(selected[0]).position if selected else (0.0, 0.0)
         top = min(layer["position"][1] for layer in fragment["layers"])
-        offset = (anchor[0], anchor[1] + 140 - top) if selected else tuple(self.view.mapToScene(self.view.viewport().rect().center()).toTuple())
+        offset = (
+            (anchor[0], anchor[1] + 140 - top)
+            if selected
+            else tuple(self.view.mapToScene(self.view.viewport().rect().center()).toTuple())
+        )
         self._insert(fragment, offset, selected[0] if selected else None, f"Insert {title}")
 
     def _insert(self, fragment: dict, offset: tuple[float, float], wire_from: str | None, text: str) -> None:
@@ -604,10 +640,16 @@ class MainWindow(QMainWindow):
 
     def auto_layout(self) -> None:
         positions = layered_positions(self.document)
-        moves = {i: (self.document.node(i).position, p) for i, p in positions.items() if self.document.node(i).position != p}
+        moves = {
+            i: (self.document.node(i).position, p) for i, p in positions.items() if self.document.node(i).position != p
+        }
         if moves:
             self.undo_stack.push(MoveNodesCommand(self.document, moves))
         self.view.fit_all()
 
     def show_about(self) -> None:
-        QMessageBox.about(self, f"About {APP_NAME}", f"<b>{APP_NAME}</b><p>Build, train, understand and export convolutional networks.</p>")
+        QMessageBox.about(
+            self,
+            f"About {APP_NAME}",
+            f"<b>{APP_NAME}</b><p>Build, train, understand and export convolutional networks.</p>",
+        )

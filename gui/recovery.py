@@ -10,6 +10,7 @@ window that closes normally deletes its file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -53,16 +54,16 @@ class Orphan:
 
     def discard(self) -> None:
         for file in (self.path, self.path.with_suffix(".lock")):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 file.unlink()
-            except FileNotFoundError:
-                pass
 
 
 def find_orphans(data_dir: Path) -> list[Orphan]:
     """Recovery files left by apps that did not close normally, newest first."""
     found = []
-    for path in sorted(recovery_dir(data_dir).glob(f"*{RECOVERY_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True):
+    for path in sorted(
+        recovery_dir(data_dir).glob(f"*{RECOVERY_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True
+    ):
         lock = QLockFile(str(path.with_suffix(".lock")))
         lock.setStaleLockTime(0)  # stale only when the owner's process is gone, whatever its age
         if not lock.tryLock(0):
@@ -91,7 +92,10 @@ class Autosaver(QObject):
     """
 
     def __init__(
-        self, data_dir: Path, snapshot: Callable[[], RecoverySnapshot | None], state: Callable[[], object],
+        self,
+        data_dir: Path,
+        snapshot: Callable[[], RecoverySnapshot | None],
+        state: Callable[[], object],
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -135,10 +139,8 @@ class Autosaver(QObject):
         return True
 
     def _remove_file(self) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        except FileNotFoundError:
-            pass
 
     def close(self) -> None:
         """The window closed normally: nothing to recover."""

@@ -36,13 +36,13 @@ class GuardedUndoStack(QUndoStack):
             return
         super().push(command)
 
-    def beginMacro(self, text: str) -> None:  # noqa: N802 (Qt API)
+    def beginMacro(self, text: str) -> None:
         if self._refused_depth or not self._allowed(None):
             self._refused_depth += 1
             return
         super().beginMacro(text)
 
-    def endMacro(self) -> None:  # noqa: N802 (Qt API)
+    def endMacro(self) -> None:
         if self._refused_depth:
             self._refused_depth -= 1
             return

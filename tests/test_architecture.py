@@ -125,7 +125,9 @@ def test_no_facts_about_layer_types_outside_their_classes(type_names):
         for path in sorted((ROOT / folder).rglob("*.py")):
             if LAYER_PACKAGE in path.parents:
                 continue
-            offenders += [f"{path.relative_to(ROOT)} {place}" for place in type_name_facts(path.read_text("utf-8"), type_names)]
+            offenders += [
+                f"{path.relative_to(ROOT)} {place}" for place in type_name_facts(path.read_text("utf-8"), type_names)
+            ]
     assert offenders == [], "facts about layer types belong on the layer class:\n" + "\n".join(offenders)
 
 

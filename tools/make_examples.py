@@ -13,10 +13,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.graph.document import NetworkDocument, Node  # noqa: E402
-from core.graph.fileformat import save_network  # noqa: E402
-from core.graph.layout import apply_layered_layout  # noqa: E402
-from core.graph.validation import validate  # noqa: E402
+from core.graph.document import NetworkDocument, Node
+from core.graph.fileformat import save_network
+from core.graph.layout import apply_layered_layout
+from core.graph.validation import validate
 
 EXAMPLES = ROOT / "resources" / "examples"
 
@@ -46,10 +46,17 @@ def lenet5() -> NetworkDocument:
         "layers, 61,706 parameters. Input: one 28×28 grey image.",
     )
     x = doc.add_node("Input", {"shape": [1, 28, 28]}, name="input")
-    x = doc.chain(x.id, [
-        conv(6, 5, "conv1", padding=2), relu("relu1"), ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool1"),
-        conv(16, 5, "conv2"), relu("relu2"), ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool2"),
-    ])
+    x = doc.chain(
+        x.id,
+        [
+            conv(6, 5, "conv1", padding=2),
+            relu("relu1"),
+            ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool1"),
+            conv(16, 5, "conv2"),
+            relu("relu2"),
+            ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool2"),
+        ],
+    )
     classifier_head(doc, x, [120, 84], 10, dropout=None)
     return doc
 
@@ -78,7 +85,14 @@ def vgg16() -> NetworkDocument:
         x = doc.chain(x.id, [("MaxPool2D", {"pool_size": 2, "stride": 2}, f"pool{block}")])
     x = doc.chain(x.id, [("Flatten", None, "flatten")])
     for index, units in ((6, 4096), (7, 4096)):
-        x = doc.chain(x.id, [("Dense", {"units": units}, f"fc{index}"), relu(f"relu{index}"), ("Dropout", {"rate": 0.5}, f"drop{index}")])
+        x = doc.chain(
+            x.id,
+            [
+                ("Dense", {"units": units}, f"fc{index}"),
+                relu(f"relu{index}"),
+                ("Dropout", {"rate": 0.5}, f"drop{index}"),
+            ],
+        )
     doc.chain(x.id, [("Dense", {"units": 1000}, "fc8"), ("Softmax", None, "probabilities")])
     return doc
 
@@ -91,13 +105,24 @@ def alexnet() -> NetworkDocument:
     )
     x = doc.add_node("Input", {"shape": [3, 224, 224]}, name="input")
     pool = {"pool_size": 3, "stride": 2}
-    x = doc.chain(x.id, [
-        conv(64, 11, "conv1", stride=4, padding="valid"), relu("relu1"), ("MaxPool2D", pool, "pool1"),
-        conv(192, 5, "conv2", padding="same"), relu("relu2"), ("MaxPool2D", pool, "pool2"),
-        conv(384, 3, "conv3", padding="same"), relu("relu3"),
-        conv(384, 3, "conv4", padding="same"), relu("relu4"),
-        conv(256, 3, "conv5", padding="same"), relu("relu5"), ("MaxPool2D", pool, "pool5"),
-    ])
+    x = doc.chain(
+        x.id,
+        [
+            conv(64, 11, "conv1", stride=4, padding="valid"),
+            relu("relu1"),
+            ("MaxPool2D", pool, "pool1"),
+            conv(192, 5, "conv2", padding="same"),
+            relu("relu2"),
+            ("MaxPool2D", pool, "pool2"),
+            conv(384, 3, "conv3", padding="same"),
+            relu("relu3"),
+            conv(384, 3, "conv4", padding="same"),
+            relu("relu4"),
+            conv(256, 3, "conv5", padding="same"),
+            relu("relu5"),
+            ("MaxPool2D", pool, "pool5"),
+        ],
+    )
     classifier_head(doc, x, [4096, 4096], 1000, dropout=0.5)
     return doc
 
@@ -113,7 +138,11 @@ def inception_block() -> NetworkDocument:
         [conv(64, 1, "b1_1x1"), relu("b1_relu")],
         [conv(96, 1, "b2_reduce"), relu("b2_reduce_relu"), conv(128, 3, "b2_3x3", padding=1), relu("b2_relu")],
         [conv(16, 1, "b3_reduce"), relu("b3_reduce_relu"), conv(32, 5, "b3_5x5", padding=2), relu("b3_relu")],
-        [("MaxPool2D", {"pool_size": 3, "stride": 1, "padding": 1}, "b4_pool"), conv(32, 1, "b4_proj"), relu("b4_relu")],
+        [
+            ("MaxPool2D", {"pool_size": 3, "stride": 1, "padding": 1}, "b4_pool"),
+            conv(32, 1, "b4_proj"),
+            relu("b4_relu"),
+        ],
     ]
     doc.merge("Concat", [doc.chain(x.id, branch).id for branch in branches], name="concat")
     return doc
@@ -128,16 +157,25 @@ def resnet_block() -> NetworkDocument:
     x = doc.add_node("Input", {"shape": [64, 56, 56]}, name="input")
 
     def block(prefix: str, entry: Node, width: int, stride: int) -> Node:
-        body = doc.chain(entry.id, [
-            conv(width, 3, f"{prefix}_conv1", stride=stride, padding=1, bias=False),
-            ("BatchNorm", None, f"{prefix}_bn1"), relu(f"{prefix}_relu1"),
-            conv(width, 3, f"{prefix}_conv2", padding=1, bias=False), ("BatchNorm", None, f"{prefix}_bn2"),
-        ])
+        body = doc.chain(
+            entry.id,
+            [
+                conv(width, 3, f"{prefix}_conv1", stride=stride, padding=1, bias=False),
+                ("BatchNorm", None, f"{prefix}_bn1"),
+                relu(f"{prefix}_relu1"),
+                conv(width, 3, f"{prefix}_conv2", padding=1, bias=False),
+                ("BatchNorm", None, f"{prefix}_bn2"),
+            ],
+        )
         shortcut = entry
         if stride != 1:
-            shortcut = doc.chain(entry.id, [
-                conv(width, 1, f"{prefix}_proj", stride=stride, bias=False), ("BatchNorm", None, f"{prefix}_proj_bn"),
-            ])
+            shortcut = doc.chain(
+                entry.id,
+                [
+                    conv(width, 1, f"{prefix}_proj", stride=stride, bias=False),
+                    ("BatchNorm", None, f"{prefix}_proj_bn"),
+                ],
+            )
         add = doc.merge("Add", [body.id, shortcut.id], name=f"{prefix}_add")
         return doc.chain(add.id, [relu(f"{prefix}_out")])
 
@@ -169,15 +207,28 @@ def cifar_cnn() -> NetworkDocument:
 
     def block(name: str, filters: int, kernel: int) -> list[tuple[str, dict | None, str]]:
         padding = kernel // 2
-        return [conv(filters, kernel, name, padding=padding, bias=False), ("BatchNorm", None, f"{name}_bn"), relu(f"{name}_relu")]
+        return [
+            conv(filters, kernel, name, padding=padding, bias=False),
+            ("BatchNorm", None, f"{name}_bn"),
+            relu(f"{name}_relu"),
+        ]
 
-    doc.chain(x.id, [
-        *block("conv1", 32, 3), *block("conv2", 32, 3), ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool1"),
-        *block("conv3", 64, 3), *block("bottleneck", 32, 1), *block("conv4", 64, 3),
-        ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool2"),
-        *block("conv5", 128, 3), ("GlobalAvgPool2D", None, "gap"), ("Dense", {"units": 10}, "fc"),
-        ("Softmax", None, "probabilities"),
-    ])
+    doc.chain(
+        x.id,
+        [
+            *block("conv1", 32, 3),
+            *block("conv2", 32, 3),
+            ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool1"),
+            *block("conv3", 64, 3),
+            *block("bottleneck", 32, 1),
+            *block("conv4", 64, 3),
+            ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool2"),
+            *block("conv5", 128, 3),
+            ("GlobalAvgPool2D", None, "gap"),
+            ("Dense", {"units": 10}, "fc"),
+            ("Softmax", None, "probabilities"),
+        ],
+    )
     return doc
 
 
@@ -188,12 +239,22 @@ def digits_cnn() -> NetworkDocument:
         "a dense layer with dropout.",
     )
     x = doc.add_node("Input", {"shape": [1, 8, 8]}, name="input")
-    doc.chain(x.id, [
-        conv(16, 3, "conv1", padding=1), relu("relu1"),
-        conv(32, 3, "conv2", padding=1), relu("relu2"), ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool"),
-        ("Flatten", None, "flatten"), ("Dense", {"units": 64}, "fc1"), relu("fc1_relu"),
-        ("Dropout", {"rate": 0.3}, "dropout"), ("Dense", {"units": 10}, "fc2"), ("Softmax", None, "probabilities"),
-    ])
+    doc.chain(
+        x.id,
+        [
+            conv(16, 3, "conv1", padding=1),
+            relu("relu1"),
+            conv(32, 3, "conv2", padding=1),
+            relu("relu2"),
+            ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool"),
+            ("Flatten", None, "flatten"),
+            ("Dense", {"units": 64}, "fc1"),
+            relu("fc1_relu"),
+            ("Dropout", {"rate": 0.3}, "dropout"),
+            ("Dense", {"units": 10}, "fc2"),
+            ("Softmax", None, "probabilities"),
+        ],
+    )
     return doc
 
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.ops.sliding import Conv2DOp
 from core.engine.model import Model
 from core.errors import LayerwiseError
+from core.ops.sliding import Conv2DOp
 from core.shapes import Shape, format_shape, is_image
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (1, 5, 25, 50, 75, 95, 99)

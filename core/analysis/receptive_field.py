@@ -104,9 +104,7 @@ def _through_axis(field: AxisField, kernel: int, stride: int, pad: int, dilation
 def through(field: ReceptiveField, geometry: SpatialGeometry) -> ReceptiveField:
     """Return the receptive field after a layer with ``geometry``."""
     axes = [
-        _through_axis(
-            axis, geometry.kernel[i], geometry.stride[i], geometry.pad_begin[i], geometry.dilation[i]
-        )
+        _through_axis(axis, geometry.kernel[i], geometry.stride[i], geometry.pad_begin[i], geometry.dilation[i])
         for i, axis in enumerate((field.height, field.width))
     ]
     return ReceptiveField(axes[0], axes[1], field.aligned)
@@ -139,9 +137,7 @@ def merge(fields: Sequence[ReceptiveField], output_hw: tuple[int, int]) -> Recep
     return ReceptiveField(height, width, aligned)
 
 
-def receptive_fields(
-    document: NetworkDocument, check: GraphCheck | None = None
-) -> dict[str, ReceptiveField | None]:
+def receptive_fields(document: NetworkDocument, check: GraphCheck | None = None) -> dict[str, ReceptiveField | None]:
     """Return the receptive field of every layer's output on the network input.
 
     ``None`` where it has no meaning: after a layer that discards the spatial layout

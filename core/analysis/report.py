@@ -52,7 +52,17 @@ def _shorten(text: str, width: int) -> str:
 
 def format_summary(summary: NetworkSummary, title: str | None = None) -> str:
     """Return the summary table with totals and footnotes, ready to print."""
-    headers = ("Layer (type)", "Inputs", "Output shape", "Params", "MACs", "Activations", "RF size", "RF stride", "RF pad")
+    headers = (
+        "Layer (type)",
+        "Inputs",
+        "Output shape",
+        "Params",
+        "MACs",
+        "Activations",
+        "RF size",
+        "RF stride",
+        "RF pad",
+    )
     right_aligned = {3, 4, 5, 6, 7, 8}
     rows = []
     for layer in summary.layers:
@@ -87,7 +97,9 @@ def format_summary(summary: NetworkSummary, title: str | None = None) -> str:
     out.append(f"Activation memory:   {format_bytes(summary.total_activation_bytes)} per sample (all outputs, float32)")
     out.append(rule)
     out.append("RF: receptive field on the input (size, effective stride, effective padding; Araujo et al. 2019);")
-    out.append("    unit u of a map sees input rows [−pad + u·stride, −pad + u·stride + size − 1]; '-' after Flatten/Dense.")
+    out.append(
+        "    unit u of a map sees input rows [−pad + u·stride, −pad + u·stride + size − 1]; '-' after Flatten/Dense."
+    )
     if any(l.receptive_field is not None and not l.receptive_field.aligned for l in summary.layers):
         out.append("  * misaligned merge: the branches' fields are centred differently; the bounding box is shown.")
     return "\n".join(out)

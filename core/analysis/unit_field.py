@@ -143,9 +143,7 @@ def unit_input_region(document: NetworkDocument, node_id: str, row: int, col: in
         )
     height, width = feature_map_hw(shape)
     if not (0 <= row < height and 0 <= col < width):
-        raise UnitFieldError(
-            f"unit ({row}, {col}) is outside the {height}×{width} feature map of layer {node.name!r}"
-        )
+        raise UnitFieldError(f"unit ({row}, {col}) is outside the {height}×{width} feature map of layer {node.name!r}")
     input_shape = check.shapes[_input_node(document).id]
     input_hw = (input_shape[1], input_shape[2])  # type: ignore[index]
     (top, bottom), (left, right) = exact_span(document, check, node_id, row, col)
@@ -236,14 +234,22 @@ def exact_span(
         geometry = node.layer.spatial_geometry(shapes)  # type: ignore[arg-type]
         assert geometry is not None, "a layer with a receptive field has a geometry"
         mapped = tuple(
-            (low * geometry.stride[axis] - geometry.pad_begin[axis],
-             high * geometry.stride[axis] - geometry.pad_begin[axis] + geometry.dilation[axis] * (geometry.kernel[axis] - 1))
+            (
+                low * geometry.stride[axis] - geometry.pad_begin[axis],
+                high * geometry.stride[axis]
+                - geometry.pad_begin[axis]
+                + geometry.dilation[axis] * (geometry.kernel[axis] - 1),
+            )
             for axis, (low, high) in enumerate(ranges)
         )
         for source in sources:
             before = needed.get(source.id)
-            needed[source.id] = mapped if before is None else tuple(  # type: ignore[assignment]
-                (min(a[0], b[0]), max(a[1], b[1])) for a, b in zip(before, mapped)
+            needed[source.id] = (
+                mapped
+                if before is None
+                else tuple(  # type: ignore[assignment]
+                    (min(a[0], b[0]), max(a[1], b[1])) for a, b in zip(before, mapped)
+                )
             )
     raise AssertionError("the input was not reached")
 

@@ -71,8 +71,7 @@ class Dataset:
         low, high = int(self.y.min()), int(self.y.max())
         if low < 0 or high >= len(self.class_names):
             raise DatasetError(
-                f"{where}: labels must lie in 0..{len(self.class_names) - 1} "
-                f"(one per class name), found {low}..{high}"
+                f"{where}: labels must lie in 0..{len(self.class_names) - 1} (one per class name), found {low}..{high}"
             )
         self.x = np.ascontiguousarray(self.x)
         self.y = np.ascontiguousarray(self.y)

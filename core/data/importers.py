@@ -33,11 +33,15 @@ from core.safe_npz import read_at_most, read_npz
 from core.shapes import format_shape
 
 SUPPORTED_FORMATS = (
-    "an MNIST-style IDX folder (train-images-idx3-ubyte and train-labels-idx1-ubyte, each optionally .gz) "
-    "or one IDX images file",
+    (
+        "an MNIST-style IDX folder (train-images-idx3-ubyte and train-labels-idx1-ubyte, each optionally .gz) "
+        "or one IDX images file"
+    ),
     "a .npz file with arrays x_train and y_train (optionally x_test and y_test) or x and y",
-    "a CIFAR-10 python folder (data_batch_1 … data_batch_5, optionally test_batch and batches.meta) "
-    "or one batch file",
+    (
+        "a CIFAR-10 python folder (data_batch_1 … data_batch_5, optionally test_batch and batches.meta) "
+        "or one batch file"
+    ),
     "a folder with one sub-folder of images (png, jpg, jpeg, bmp, gif, webp) per class",
 )
 MAX_DATA_BYTES = 2**31
@@ -273,7 +277,10 @@ def _import_npz(path: Path) -> Dataset:
     if not zipfile.is_zipfile(path):
         raise DatasetError(f"{path}: is not a .npz archive (a zip file of .npy arrays, as numpy.savez writes)")
     arrays = read_npz(
-        path, lambda key, shape, dtype: key in _NPZ_KEYS, lambda reason: DatasetError(f"{path}: {reason}"), MAX_DATA_BYTES
+        path,
+        lambda key, shape, dtype: key in _NPZ_KEYS,
+        lambda reason: DatasetError(f"{path}: {reason}"),
+        MAX_DATA_BYTES,
     )
     keys = set(arrays)
     if {"x_train", "y_train"} <= keys:

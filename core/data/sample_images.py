@@ -42,7 +42,7 @@ def _photo_path(name: str) -> Path:
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         raise DatasetError(f"sample photograph {name!r}: scikit-learn is not installed")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "images" / name
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "images" / name
     if not path.is_file():
         raise DatasetError(f"sample photograph {name!r}: not found in the installed scikit-learn ({path})")
     return path
@@ -149,7 +149,7 @@ def load_image_file(path: str | os.PathLike[str], shape: tuple[int, ...]) -> np.
         raise DatasetError(f"{file}: is a folder, not an image file") from None
     except PermissionError:
         raise DatasetError(f"{file}: cannot be read (permission denied)") from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 — see below
         # Pillow's decoders fail on damaged data with OSError, ValueError, SyntaxError, struct.error, ….
         reason = str(exc) or type(exc).__name__
         raise DatasetError(f"{file}: is not a readable image: {reason}") from None

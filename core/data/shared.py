@@ -7,6 +7,7 @@ block that both processes map.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 
@@ -56,10 +57,8 @@ class SharedDataset:
         if self._memory is None:
             return
         self._memory.close()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self._memory.unlink()
-        except FileNotFoundError:
-            pass
         self._memory = None
 
 

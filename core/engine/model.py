@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.atomic import atomic_write_bytes
 from core.engine.initializers import initial_values
-from core.ops.kernels import to_batch_major, to_channel_major
 from core.engine.memory import keep_freed_memory
-from core.ops.op import Op
-from core.ops.basic import BatchNormOp, DropoutOp, SoftmaxOp
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument, Node
-from core.atomic import atomic_write_bytes
 from core.graph.validation import check_graph
+from core.ops.basic import BatchNormOp, DropoutOp, SoftmaxOp
+from core.ops.kernels import to_batch_major, to_channel_major
+from core.ops.op import Op
 from core.safe_npz import read_npz
 from core.shapes import Shape, format_shape
 
@@ -80,7 +80,9 @@ class Model:
         outputs = [n for n in self.order if not document.output_edges(n.id)]
         if len(inputs) != 1:
             names = ", ".join(repr(n.name) for n in inputs)
-            raise LayerwiseError(f"a trainable network has exactly one Input layer; this one has {len(inputs)}: {names}")
+            raise LayerwiseError(
+                f"a trainable network has exactly one Input layer; this one has {len(inputs)}: {names}"
+            )
         if len(outputs) != 1:
             names = ", ".join(repr(n.name) for n in outputs)
             raise LayerwiseError(

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.atomic import atomic_write_bytes
 from core.engine.model import Model, WeightsError
 from core.graph.document import NetworkDocument
-from core.atomic import atomic_write_bytes
 
 
 def weights_path_for(network_path: str | os.PathLike[str]) -> Path:
@@ -62,7 +62,9 @@ class NetworkWeights:
         return bool(self.tensors)
 
     @classmethod
-    def from_state_dict(cls, document: NetworkDocument, state: dict[str, np.ndarray], source: str = "weights") -> NetworkWeights:
+    def from_state_dict(
+        cls, document: NetworkDocument, state: dict[str, np.ndarray], source: str = "weights"
+    ) -> NetworkWeights:
         """Key a ``"layer/param"`` state dict by the ids of ``document``'s layers.
 
         Raises

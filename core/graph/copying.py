@@ -25,7 +25,10 @@ def copy_network(document: NetworkDocument, *, keep_ids: bool) -> NetworkDocumen
     ids: dict[str, str] = {}
     for node in document.nodes:
         twin = copy.add_node(
-            node.type_name, node.layer.get_config(), name=node.name, position=node.position,
+            node.type_name,
+            node.layer.get_config(),
+            name=node.name,
+            position=node.position,
             node_id=node.id if keep_ids else None,
         )
         ids[node.id] = twin.id

@@ -26,8 +26,8 @@ from core.graph.events import (
     NodeRenamed,
     ParamChanged,
 )
-from core.layers.base import Layer
 from core.layers import create_layer
+from core.layers.base import Layer
 
 Listener = Callable[[DocumentEvent], None]
 T = TypeVar("T")
@@ -380,4 +380,3 @@ class NetworkDocument:
             self.connect(current.id, node.id)
             current = node
         return current
-

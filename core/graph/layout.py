@@ -63,7 +63,7 @@ def _sweep(rows: dict[int, list[str]], slots: dict[str, _Slot], downward: bool) 
         members = rows[row]
         previous = {key: index - (len(members) - 1) / 2 for index, key in enumerate(members)}
 
-        def barycentre(key: str) -> float:
+        def barycentre(key: str, previous: dict[str, float] = previous) -> float:
             neighbours = slots[key].above if downward else slots[key].below
             placed = [column[n] for n in neighbours if n in column]
             return sum(placed) / len(placed) if placed else previous[key]

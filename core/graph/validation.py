@@ -114,7 +114,7 @@ def _find_cycle(document: NetworkDocument, candidates: set[str]) -> list[str]:
     while current not in path:
         path.append(current)
         current = next(e.target for e in document.output_edges(current) if e.target in candidates)
-    return path[path.index(current):] + [current]
+    return [*path[path.index(current) :], current]
 
 
 def _cycle_problems(document: NetworkDocument, unordered: set[str]) -> list[Problem]:

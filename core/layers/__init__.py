@@ -4,6 +4,8 @@ The registry's look-ups are re-exported here, so that ``from core.layers import
 layer_class`` always sees every built-in type.
 """
 
+# isort: skip_file
+# (The order of registration is the palette's order within a group.)
 from core.layers import (  # noqa: F401  (imported for registration)
     io,
     convolution,

@@ -6,9 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.layers.base import Layer
-from core.params import FloatParam
-from core.registry import register
-from core.shapes import Shape, format_shape
 from core.layers.onnx_reader import (
     Attributes,
     OnnxNode,
@@ -21,7 +18,9 @@ from core.layers.onnx_reader import (
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.basic import ELUOp, LeakyReLUOp, ReLUOp, SigmoidOp, SoftmaxOp, TanhOp
 from core.ops.op import Op
-
+from core.params import FloatParam
+from core.registry import register
+from core.shapes import Shape, format_shape
 
 
 @register
@@ -60,9 +59,7 @@ class LeakyReLU(_AlphaActivation):
     is_activation_function = True
     he_init_before = True
     summary = "Like ReLU, but lets a small slope alpha·x through for negative x."
-    param_specs = (
-        FloatParam("alpha", 0.01, "Slope for negative inputs.", minimum=0.0, maximum=1.0),
-    )
+    param_specs = (FloatParam("alpha", 0.01, "Slope for negative inputs.", minimum=0.0, maximum=1.0),)
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return LeakyReLUOp(self.params["alpha"])
@@ -106,9 +103,7 @@ class ELU(_AlphaActivation):
     is_activation_function = True
     he_init_before = True
     summary = "x for x > 0, alpha·(e^x − 1) below: smooth, with negative outputs near −alpha."
-    param_specs = (
-        FloatParam("alpha", 1.0, "Value approached for very negative inputs (as −alpha).", minimum=0.0),
-    )
+    param_specs = (FloatParam("alpha", 1.0, "Value approached for very negative inputs (as −alpha).", minimum=0.0),)
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return ELUOp(self.params["alpha"])
@@ -125,7 +120,9 @@ class Softmax(Layer):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return SoftmaxOp()
 
-    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
         if onnx_export.opset >= 13 or len(input_shapes[0]) == 1:
             return onnx_export.node("Softmax", inputs, name, axis=1)
         # Before opset 13 Softmax flattens every axis after `axis`; a per-pixel softmax

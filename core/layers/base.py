@@ -14,12 +14,11 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from core.errors import ParamError, ShapeError
-from core.params import ParamSpec
-from core.shapes import Shape, describe_shape, is_image
 from core.layers.onnx_reader import Attributes, read_param
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.op import Op
-
+from core.params import ParamSpec
+from core.shapes import Shape, describe_shape, is_image
 
 
 @dataclass(frozen=True)
@@ -220,7 +219,9 @@ class Layer:
         """Attributes of :attr:`onnx_op` for the default :meth:`export_onnx`."""
         return {}
 
-    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
         """Add this layer's ONNX nodes (weights from ``op``); return the name of its output tensor."""
         if not self.onnx_op:
             raise NotImplementedError(f"{self.type_name} has no ONNX converter")
@@ -250,9 +251,7 @@ class Layer:
     def require_image(self, shape: Shape, what: str = "input") -> tuple[int, int, int]:
         """Return ``(C, H, W)`` or raise a :class:`ShapeError` that says what to add."""
         if not is_image(shape):
-            raise ShapeError(
-                f"{self.type_name} needs a C×H×W map as its {what}, but gets {describe_shape(shape)}"
-            )
+            raise ShapeError(f"{self.type_name} needs a C×H×W map as its {what}, but gets {describe_shape(shape)}")
         return shape  # type: ignore[return-value]
 
 

@@ -8,10 +8,6 @@ import numpy as np
 
 from core.errors import ParamError, ShapeError
 from core.layers.base import Layer, ParamCount, SpatialGeometry, describe_window
-from core.window import Window, resolve_window
-from core.params import BoolParam, IntParam, PaddingParam, PairParam
-from core.registry import register
-from core.shapes import Shape
 from core.layers.onnx_reader import (
     Attributes,
     OnnxNode,
@@ -29,7 +25,10 @@ from core.layers.onnx_writer import OnnxWriter
 from core.ops.basic import ChannelShuffleOp
 from core.ops.op import Op
 from core.ops.sliding import Conv2DOp
-
+from core.params import BoolParam, IntParam, PaddingParam, PairParam
+from core.registry import register
+from core.shapes import Shape
+from core.window import Window, resolve_window
 
 
 @register
@@ -46,14 +45,18 @@ class Conv2D(Layer):
     category = "Convolution"
     computes_weighted_sums = True
     offers_bottleneck_comparison = True
-    summary = "Slides learned kernels over the input; each filter spans all input channels and yields one output channel."
+    summary = (
+        "Slides learned kernels over the input; each filter spans all input channels and yields one output channel."
+    )
     param_specs = (
         IntParam("filters", 32, "Number of kernels, i.e. output channels.", minimum=1, maximum=65536),
         PairParam("kernel_size", (3, 3), "Kernel height and width.", minimum=1, maximum=1024),
         PairParam("stride", (1, 1), "Step between neighbouring windows.", minimum=1, maximum=1024),
         PaddingParam("padding", "valid", "Zero padding: 'valid', 'same', p, [ph, pw] or [top, left, bottom, right]."),
         PairParam("dilation", (1, 1), "Spacing between kernel taps (atrous convolution).", minimum=1, maximum=1024),
-        IntParam("groups", 1, "Split channels into this many independent groups (C for depthwise).", minimum=1, maximum=65536),
+        IntParam(
+            "groups", 1, "Split channels into this many independent groups (C for depthwise).", minimum=1, maximum=65536
+        ),
         BoolParam("bias", True, "Add a learned offset per output channel."),
     )
 
@@ -80,9 +83,7 @@ class Conv2D(Layer):
         channels, height, width = self.require_image(input_shape)
         groups = self.params["groups"]
         if channels % groups:
-            raise ShapeError(
-                f"Conv2D groups={groups} must divide the {channels} input channels"
-            )
+            raise ShapeError(f"Conv2D groups={groups} must divide the {channels} input channels")
         return resolve_window(
             "Conv2D",
             (height, width),
@@ -112,22 +113,33 @@ class Conv2D(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return Conv2DOp(
-            input_shapes[0][0], self.params["filters"], self.window(input_shapes[0]), self.params["groups"], self.params["bias"]
+            input_shapes[0][0],
+            self.params["filters"],
+            self.window(input_shapes[0]),
+            self.params["groups"],
+            self.params["bias"],
         )
 
     def spatial_geometry(self, input_shapes: Sequence[Shape]) -> SpatialGeometry:
         window = self.window(input_shapes[0])
         return SpatialGeometry(window.kernel, window.stride, window.pad_begin, window.dilation)
 
-    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
         window = self.window(input_shapes[0])
         tensors = [inputs[0], onnx_export.constant(f"{name}.weight", op.params["weight"])]
         if self.params["bias"]:
             tensors.append(onnx_export.constant(f"{name}.bias", op.params["bias"]))
         return onnx_export.node(
-            "Conv", tensors, name,
-            kernel_shape=list(window.kernel), strides=list(window.stride), pads=list(window.pads),
-            dilations=list(window.dilation), group=self.params["groups"],
+            "Conv",
+            tensors,
+            name,
+            kernel_shape=list(window.kernel),
+            strides=list(window.stride),
+            pads=list(window.pads),
+            dilations=list(window.dilation),
+            group=self.params["groups"],
         )
 
     def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
@@ -160,7 +172,9 @@ class ChannelShuffle(Layer):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return ChannelShuffleOp(input_shapes[0][0], self.params["groups"])
 
-    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
         # The ShuffleNet idiom: split channels into (groups, C/groups), swap, merge back.
         channels, height, width = input_shapes[0]
         groups = self.params["groups"]

@@ -9,9 +9,6 @@ import numpy as np
 
 from core.errors import ShapeError
 from core.layers.base import Layer, ParamCount
-from core.params import BoolParam, IntParam
-from core.registry import register
-from core.shapes import Shape, describe_shape, format_shape, num_elements
 from core.layers.onnx_reader import (
     Attributes,
     OnnxNode,
@@ -26,7 +23,9 @@ from core.layers.onnx_reader import (
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.basic import DenseOp, FlattenOp
 from core.ops.op import Op
-
+from core.params import BoolParam, IntParam
+from core.registry import register
+from core.shapes import Shape, describe_shape, format_shape, num_elements
 
 
 @register
@@ -87,7 +86,9 @@ class Dense(Layer):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return DenseOp(input_shapes[0][0], self.params["units"], self.params["bias"])
 
-    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
         weight = onnx_export.constant(f"{name}.weight", op.params["weight"])
         # Gemm's bias became optional in opset 11; before, zeros stand in.
         bias = op.params["bias"] if self.params["bias"] else np.zeros(self.params["units"], np.float32)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.layers.base import Layer
+from core.ops.basic import InputOp
+from core.ops.op import Op
 from core.params import ShapeParam
 from core.registry import register
 from core.shapes import Shape, format_shape
-from core.ops.basic import InputOp
-from core.ops.op import Op
-
 
 
 @register
@@ -21,9 +20,7 @@ class Input(Layer):
     category = "Input"
     is_network_input = True
     summary = "Where samples enter the network: a C×H×W image or a vector of features."
-    param_specs = (
-        ShapeParam("shape", (1, 28, 28), "Sample shape without the batch: [C, H, W] or [features]."),
-    )
+    param_specs = (ShapeParam("shape", (1, 28, 28), "Sample shape without the batch: [C, H, W] or [features]."),)
     min_inputs = 0
     max_inputs = 0
 

@@ -16,11 +16,10 @@ from core.layers.onnx_reader import (
     onnx_pattern,
     read_int,
 )
-from core.registry import register
-from core.shapes import Shape, format_shape, is_image
 from core.ops.basic import AddOp, ConcatOp
 from core.ops.op import Op
-
+from core.registry import register
+from core.shapes import Shape, format_shape, is_image
 
 
 @register
@@ -67,7 +66,7 @@ class Concat(Layer):
                     f"Concat needs inputs of equal spatial size (H×W), but input 1 is "
                     f"{format_shape(first)} and input {index} is {format_shape(shape)}"
                 )
-        return (sum(shape[0] for shape in input_shapes),) + tuple(first[1:])
+        return (sum(shape[0] for shape in input_shapes), *tuple(first[1:]))
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return ConcatOp([shape[0] for shape in input_shapes], is_image(input_shapes[0]))

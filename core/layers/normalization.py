@@ -8,9 +8,6 @@ from typing import Any
 import numpy as np
 
 from core.layers.base import Layer, ParamCount
-from core.params import FloatParam, IntParam
-from core.registry import register
-from core.shapes import Shape, format_shape, num_elements
 from core.layers.onnx_reader import (
     Attributes,
     OnnxNode,
@@ -24,7 +21,9 @@ from core.layers.onnx_reader import (
 from core.layers.onnx_writer import OnnxExportError, OnnxWriter
 from core.ops.basic import BatchNormOp, LRNOp, ScaleOp
 from core.ops.op import Op
-
+from core.params import FloatParam, IntParam
+from core.registry import register
+from core.shapes import Shape, format_shape, num_elements
 
 
 @register
@@ -43,23 +42,45 @@ class BatchNorm(Layer):
     normalises_batches = True
     summary = "Normalises each channel over the batch to zero mean and unit variance, then learns a scale and shift."
     param_specs = (
-        FloatParam("epsilon", 1e-5, "Added to the variance to avoid dividing by zero.", minimum=0.0, maximum=1.0, min_inclusive=False),
-        FloatParam("momentum", 0.9, "Weight of the old running statistics in each update.", minimum=0.0, maximum=1.0, max_inclusive=False),
+        FloatParam(
+            "epsilon",
+            1e-5,
+            "Added to the variance to avoid dividing by zero.",
+            minimum=0.0,
+            maximum=1.0,
+            min_inclusive=False,
+        ),
+        FloatParam(
+            "momentum",
+            0.9,
+            "Weight of the old running statistics in each update.",
+            minimum=0.0,
+            maximum=1.0,
+            max_inclusive=False,
+        ),
     )
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return BatchNormOp(input_shapes[0][0], self.params["epsilon"], self.params["momentum"])
 
-    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
         tensors = [
             onnx_export.constant(f"{name}.{key}", value)
             for key, value in (
-                ("weight", op.params["gamma"]), ("bias", op.params["beta"]),
-                ("running_mean", op.buffers["running_mean"]), ("running_var", op.buffers["running_var"]),
+                ("weight", op.params["gamma"]),
+                ("bias", op.params["beta"]),
+                ("running_mean", op.buffers["running_mean"]),
+                ("running_var", op.buffers["running_var"]),
             )
         ]
         return onnx_export.node(
-            "BatchNormalization", [inputs[0], *tensors], name, epsilon=self.params["epsilon"], momentum=self.params["momentum"]
+            "BatchNormalization",
+            [inputs[0], *tensors],
+            name,
+            epsilon=self.params["epsilon"],
+            momentum=self.params["momentum"],
         )
 
     def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
@@ -101,7 +122,9 @@ class LRN(Layer):
 
     def onnx_attributes(self) -> dict[str, Any]:
         if self.params["size"] % 2 == 0:
-            raise OnnxExportError(f"onnxruntime runs LRN with an odd size only; this one has size {self.params['size']}")
+            raise OnnxExportError(
+                f"onnxruntime runs LRN with an odd size only; this one has size {self.params['size']}"
+            )
         return {key: self.params[key] for key in ("size", "alpha", "beta", "bias")}
 
     @classmethod
@@ -128,7 +151,9 @@ class Scale(Layer):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return ScaleOp(input_shapes[0][0])
 
-    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
         # Per-channel constants broadcast over H and W as C×1×1.
         shape = (-1, 1, 1) if len(input_shapes[0]) == 3 else (-1,)
         gamma = onnx_export.constant(f"{name}.weight", op.params["gamma"].reshape(shape))

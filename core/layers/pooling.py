@@ -9,10 +9,6 @@ import numpy as np
 
 from core.errors import LayerwiseError, ShapeError
 from core.layers.base import Layer, SpatialGeometry, describe_window
-from core.window import Window, resolve_window
-from core.params import BoolParam, PaddingParam, PairParam
-from core.shapes import Shape
-from core.registry import register
 from core.layers.onnx_reader import (
     Attributes,
     OnnxNode,
@@ -32,7 +28,10 @@ from core.layers.onnx_reader import (
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.op import Op
 from core.ops.sliding import AvgPool2DOp, GlobalAvgPoolOp, MaxPool2DOp
-
+from core.params import BoolParam, PaddingParam, PairParam
+from core.registry import register
+from core.shapes import Shape
+from core.window import Window, resolve_window
 
 
 class _Pool2D(Layer):
@@ -65,8 +64,7 @@ class _Pool2D(Layer):
         if max(pads[0], pads[2]) >= kernel[0] or max(pads[1], pads[3]) >= kernel[1]:
             # A window lying wholly in the padding would pool nothing but zeros.
             raise ShapeError(
-                f"{self.type_name} padding {list(pads)} must be smaller than its pool size "
-                f"{kernel[0]}×{kernel[1]}"
+                f"{self.type_name} padding {list(pads)} must be smaller than its pool size {kernel[0]}×{kernel[1]}"
             )
         return window
 
@@ -88,7 +86,10 @@ class _Pool2D(Layer):
         window = self.window(input_shape)
         top, left, bottom, right = window.pads
         needed = [(out - 1) * s + k for out, s, k in zip(window.output_hw, window.stride, window.kernel)]
-        extra = (max(needed[0] - (input_shape[1] + top + bottom), 0), max(needed[1] - (input_shape[2] + left + right), 0))
+        extra = (
+            max(needed[0] - (input_shape[1] + top + bottom), 0),
+            max(needed[1] - (input_shape[2] + left + right), 0),
+        )
         return window.pads, extra
 
     def pool_attributes(self, input_shape: Shape, pads: list[int]) -> dict[str, Any]:
@@ -115,7 +116,9 @@ class MaxPool2D(_Pool2D):
         _, height, width = input_shapes[0]
         return MaxPool2DOp(self.window(input_shapes[0]), (height, width))
 
-    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
         (top, left, bottom, right), (extra_h, extra_w) = self.onnx_pads(input_shapes[0])
         pads = [top, left, bottom + extra_h, right + extra_w]
         return onnx_export.node("MaxPool", inputs, name, **self.pool_attributes(input_shapes[0], pads))
@@ -130,12 +133,9 @@ class AvgPool2D(_Pool2D):
     passes_values_through = True
     pools_by = "average"
     summary = "Averages each window: down-samples smoothly, keeping background as well as peaks."
-    param_specs = _Pool2D.param_specs + (
-        BoolParam(
-            "count_include_pad",
-            False,
-            "Divide by the full window size even where it overlaps the padding.",
-        ),
+    param_specs = (
+        *_Pool2D.param_specs,
+        BoolParam("count_include_pad", False, "Divide by the full window size even where it overlaps the padding."),
     )
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
@@ -156,7 +156,9 @@ class AvgPool2D(_Pool2D):
             counted = False  # nothing explicit to count, and the overhang must not be
         return None, [top, left, bottom + extra_h, right + extra_w], counted
 
-    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
         zeros, pads, counted = self.onnx_padding(input_shapes[0])
         source = inputs[0] if zeros is None else onnx_export.pad(inputs[0], zeros, f"{name}_pad")
         attributes = self.pool_attributes(input_shapes[0], pads)
@@ -182,9 +184,7 @@ class GlobalAvgPool2D(Layer):
     name_stem = "global_pool"
     category = "Pooling"
     summary = "Averages each channel over the whole map, turning C×H×W into C features."
-    param_specs = (
-        BoolParam("keepdims", False, "Output C×1×1 instead of C features."),
-    )
+    param_specs = (BoolParam("keepdims", False, "Output C×1×1 instead of C features."),)
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         channels, _, _ = self.require_image(input_shapes[0])
@@ -193,7 +193,9 @@ class GlobalAvgPool2D(Layer):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return GlobalAvgPoolOp(self.params["keepdims"])
 
-    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
         if self.params["keepdims"]:
             return onnx_export.node("GlobalAveragePool", inputs, name)
         pooled = onnx_export.node("GlobalAveragePool", inputs, f"{name}_pool")

@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.layers.base import Layer
-from core.params import FloatParam
-from core.registry import register
-from core.shapes import Shape
 from core.layers.onnx_reader import (
     Attributes,
     OnnxNode,
@@ -20,7 +17,9 @@ from core.layers.onnx_reader import (
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.basic import DropoutOp
 from core.ops.op import Op
-
+from core.params import FloatParam
+from core.registry import register
+from core.shapes import Shape
 
 
 @register
@@ -45,7 +44,9 @@ class Dropout(Layer):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return DropoutOp(self.params["rate"])
 
-    def export_onnx(self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op) -> str:
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
         return inputs[0]  # inference has no dropout
 
     def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> None:

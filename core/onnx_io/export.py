@@ -16,9 +16,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from core.atomic import atomic_write_bytes
 from core.engine.model import Model
 from core.layers.onnx_writer import OnnxExportError
-from core.atomic import atomic_write_bytes
 
 DEFAULT_OPSET = 17
 """Opset written by default: fully supported by every onnxruntime of the last years."""

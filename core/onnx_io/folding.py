@@ -94,7 +94,13 @@ def attributes_of(node: onnx.NodeProto) -> Attributes:
 
 
 def _constant(inputs: list[np.ndarray], attrs: Attributes, opset: int) -> list[np.ndarray]:
-    for key, dtype in (("value", None), ("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64), ("value_ints", np.int64)):
+    for key, dtype in (
+        ("value", None),
+        ("value_float", np.float32),
+        ("value_floats", np.float32),
+        ("value_int", np.int64),
+        ("value_ints", np.int64),
+    ):
         if key in attrs:
             return [np.asarray(attrs[key], dtype=dtype)]
     raise ValueError("Constant without a supported value attribute")

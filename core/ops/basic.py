@@ -26,7 +26,9 @@ class DenseOp(Op):
         self.features, self.units, self.use_bias = features, units, bias
 
     def param_inits(self) -> dict[str, ParamInit]:
-        inits = {"weight": ParamInit((self.units, self.features), "he_normal", self.features, self.units, regularized=True)}
+        inits = {
+            "weight": ParamInit((self.units, self.features), "he_normal", self.features, self.units, regularized=True)
+        }
         if self.use_bias:
             inits["bias"] = ParamInit((self.units,), "zeros")
         return inits
@@ -319,7 +321,7 @@ class DropoutOp(Op):
         super().__init__()
         self.rate = rate
         self.enabled = True
-        self._threshold = int(round(rate * 65536))
+        self._threshold = round(rate * 65536)
         self._mask: np.ndarray | None = None
 
     def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:

@@ -44,10 +44,17 @@ def window_view(
     return as_strided(padded, shape=shape, strides=strides, writeable=False)
 
 
-def tap(padded: np.ndarray, i: int, j: int, stride: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+def tap(
+    padded: np.ndarray, i: int, j: int, stride: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int]
+) -> np.ndarray:
     """Return the strided slice of ``padded`` (C×N×Hp×Wp) read by kernel tap ``(i, j)``: ``(C, N, Ho, Wo)``."""
     top, left = i * dilation[0], j * dilation[1]
-    return padded[:, :, top : top + stride[0] * (out_hw[0] - 1) + 1 : stride[0], left : left + stride[1] * (out_hw[1] - 1) + 1 : stride[1]]
+    return padded[
+        :,
+        :,
+        top : top + stride[0] * (out_hw[0] - 1) + 1 : stride[0],
+        left : left + stride[1] * (out_hw[1] - 1) + 1 : stride[1],
+    ]
 
 
 class PaddedBuffer:
@@ -85,7 +92,7 @@ def channel_window_sum(a: np.ndarray, before: int, after: int) -> np.ndarray:
     ``a`` is channels-first (axis 0); channels outside the range count as zero.
     """
     cumulative = np.cumsum(a, axis=0, dtype=a.dtype)
-    zeros = np.zeros((1,) + a.shape[1:], dtype=a.dtype)
+    zeros = np.zeros((1, *a.shape[1:]), dtype=a.dtype)
     cumulative = np.concatenate([zeros, cumulative], axis=0)
     channels = a.shape[0]
     upper = np.minimum(np.arange(channels) + after + 1, channels)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.ops.kernels import PaddedBuffer, matmul_thin, matmul_thin_transposed, parallel_copy, split_rows, tap, window_view
+from core.ops.kernels import (
+    PaddedBuffer,
+    matmul_thin,
+    matmul_thin_transposed,
+    parallel_copy,
+    split_rows,
+    tap,
+    window_view,
+)
 from core.ops.op import Op, ParamInit
 from core.window import Window
 
@@ -36,7 +44,9 @@ class Conv2DOp(Op):
         fan_in = self.group_k
         fan_out = self.filters // self.groups * kh * kw
         inits = {
-            "weight": ParamInit((self.filters, self.channels // self.groups, kh, kw), "he_normal", fan_in, fan_out, regularized=True)
+            "weight": ParamInit(
+                (self.filters, self.channels // self.groups, kh, kw), "he_normal", fan_in, fan_out, regularized=True
+            )
         }
         if self.use_bias:
             inits["bias"] = ParamInit((self.filters,), "zeros")
@@ -146,7 +156,9 @@ class Conv2DOp(Op):
             target = d_padded[a:b]
             for i in range(kh):
                 for j in range(kw):
-                    tap(target, i, j, self.window.stride, self.window.dilation, self.window.output_hw)[...] += d_cols[a:b, i, j]
+                    tap(target, i, j, self.window.stride, self.window.dilation, self.window.output_hw)[...] += d_cols[
+                        a:b, i, j
+                    ]
 
         split_rows(scatter, channels, d_padded.nbytes)
         return self.pad.crop(d_padded) if any(self.window.pads) else d_padded
@@ -175,9 +187,11 @@ class MaxPool2DOp(Op):
         self.pad = PaddedBuffer(pool_padding(window, input_hw), fill=-np.inf)
         (kh, kw), (sh, sw) = window.kernel, window.stride
         self.taps = [(i, j) for i in range(kh) for j in range(kw)]
-        self.tiles = (kh, kw) == (sh, sw) and not any(self.pad.pads) and tuple(
-            o * s for o, s in zip(window.output_hw, window.stride)
-        ) == tuple(input_hw)
+        self.tiles = (
+            (kh, kw) == (sh, sw)
+            and not any(self.pad.pads)
+            and tuple(o * s for o, s in zip(window.output_hw, window.stride)) == tuple(input_hw)
+        )
 
     def _tap(self, array: np.ndarray, index: int) -> np.ndarray:
         i, j = self.taps[index]

@@ -85,8 +85,19 @@ def format_setting(name: str, value: Any) -> str:
 
 
 DESCRIBED_SETTINGS = (
-    "dataset", "dropout", "l1", "l2", "augment", "learning_rate", "optimizer", "batch_size",
-    "early_stopping", "epochs", "seed", "loss", "momentum",
+    "dataset",
+    "dropout",
+    "l1",
+    "l2",
+    "augment",
+    "learning_rate",
+    "optimizer",
+    "batch_size",
+    "early_stopping",
+    "epochs",
+    "seed",
+    "loss",
+    "momentum",
 )
 
 
@@ -196,7 +207,8 @@ class RunHistory:
             self.markers.append(Marker(float(event.best_epoch), "best", label, f"best {event.best_epoch}"))
         self.markers.append(
             Marker(
-                float(event.epoch), "stopped",
+                float(event.epoch),
+                "stopped",
                 f"stopped at {event.epoch} after {event.epochs_without_improvement} epochs without improvement",
                 f"stopped {event.epoch}",
             )
@@ -288,7 +300,11 @@ _EVENT_TYPES = {cls.__name__: cls for cls in (TrainingFinished, ActivationsMeasu
 
 def run_to_json(run: RunHistory) -> dict[str, Any]:
     """Everything of ``run`` as JSON-ready data (for the recovery file)."""
-    data = {f.name: getattr(run, f.name) for f in dataclasses.fields(run) if f.name not in ("markers", "finished", "activations")}
+    data = {
+        f.name: getattr(run, f.name)
+        for f in dataclasses.fields(run)
+        if f.name not in ("markers", "finished", "activations")
+    }
     data["markers"] = [dataclasses.asdict(marker) for marker in run.markers]
     data["finished"] = run.finished.to_json() if run.finished is not None else None
     data["activations"] = [event.to_json() for event in run.activations]
@@ -339,7 +355,14 @@ def _json_safe(value: Any) -> Any:
 
 
 CSV_COLUMNS = (
-    "run", "epoch", "train_loss", "train_data_loss", "train_penalty", "train_accuracy", "val_loss", "val_accuracy",
+    "run",
+    "epoch",
+    "train_loss",
+    "train_data_loss",
+    "train_penalty",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
     "learning_rate",
 )
 

@@ -76,5 +76,10 @@ def check_training_memory(
     return needed
 
 
-__all__ = ["BYTES_PER_VALUE", "TrainingMemoryError", "available_memory_bytes", "check_training_memory",
-           "estimate_training_bytes"]
+__all__ = [
+    "BYTES_PER_VALUE",
+    "TrainingMemoryError",
+    "available_memory_bytes",
+    "check_training_memory",
+    "estimate_training_bytes",
+]

@@ -25,9 +25,8 @@ from core.engine.optimizers import OPTIMIZERS, make_optimizer
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument
 from core.shapes import format_shape
-from core.training.augment import AugmentSettings, Augmenter
+from core.training.augment import Augmenter, AugmentSettings
 from core.training.early_stopping import EarlyStopping
-from core.training.memory_check import check_training_memory
 from core.training.events import (
     ActivationsMeasured,
     BatchEnded,
@@ -40,6 +39,7 @@ from core.training.events import (
     TrainingResumed,
     TrainingStarted,
 )
+from core.training.memory_check import check_training_memory
 
 EVAL_BATCH = 512
 PROBE_PERCENTILES = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
@@ -78,13 +78,23 @@ class TrainingConfig:
         checks = [
             (self.epochs >= 1, "epochs", "must be ≥ 1", self.epochs),
             (self.batch_size >= 1, "batch_size", "must be ≥ 1", self.batch_size),
-            (np.isfinite(self.learning_rate) and self.learning_rate > 0, "learning_rate", "must be > 0", self.learning_rate),
+            (
+                np.isfinite(self.learning_rate) and self.learning_rate > 0,
+                "learning_rate",
+                "must be > 0",
+                self.learning_rate,
+            ),
             (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}", self.optimizer),
             (0 <= self.momentum < 1, "momentum", "must be in [0, 1)", self.momentum),
             (self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}", self.loss),
             (self.l1 >= 0, "l1", "must be ≥ 0", self.l1),
             (self.l2 >= 0, "l2", "must be ≥ 0", self.l2),
-            (self.early_stopping is None or self.early_stopping >= 1, "early_stopping", "patience must be ≥ 1", self.early_stopping),
+            (
+                self.early_stopping is None or self.early_stopping >= 1,
+                "early_stopping",
+                "patience must be ≥ 1",
+                self.early_stopping,
+            ),
             (self.monitor in ("val_loss", "val_accuracy"), "monitor", "must be val_loss or val_accuracy", self.monitor),
             (self.min_delta >= 0, "min_delta", "must be ≥ 0", self.min_delta),
             (self.probe_samples >= 0, "probe_samples", "must be ≥ 0", self.probe_samples),
@@ -254,7 +264,7 @@ class Trainer:
             yield from self._run()
         except LayerwiseError as exc:
             yield TrainingFinished("failed", str(exc), 0, None, None, "last")
-        except Exception as exc:  # an engine bug must reach the user as a message, not kill the app
+        except Exception as exc:  # noqa: BLE001 — an engine bug must reach the user as a message, not kill the app
             yield TrainingFinished("failed", f"training failed: {type(exc).__name__}: {exc}", 0, None, None, "last")
 
     def _run(self) -> Iterator[TrainingEvent]:
@@ -266,15 +276,23 @@ class Trainer:
         optimizer = make_optimizer(config.optimizer, momentum=config.momentum, nesterov=config.nesterov)
         loss_fn = LOSSES[config.loss]
         self._fit_augmenter()
-        early = EarlyStopping(config.early_stopping, config.monitor, config.min_delta) if config.early_stopping else None
+        early = (
+            EarlyStopping(config.early_stopping, config.monitor, config.min_delta) if config.early_stopping else None
+        )
         best_state: dict[str, np.ndarray] | None = None
         last_good = model.state_dict()
         batches = -(-len(train) // config.batch_size)
         regularized = slice(0, model.regularized_size)
         started = time.perf_counter()
         yield TrainingStarted(
-            self.document.name, train.name, len(train), len(self.val) if self.val else 0,
-            model.parameter_count, config.epochs, batches, config.to_json(),
+            self.document.name,
+            train.name,
+            len(train),
+            len(self.val) if self.val else 0,
+            model.parameter_count,
+            config.epochs,
+            batches,
+            config.to_json(),
         )
         probe_every = max(1, batches // config.probes_per_epoch)
         yield from self._probe(0, 0, batches)
@@ -319,7 +337,16 @@ class Trainer:
                 sums += (data_loss + penalty, data_loss, penalty, 0)
                 sums[3] += correct
                 seen += len(y)
-                yield BatchEnded(epoch, batch, batches, data_loss + penalty, data_loss, penalty, correct / len(y), time.perf_counter() - started)
+                yield BatchEnded(
+                    epoch,
+                    batch,
+                    batches,
+                    data_loss + penalty,
+                    data_loss,
+                    penalty,
+                    correct / len(y),
+                    time.perf_counter() - started,
+                )
                 if batch % probe_every == 0 or batch == batches:
                     yield from self._probe(epoch, batch, batches)
             val_loss = val_accuracy = None
@@ -327,8 +354,15 @@ class Trainer:
                 val_loss, val_accuracy = self.evaluate(self.val)
             means = sums[:3] / batches
             yield EpochEnded(
-                epoch, float(means[0]), float(means[1]), float(means[2]), float(sums[3] / seen),
-                val_loss, val_accuracy, self._learning_rate, time.perf_counter() - epoch_start,
+                epoch,
+                float(means[0]),
+                float(means[1]),
+                float(means[2]),
+                float(sums[3] / seen),
+                val_loss,
+                val_accuracy,
+                self._learning_rate,
+                time.perf_counter() - epoch_start,
             )
             if early is not None:
                 value = val_loss if config.monitor == "val_loss" else val_accuracy
@@ -336,8 +370,15 @@ class Trainer:
                 if decision.improved:
                     best_state = model.state_dict()
                 yield EarlyStopChecked(
-                    epoch, config.monitor, decision.value, decision.improved, decision.best_epoch,
-                    decision.best_value, decision.epochs_without_improvement, config.early_stopping, decision.stop,
+                    epoch,
+                    config.monitor,
+                    decision.value,
+                    decision.improved,
+                    decision.best_epoch,
+                    decision.best_value,
+                    decision.epochs_without_improvement,
+                    config.early_stopping,
+                    decision.stop,
                 )
                 if decision.stop:
                     best = (
@@ -363,7 +404,10 @@ class Trainer:
         layers = [node for node in model.order if node is not model.input_node]
         values = activation_percentiles(model, source.x[:count], [node.id for node in layers], PROBE_PERCENTILES)
         yield ActivationsMeasured(
-            epoch, batch, epoch - 1 + batch / batches if epoch else 0.0, PROBE_PERCENTILES,
+            epoch,
+            batch,
+            epoch - 1 + batch / batches if epoch else 0.0,
+            PROBE_PERCENTILES,
             {node.name: [float(v) for v in values[node.id]] for node in layers},
         )
 
@@ -381,7 +425,12 @@ class Trainer:
         return (early.best_epoch, early.best_value) if early is not None else (None, None)
 
     def _finish(
-        self, reason: str, message: str, epochs_run: int, early: EarlyStopping | None, best_state: dict[str, np.ndarray] | None
+        self,
+        reason: str,
+        message: str,
+        epochs_run: int,
+        early: EarlyStopping | None,
+        best_state: dict[str, np.ndarray] | None,
     ) -> TrainingFinished:
         restored = "last"
         if early is not None and best_state is not None and self.config.restore_best:

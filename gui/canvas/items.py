@@ -92,7 +92,7 @@ class NodeItem(QGraphicsObject):
 
     # -- geometry and painting -------------------------------------------------------
 
-    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+    def boundingRect(self) -> QRectF:
         return self._rect.adjusted(-PORT_RADIUS - 2, -PORT_RADIUS - 2, PORT_RADIUS + 2, PORT_RADIUS + 2)
 
     def shape(self) -> QPainterPath:
@@ -152,9 +152,13 @@ class NodeItem(QGraphicsObject):
         y = rect.top() + NODE_HEADER_HEIGHT + 4
         for index, line in enumerate(self.lines or ["–"]):
             last_is_problem = self.problem and index == len(self.lines) - 1
-            painter.setPen(QColor(theme.error if last_is_problem else (theme.node_text if index == 0 else theme.node_text_dim)))
+            painter.setPen(
+                QColor(theme.error if last_is_problem else (theme.node_text if index == 0 else theme.node_text_dim))
+            )
             text = metrics.elidedText(line, Qt.TextElideMode.ElideRight, rect.width() - 16)
-            painter.drawText(QRectF(rect.left() + 8, y, rect.width() - 16, BODY_LINE), Qt.AlignmentFlag.AlignVCenter, text)
+            painter.drawText(
+                QRectF(rect.left() + 8, y, rect.width() - 16, BODY_LINE), Qt.AlignmentFlag.AlignVCenter, text
+            )
             y += BODY_LINE
         self._paint_ports(painter, header_colour, theme)
 
@@ -166,7 +170,7 @@ class NodeItem(QGraphicsObject):
         if self.has_output:
             painter.drawEllipse(self.mapFromScene(self.output_port_position()), PORT_RADIUS, PORT_RADIUS)
 
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):  # noqa: N802 (Qt API)
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
             for edge in self.edges:
                 edge.update_path()
@@ -218,7 +222,7 @@ class EdgeItem(QGraphicsPathItem):
         stroker.setWidth(10)
         return stroker.createStroke(self.path())
 
-    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+    def boundingRect(self) -> QRectF:
         return super().boundingRect().adjusted(-60, -12, 60, 12)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:

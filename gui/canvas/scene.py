@@ -146,7 +146,11 @@ class NetworkScene(QGraphicsScene):
     def delete_selection(self) -> None:
         """Delete selected layers (with their edges) and selected edges, as one undo step."""
         node_ids = self.selected_node_ids()
-        edges = [edge for edge, item in self.edge_items.items() if item.isSelected() and edge.source not in node_ids and edge.target not in node_ids]
+        edges = [
+            edge
+            for edge, item in self.edge_items.items()
+            if item.isSelected() and edge.source not in node_ids and edge.target not in node_ids
+        ]
         if not node_ids and not edges:
             return
         self.undo_stack.beginMacro("Delete")
@@ -161,7 +165,7 @@ class NetworkScene(QGraphicsScene):
     def _node_at(self, point: QPointF) -> NodeItem | None:
         return next((item for item in self.items(point) if isinstance(item, NodeItem)), None)
 
-    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802 (Qt API)
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         item = self._node_at(event.scenePos())
         if item is not None and item.is_on_output_port(event.scenePos()):
             self._connect_from = item
@@ -173,7 +177,7 @@ class NetworkScene(QGraphicsScene):
             return
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802 (Qt API)
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._connect_from is not None and self._preview is not None:
             start, end = self._connect_from.output_port_position(), event.scenePos()
             bend = max(abs(end.y() - start.y()) * 0.5, 30.0)
@@ -183,7 +187,7 @@ class NetworkScene(QGraphicsScene):
             return
         super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802 (Qt API)
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._connect_from is not None:
             source, self._connect_from = self._connect_from, None
             if self._preview is not None:

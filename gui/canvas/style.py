@@ -40,12 +40,28 @@ class CanvasTheme:
 
 
 LIGHT = CanvasTheme(
-    background="#f4f6f8", grid="#e3e7eb", node_body="#ffffff", node_border="#b9c0c8", node_text="#1f2933",
-    node_text_dim="#5f6b76", edge="#8a96a3", edge_selected="#1e88e5", selection="#1e88e5", error="#c62828",
+    background="#f4f6f8",
+    grid="#e3e7eb",
+    node_body="#ffffff",
+    node_border="#b9c0c8",
+    node_text="#1f2933",
+    node_text_dim="#5f6b76",
+    edge="#8a96a3",
+    edge_selected="#1e88e5",
+    selection="#1e88e5",
+    error="#c62828",
 )
 DARK = CanvasTheme(
-    background="#1b1d20", grid="#25282c", node_body="#2a2d31", node_border="#464b52", node_text="#e2e5e9",
-    node_text_dim="#9aa3ad", edge="#7d8893", edge_selected="#5aa9f0", selection="#5aa9f0", error="#ef5350",
+    background="#1b1d20",
+    grid="#25282c",
+    node_body="#2a2d31",
+    node_border="#464b52",
+    node_text="#e2e5e9",
+    node_text_dim="#9aa3ad",
+    edge="#7d8893",
+    edge_selected="#5aa9f0",
+    selection="#5aa9f0",
+    error="#ef5350",
 )
 
 

@@ -56,8 +56,8 @@ def _import(path: Path) -> Dataset:
         return import_dataset(path)
     except DatasetError:
         raise
-    except Exception as exc:
-        # Not a format problem the importer foresaw (memory, permissions, a bug): still a message, never a crash.
+    except Exception as exc:  # noqa: BLE001 — still a message, never a crash
+        # Not a format problem the importer foresaw (memory, permissions, a bug).
         raise DatasetError(f"{path}: could not be imported: {type(exc).__name__}: {exc}") from None
 
 
@@ -189,7 +189,10 @@ class DatasetImportDialog(QDialog):
     def choose_file(self) -> None:
         """Ask for a dataset file, then import it."""
         name, _ = QFileDialog.getOpenFileName(
-            self, "Choose a dataset file", self._start_directory(), FILE_FILTERS,
+            self,
+            "Choose a dataset file",
+            self._start_directory(),
+            FILE_FILTERS,
             options=QFileDialog.Option.DontUseNativeDialog,
         )
         if name:
@@ -198,7 +201,9 @@ class DatasetImportDialog(QDialog):
     def choose_folder(self) -> None:
         """Ask for a dataset folder, then import it."""
         name = QFileDialog.getExistingDirectory(
-            self, "Choose a dataset folder", self._start_directory(),
+            self,
+            "Choose a dataset folder",
+            self._start_directory(),
             QFileDialog.Option.ShowDirsOnly | QFileDialog.Option.DontUseNativeDialog,
         )
         if name:
@@ -263,7 +268,7 @@ class DatasetImportDialog(QDialog):
         self._shutdown()
         super().reject()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+    def closeEvent(self, event: QCloseEvent) -> None:
         self._shutdown()
         super().closeEvent(event)
 

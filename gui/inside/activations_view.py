@@ -44,9 +44,14 @@ BAND_ALPHAS = (45, 80, 135)
 HIGHLIGHT = "#e8710a"
 COMPARE_SAMPLES = 2000
 """The comparison trains on at most this many samples, so it takes seconds, not minutes."""
-COMPARE_CONFIG = dict(
-    batch_size=32, learning_rate=1e-3, optimizer="adam", probe_samples=128, probes_per_epoch=4, seed=0
-)
+COMPARE_CONFIG = {
+    "batch_size": 32,
+    "learning_rate": 1e-3,
+    "optimizer": "adam",
+    "probe_samples": 128,
+    "probes_per_epoch": 4,
+    "seed": 0,
+}
 VARIANTS = (("plain", "Without BatchNorm"), ("batchnorm", "With BatchNorm"))
 REDRAW_MS = 100
 
@@ -124,7 +129,7 @@ class BandPlot(QWidget):
         if len(positions) == 0:
             return
         colour = QColor(self.colour)
-        for (low, high), alpha in zip(band_pairs(levels), BAND_ALPHAS[-len(band_pairs(levels)):] if levels else ()):
+        for (low, high), alpha in zip(band_pairs(levels), BAND_ALPHAS[-len(band_pairs(levels)) :] if levels else ()):
             fill = QColor(colour)
             fill.setAlpha(alpha)
             # Faint edges: they also give the plot the bands' extent for its automatic range.
@@ -137,8 +142,15 @@ class BandPlot(QWidget):
                 self.plot.addItem(item)
                 self._items.append(item)
         if len(levels) % 2 == 1:
-            median = pg.PlotDataItem(positions, values[:, len(levels) // 2], pen=pg.mkPen(colour.darker(140), width=2),
-                                     symbol="o", symbolSize=4, symbolBrush=colour.darker(140), symbolPen=None)
+            median = pg.PlotDataItem(
+                positions,
+                values[:, len(levels) // 2],
+                pen=pg.mkPen(colour.darker(140), width=2),
+                symbol="o",
+                symbolSize=4,
+                symbolBrush=colour.darker(140),
+                symbolPen=None,
+            )
             self.plot.addItem(median)
             self._items.append(median)
         zero = pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen((128, 128, 128, 120), style=Qt.PenStyle.DashLine))
@@ -194,12 +206,24 @@ class LayerSpread(QWidget):
             whiskers = pg.PlotDataItem(segments_x, segments_y, connect="pairs", pen=pg.mkPen((120, 120, 120), width=1))
             self._add(whiskers)
             inner = pairs[-1]
-            boxes = pg.BarGraphItem(x0=values[:, inner[0]], x1=values[:, inner[1]], y=rows, height=0.6,
-                                    brushes=[pg.mkBrush(c) for c in colours], pen=None)
+            boxes = pg.BarGraphItem(
+                x0=values[:, inner[0]],
+                x1=values[:, inner[1]],
+                y=rows,
+                height=0.6,
+                brushes=[pg.mkBrush(c) for c in colours],
+                pen=None,
+            )
             self._add(boxes)
         if len(levels) % 2 == 1:
-            medians = pg.ScatterPlotItem(values[:, len(levels) // 2], rows, symbol="s", size=5,
-                                         brush=pg.mkBrush("white"), pen=pg.mkPen("black", width=0.8))
+            medians = pg.ScatterPlotItem(
+                values[:, len(levels) // 2],
+                rows,
+                symbol="s",
+                size=5,
+                brush=pg.mkBrush("white"),
+                pen=pg.mkPen("black", width=0.8),
+            )
             self._add(medians)
         axis = self.plot.getAxis("left")
         axis.setTicks([[(float(i), name) for i, name in enumerate(self.names)]])
@@ -214,7 +238,7 @@ class LayerSpread(QWidget):
         if not self.names:
             return
         point = self.plot.vb.mapSceneToView(event.scenePos())
-        index = int(round(point.y()))
+        index = round(point.y())
         if 0 <= index < len(self.names):
             self.layer_clicked.emit(self.names[index])
 

@@ -68,6 +68,7 @@ MODES = (
     ("mixing", "Channel mixing", "A 1×1 convolution as a matrix from input channels to output channels."),
     ("pooling", "Before / after", "A pooling layer's input and output, channel by channel."),
 )
+MODE_TITLES = {key: title for key, title, _ in MODES}
 
 
 def strongest_channels(maps: np.ndarray, limit: int = MAX_TILES) -> np.ndarray:
@@ -81,8 +82,10 @@ def strongest_channels(maps: np.ndarray, limit: int = MAX_TILES) -> np.ndarray:
 def tiles_per_channel(maps: np.ndarray, colour_map: str) -> np.ndarray:
     """``(C, h, w)`` maps, each scaled to its own range, as ``(C, 3, h, w)`` images for a grid."""
     signed = is_signed(colour_map)
-    coloured = np.stack([colourise(m, *value_range(m, signed), colour_map) for m in maps]) if len(maps) else np.zeros(
-        (0, 1, 1, 3), np.uint8
+    coloured = (
+        np.stack([colourise(m, *value_range(m, signed), colour_map) for m in maps])
+        if len(maps)
+        else np.zeros((0, 1, 1, 3), np.uint8)
     )
     return as_images(coloured)
 
@@ -151,7 +154,7 @@ class HeatmapWidget(QWidget):
         row, col = int((pos.y() - rect.top()) // cell), int((pos.x() - rect.left()) // cell)
         return (row, col) if 0 <= row < h and 0 <= col < w else None
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         palette = self.palette()
         placed = self._rect()
@@ -179,20 +182,20 @@ class HeatmapWidget(QWidget):
             painter.setPen(QPen(colour, 2.5))
             painter.drawRect(window)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         cell = self.cell_at(event.position())
         if cell != self.hovered:
             self.hovered = cell
             self.unit_hovered.emit(cell)
             self.update()
 
-    def leaveEvent(self, event) -> None:  # noqa: N802
+    def leaveEvent(self, event) -> None:
         if self.hovered is not None:
             self.hovered = None
             self.unit_hovered.emit(None)
             self.update()
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(320, 320)
 
 
@@ -384,8 +387,11 @@ class FeatureMapsView(QWidget):
         if self.pages.currentWidget() is self.message:
             self.message.setText("Computing…")
         self.host.request(
-            "fm", fn, lambda result: self._arrived(key, result), self._show_message,
-            f"Computing {dict((k, t) for k, t, _ in MODES)[mode].lower()} of {facts.name}",
+            "fm",
+            fn,
+            lambda result: self._arrived(key, result),
+            self._show_message,
+            f"Computing {MODE_TITLES[mode].lower()} of {facts.name}",
         )
 
     @shielded

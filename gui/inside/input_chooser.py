@@ -258,8 +258,11 @@ class InputChooser(QWidget):
                 )
             x = adapt_samples(x, shape)
         label = dataset.class_names[int(dataset.y[index])]
-        return InputSample(np.ascontiguousarray(x[0]), ("dataset", dataset.name, id(dataset), index, shape),
-                           f"{dataset.name} #{index} · label {label}")
+        return InputSample(
+            np.ascontiguousarray(x[0]),
+            ("dataset", dataset.name, id(dataset), index, shape),
+            f"{dataset.name} #{index} · label {label}",
+        )
 
     def _current(self) -> tuple[str, str]:
         """``(kind, value)`` of the chosen source: dataset, photo, file or open."""

@@ -51,8 +51,14 @@ def default_layer(document: NetworkDocument) -> str | None:
         fields = receptive_fields(document)
     except LayerwiseError:
         return None
-    spatial = [n.id for n in check.order if fields.get(n.id) is not None and check.shapes.get(n.id) is not None
-               and is_image(check.shapes[n.id]) and n.layer.max_inputs != 0]
+    spatial = [
+        n.id
+        for n in check.order
+        if fields.get(n.id) is not None
+        and check.shapes.get(n.id) is not None
+        and is_image(check.shapes[n.id])
+        and n.layer.max_inputs != 0
+    ]
     roomy = [i for i in spatial if min(check.shapes[i][1:]) >= MIN_DEFAULT_MAP]  # type: ignore[index]
     return (roomy or spatial or [None])[-1]
 
@@ -289,11 +295,11 @@ class InsidePanel(QWidget):
             name = self.document.node(layer).name if self.document is not None and layer in self.document else None
             self.depth_chart.set_document(self.document, name)
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self._refresh_visible()
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+    def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:
             self.setStyleSheet(style_sheet(self.palette()))
         super().changeEvent(event)

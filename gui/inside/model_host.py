@@ -17,6 +17,7 @@ the GUI thread; the background thread never reads the document the user is editi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -53,7 +54,7 @@ def shielded(method: F) -> F:
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if not isinstance(exc, LayerwiseError):
                 log.exception("see-inside view failed")
             report = getattr(self, "show_error", None)
@@ -127,7 +128,7 @@ def _deliver(request: _Request, result: Any) -> None:
     """Hand ``result`` to the view; a view that fails on it shows the error rather than raising into Qt."""
     try:
         request.done(result)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.exception("see-inside view failed to show a result")
         request.failed(_message(exc))
 
@@ -259,7 +260,7 @@ class ModelHost(QObject):
             if compiled is None or compiled.key != request.snapshot.key:
                 compiled = self._inline_model = compile_snapshot(request.snapshot)
             result = request.fn(compiled)
-        except Exception as exc:  # noqa: BLE001 — shown in the view, never raised into Qt
+        except Exception as exc:
             if not isinstance(exc, LayerwiseError):
                 log.exception("see-inside computation failed")
             request.failed(_message(exc))
@@ -318,10 +319,8 @@ class ModelHost(QObject):
         deadline = time.perf_counter() + timeout
         while self.busy and time.perf_counter() < deadline:
             if self._running is not None:
-                try:
+                with contextlib.suppress(Exception):  # poll() reports it
                     self._running[1].result(timeout=max(deadline - time.perf_counter(), 0.0))
-                except Exception:  # noqa: BLE001 — poll() reports it
-                    pass
             self.poll()
         return not self.busy
 

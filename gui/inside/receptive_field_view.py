@@ -261,7 +261,7 @@ class FieldCanvas(QWidget):
 
     # -- painting ------------------------------------------------------------------
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()
@@ -300,8 +300,11 @@ class FieldCanvas(QWidget):
             small.setPointSizeF(max(small.pointSizeF() * 0.85, 7))
             painter.setFont(small)
             painter.setPen(muted_colour(palette))
-            painter.drawText(QRectF(box.left() + 4, box.top() + 1, box.width() - 8, image.top() - box.top() - 2),
-                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), "zero padding")
+            painter.drawText(
+                QRectF(box.left() + 4, box.top() + 1, box.width() - 8, image.top() - box.top() - 2),
+                int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                "zero padding",
+            )
             painter.setFont(self.font())
 
     def _paint_image(self, painter: QPainter, geometry: Geometry) -> None:
@@ -447,7 +450,7 @@ class FieldCanvas(QWidget):
 
     # -- interaction ---------------------------------------------------------------
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         unit = self.unit_at(event.position())
         if unit != self.hovered:
             self.hovered = unit
@@ -455,19 +458,19 @@ class FieldCanvas(QWidget):
             self.unit_hovered.emit(unit)
         super().mouseMoveEvent(event)
 
-    def leaveEvent(self, event) -> None:  # noqa: N802
+    def leaveEvent(self, event) -> None:
         if self.hovered is not None:
             self.hovered = None
             self.unit_hovered.emit(None)
         super().leaveEvent(event)
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         unit = self.unit_at(event.position())
         if event.button() == Qt.MouseButton.LeftButton and unit is not None:
             self.unit_clicked.emit(*unit)
         super().mousePressEvent(event)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         steps = {Qt.Key.Key_Left: (0, -1), Qt.Key.Key_Right: (0, 1), Qt.Key.Key_Up: (-1, 0), Qt.Key.Key_Down: (1, 0)}
         step = steps.get(Qt.Key(event.key()))
         if step is not None and self.pinned is not None and self.map_image is not None:
@@ -478,7 +481,7 @@ class FieldCanvas(QWidget):
             return
         super().keyPressEvent(event)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(900, 480)
 
 
@@ -822,8 +825,14 @@ class ReceptiveFieldView(QWidget):
         region, sample = self.canvas.region, self._sample
         if region is None or sample is None or not self.erf_toggle.isChecked():
             return
-        if key == (self.host_key(), sample.key, self.node_id, min(self.channel.value(), len(self._maps) - 1),
-                   region.row, region.col):
+        if key == (
+            self.host_key(),
+            sample.key,
+            self.node_id,
+            min(self.channel.value(), len(self._maps) - 1),
+            region.row,
+            region.col,
+        ):
             self.canvas.set_erf(erf)
             self._update_info()
 

@@ -90,8 +90,14 @@ class RfDepthChart(QWidget):
         for title, values, colour in series:
             self.plot.plot(depth, values, pen=pg.mkPen(colour, width=2.2), name=title)
             scatter = pg.ScatterPlotItem(
-                depth, values, data=names, size=9, brush=pg.mkBrush(colour), pen=pg.mkPen("white", width=1),
-                hoverable=True, hoverSize=13,
+                depth,
+                values,
+                data=names,
+                size=9,
+                brush=pg.mkBrush(colour),
+                pen=pg.mkPen("white", width=1),
+                hoverable=True,
+                hoverSize=13,
                 tip=lambda x, y, data: f"{data}\ndepth {x:g} · field {y:g} px",
             )
             self.plot.addItem(scatter)
@@ -99,7 +105,9 @@ class RfDepthChart(QWidget):
         input_h, input_w = self.input_hw
         size = max(input_h, input_w)
         line = pg.InfiniteLine(
-            pos=size, angle=0, pen=pg.mkPen(INPUT_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
+            pos=size,
+            angle=0,
+            pen=pg.mkPen(INPUT_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
             label=f"input {input_h}×{input_w} px",
             labelOpts={"position": 0.93, "color": INPUT_COLOUR, "anchors": [(1, 1), (1, 1)]},
         )
@@ -115,8 +123,11 @@ class RfDepthChart(QWidget):
             f"The deepest field, at <b>{html.escape(last.name)}</b> (depth {last.depth}), is "
             f"<b>{last.size_h}×{last.size_w} px</b> on a {input_h}×{input_w} input. "
         )
-        text += (f"Fields first span the whole input at <b>{html.escape(covered.name)}</b> (depth {covered.depth})."
-                 if covered is not None and covered.depth > 0 else "No unit sees the whole input.")
+        text += (
+            f"Fields first span the whole input at <b>{html.escape(covered.name)}</b> (depth {covered.depth})."
+            if covered is not None and covered.depth > 0
+            else "No unit sees the whole input."
+        )
         self.summary.setText(text)
 
     def _label_points(self, depth: np.ndarray, sizes: np.ndarray, names: list[str]) -> None:
@@ -136,8 +147,9 @@ class RfDepthChart(QWidget):
             self.plot.addItem(label)
         if self.chosen in names:
             index = names.index(self.chosen)
-            ring = pg.ScatterPlotItem([depth[index]], [sizes[index]], size=18, brush=None,
-                                      pen=pg.mkPen(CHOSEN_COLOUR, width=2.5))
+            ring = pg.ScatterPlotItem(
+                [depth[index]], [sizes[index]], size=18, brush=None, pen=pg.mkPen(CHOSEN_COLOUR, width=2.5)
+            )
             self.plot.addItem(ring)
 
 

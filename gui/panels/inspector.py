@@ -295,7 +295,10 @@ class BottleneckSection(QWidget):
         }
         self._undo_stack.push(
             InsertFragmentCommand(
-                self._document, fragment, wire_from=edge.source, rewire=(edge, relu_name),
+                self._document,
+                fragment,
+                wire_from=edge.source,
+                rewire=(edge, relu_name),
                 text=f"Insert 1×1 bottleneck before {node.name}",
             )
         )
@@ -338,7 +341,9 @@ class NodeInspector(QWidget):
         self.editors = self._build_editors(grid)
         self.figures = self._build_figures(grid)
         layout.addLayout(grid)
-        self.bottleneck = BottleneckSection(document, undo_stack, node_id) if node.layer.offers_bottleneck_comparison else None
+        self.bottleneck = (
+            BottleneckSection(document, undo_stack, node_id) if node.layer.offers_bottleneck_comparison else None
+        )
         grids, labels = [grid], list(self._row_labels)
         if self.bottleneck is not None:
             layout.addWidget(self.bottleneck)
@@ -643,7 +648,7 @@ class InspectorPanel(QWidget):
             self._style = sheet
             self.setStyleSheet(sheet)
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+    def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:
             self._apply_style()
         super().changeEvent(event)

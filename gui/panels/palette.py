@@ -26,8 +26,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from core.layers.base import Layer
 from core.layers import CATEGORIES, layer_types
+from core.layers.base import Layer
 from gui.canvas.style import CATEGORY_COLOURS
 
 LAYER_MIME_TYPE = "application/x-layerwise-layer-type"
@@ -332,14 +332,14 @@ class LayerTree(QTreeWidget):
         self.setStyleSheet("QTreeView::item { padding: 3px 2px; }")
         self.itemDoubleClicked.connect(self._emit_if_type)
 
-    def mimeTypes(self) -> list[str]:  # noqa: N802 (Qt API)
+    def mimeTypes(self) -> list[str]:
         return [LAYER_MIME_TYPE]
 
-    def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData | None:  # noqa: N802
+    def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData | None:
         names = [name for item in items if (name := item.data(0, TYPE_NAME_ROLE))]
         return mime_data_for(names[0]) if names else None
 
-    def startDrag(self, supportedActions: Qt.DropAction) -> None:  # noqa: N802, N803
+    def startDrag(self, supportedActions: Qt.DropAction) -> None:
         item = self.currentItem()
         mime = self.mimeData([item]) if item is not None else None
         if mime is None:
@@ -350,7 +350,7 @@ class LayerTree(QTreeWidget):
         drag.setPixmap(drag_pixmap(item.text(0), category, self.font(), self.devicePixelRatioF()))
         drag.exec(Qt.DropAction.CopyAction)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         item = self.currentItem()
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and item is not None:
             self._emit_if_type(item)
@@ -373,7 +373,7 @@ class SearchField(QLineEdit):
 
     down_pressed = Signal()
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape and self.text():
             self.clear()
             return
@@ -518,7 +518,7 @@ class PaletteWidget(QWidget):
     def _update_search_icon(self) -> None:
         self._search_action.setIcon(_search_icon(self.palette().color(QPalette.ColorRole.PlaceholderText)))
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+    def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:
             self._update_search_icon()
         super().changeEvent(event)

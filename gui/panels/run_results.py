@@ -156,17 +156,17 @@ class MatrixCanvas(QWidget):
             return None
         return self.geometry_for_size().cell_at(pos - self.contentsRect().topLeft(), len(self.names))
 
-    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+    def sizeHint(self) -> QSize:
         k = max(len(self.names), 2)
         side = max(min(k * 40, 440), 200)
         return QSize(side + 140, side + 80)
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
+    def minimumSizeHint(self) -> QSize:
         return QSize(180, 160)
 
     # -- painting -----------------------------------------------------------------
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:
         k = len(self.names)
         if k == 0:
             return
@@ -228,8 +228,12 @@ class MatrixCanvas(QWidget):
         for index in range(0, k, geometry.step):
             name = metrics.elidedText(self.names[index], Qt.TextElideMode.ElideRight, MAX_NAME_WIDTH)
             middle = origin.y() + index * cell + cell // 2
-            row = QRect(origin.x() - 2 * GAP - geometry.name_width, middle - geometry.line // 2,
-                        geometry.name_width + GAP, geometry.line)
+            row = QRect(
+                origin.x() - 2 * GAP - geometry.name_width,
+                middle - geometry.line // 2,
+                geometry.name_width + GAP,
+                geometry.line,
+            )
             painter.drawText(row, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
             self._paint_column_name(painter, geometry, index, name)
         painter.setPen(muted)
@@ -237,15 +241,18 @@ class MatrixCanvas(QWidget):
         bold.setBold(True)
         painter.setFont(bold)
         below = origin.y() + geometry.size + geometry.names_height + GAP
-        painter.drawText(QRect(origin.x(), below, geometry.size, geometry.line), Qt.AlignmentFlag.AlignCenter,
-                         "predicted")
+        painter.drawText(
+            QRect(origin.x(), below, geometry.size, geometry.line), Qt.AlignmentFlag.AlignCenter, "predicted"
+        )
         # "true" runs upwards just left of the row names, centred on the rows.
         painter.save()
-        painter.translate(origin.x() - 2 * GAP - geometry.name_width - geometry.axis_title,
-                          origin.y() + geometry.size / 2)
+        painter.translate(
+            origin.x() - 2 * GAP - geometry.name_width - geometry.axis_title, origin.y() + geometry.size / 2
+        )
         painter.rotate(-90)
-        painter.drawText(QRect(-geometry.size // 2, 0, geometry.size, geometry.line), Qt.AlignmentFlag.AlignCenter,
-                         "true")
+        painter.drawText(
+            QRect(-geometry.size // 2, 0, geometry.size, geometry.line), Qt.AlignmentFlag.AlignCenter, "true"
+        )
         painter.restore()
 
     def _paint_column_name(self, painter: QPainter, geometry: MatrixGeometry, index: int, name: str) -> None:
@@ -298,7 +305,7 @@ class MatrixCanvas(QWidget):
             return True
         return super().event(event)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         cell = self.cell_at(event.position().toPoint())
         if cell != self._hovered:
             self._hovered = cell
@@ -306,17 +313,17 @@ class MatrixCanvas(QWidget):
             self.update()
         super().mouseMoveEvent(event)
 
-    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
+    def leaveEvent(self, event: QEvent) -> None:
         self._hovered = None
         self.update()
         super().leaveEvent(event)
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             self._pressed = self.cell_at(event.position().toPoint())
         super().mousePressEvent(event)
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             cell = self.cell_at(event.position().toPoint())
             pressed, self._pressed = self._pressed, None
@@ -374,8 +381,10 @@ class ConfusionMatrixView(QWidget):
         """
         matrix = np.asarray(matrix)
         if matrix.ndim != 2 or matrix.shape != (len(class_names), len(class_names)):
-            raise ValueError(f"a matrix for {len(class_names)} classes must be ({len(class_names)}, "
-                             f"{len(class_names)}), got {matrix.shape}")
+            raise ValueError(
+                f"a matrix for {len(class_names)} classes must be ({len(class_names)}, "
+                f"{len(class_names)}), got {matrix.shape}"
+            )
         self.canvas.matrix = matrix.astype(np.int64)
         self.canvas.names = [str(n) for n in class_names]
         self.canvas.selected = None
@@ -580,8 +589,9 @@ class RunResultsWidget(QWidget):
         self.show_all_button.show()
         members = np.flatnonzero((self._y_true == true) & (self._y_pred == predicted))
         # Mistakes: the most confident first; correct predictions: the least confident (the close calls) first.
-        order = np.argsort(-self._confidence[members] if true != predicted else self._confidence[members],
-                           kind="stable")
+        order = np.argsort(
+            -self._confidence[members] if true != predicted else self._confidence[members], kind="stable"
+        )
         members = members[order]
         true_name, predicted_name = html.escape(self._names[true]), html.escape(self._names[predicted])
         pair = f"true <b>{true_name}</b> → predicted <b>{predicted_name}</b>"
@@ -626,7 +636,7 @@ class RunResultsWidget(QWidget):
         if 0 <= index < len(self._shown):
             self.sample_clicked.emit(int(self._shown[index]))
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
+    def resizeEvent(self, event: QResizeEvent) -> None:
         # Side by side when wide, stacked when tall (a narrow dock).
         wide = event.size().width() >= 1.25 * event.size().height()
         direction = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom

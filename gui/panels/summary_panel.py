@@ -32,13 +32,39 @@ COLUMNS = (
     Column("Layer", lambda l: l.name, "The layer's unique name."),
     Column("Type", lambda l: l.type, "The layer type."),
     Column("Inputs", lambda l: ", ".join(l.inputs) or "–", "Layers feeding this one, in input order."),
-    Column("Output shape", lambda l: format_shape(l.output_shape), "C×H×W for maps, the feature count for vectors (batch axis not shown)."),
+    Column(
+        "Output shape",
+        lambda l: format_shape(l.output_shape),
+        "C×H×W for maps, the feature count for vectors (batch axis not shown).",
+    ),
     Column("Params", lambda l: format_count(l.params), "Trainable and non-trainable parameters.", numeric=True),
-    Column("MACs", lambda l: format_count(l.macs), "Multiply-accumulates of one forward pass for one sample.", numeric=True),
-    Column("Activations", lambda l: format_bytes(l.activation_bytes), "Size of this layer's float32 output for one sample.", numeric=True),
-    Column("RF size", lambda l: receptive_field_cells(l.receptive_field, "–")[0], "Receptive field: how many input pixels one unit sees (h×w when they differ; * marks a misaligned merge).", numeric=True),
-    Column("RF stride", lambda l: receptive_field_cells(l.receptive_field, "–")[1], "Effective stride: input pixels between neighbouring units' fields.", numeric=True),
-    Column("RF padding", lambda l: receptive_field_cells(l.receptive_field, "–")[2], "Effective padding: unit u sees input rows from −padding + u·stride.", numeric=True),
+    Column(
+        "MACs", lambda l: format_count(l.macs), "Multiply-accumulates of one forward pass for one sample.", numeric=True
+    ),
+    Column(
+        "Activations",
+        lambda l: format_bytes(l.activation_bytes),
+        "Size of this layer's float32 output for one sample.",
+        numeric=True,
+    ),
+    Column(
+        "RF size",
+        lambda l: receptive_field_cells(l.receptive_field, "–")[0],
+        "Receptive field: how many input pixels one unit sees (h×w when they differ; * marks a misaligned merge).",
+        numeric=True,
+    ),
+    Column(
+        "RF stride",
+        lambda l: receptive_field_cells(l.receptive_field, "–")[1],
+        "Effective stride: input pixels between neighbouring units' fields.",
+        numeric=True,
+    ),
+    Column(
+        "RF padding",
+        lambda l: receptive_field_cells(l.receptive_field, "–")[2],
+        "Effective padding: unit u sees input rows from −padding + u·stride.",
+        numeric=True,
+    ),
 )
 
 
@@ -59,13 +85,13 @@ class SummaryTableModel(QAbstractTableModel):
         self._problems = {p.node_id: p.message for p in summary.problems if p.node_id}
         self.endResetModel()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802 (Qt API)
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._summary.layers)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
         if orientation != Qt.Orientation.Horizontal:
             return None
         column = COLUMNS[section]
@@ -162,7 +188,9 @@ class SummaryPanel(QWidget):
         if problems:
             noun = "problem" if len(problems) == 1 else "problems"
             items = "".join(f"<li>{_escape(str(p))}</li>" for p in problems)
-            self.problems_label.setText(f"<b>The network does not compute ({len(problems)} {noun}):</b><ul style='margin:2px 0 0 -20px'>{items}</ul>")
+            self.problems_label.setText(
+                f"<b>The network does not compute ({len(problems)} {noun}):</b><ul style='margin:2px 0 0 -20px'>{items}</ul>"
+            )
         s = self.summary
         known = sum(1 for layer in s.layers if layer.output_shape is not None)
         partial = (

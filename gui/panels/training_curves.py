@@ -88,7 +88,11 @@ class RunList(QWidget):
 
     def remove_selected(self) -> None:
         chosen = {item.data(RUN_ROLE) for item in self.list.selectedItems()}
-        kept = [run for index, run in enumerate(self.runs) if index not in chosen or run is self.current and run.finished is None]
+        kept = [
+            run
+            for index, run in enumerate(self.runs)
+            if index not in chosen or (run is self.current and run.finished is None)
+        ]
         self.runs[:] = kept
         self.changed.emit()
 

@@ -77,7 +77,7 @@ def network_input_shape(document: NetworkDocument) -> tuple[int, ...] | None:
 
 
 def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
@@ -94,7 +94,9 @@ class DatasetChooser(QGroupBox):
         for name in builtin_names():
             self.combo.addItem(f"{name} (built-in)", f"{BUILTIN_KIND}:{name}")
         self.import_button = QPushButton("Import…")
-        self.import_button.setToolTip("Import MNIST/Fashion-MNIST IDX files, .npz, CIFAR-10 batches or an image folder.")
+        self.import_button.setToolTip(
+            "Import MNIST/Fashion-MNIST IDX files, .npz, CIFAR-10 batches or an image folder."
+        )
         self.import_button.clicked.connect(self.choose_file)
         self.info = QLabel()
         self.info.setWordWrap(True)
@@ -179,7 +181,7 @@ class DatasetChooser(QGroupBox):
             self._show_dataset()
         self.dataset_changed.emit()
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self._stale:
             self._show_dataset()
@@ -215,7 +217,9 @@ class TrainingPanel(QWidget):
     run_updated = Signal()
     """New events of the current run have been drawn (at most 20 times a second)."""
 
-    def __init__(self, curves: TrainingCurvesPanel, worker_mode: WorkerMode = "process", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, curves: TrainingCurvesPanel, worker_mode: WorkerMode = "process", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.curves = curves
         self.document: NetworkDocument | None = None
@@ -430,8 +434,13 @@ class TrainingPanel(QWidget):
             if name == "augment":
                 self._update_augment_preview()
             return
-        control = {"dropout": "set_dropout", "l1": "set_l1", "l2": "set_l2", "learning_rate": "set_learning_rate",
-                   "augment": "set_augmentation"}[name]
+        control = {
+            "dropout": "set_dropout",
+            "l1": "set_l1",
+            "l2": "set_l2",
+            "learning_rate": "set_learning_rate",
+            "augment": "set_augmentation",
+        }[name]
         self.worker.control(control, value)
         if name == "augment":
             self._update_augment_preview()
@@ -487,7 +496,11 @@ class TrainingPanel(QWidget):
         if val is None or outcome.val_predicted is None:
             return
         self.curves.results.set_results(
-            val.x, val.y, outcome.val_predicted, outcome.val_confidence, list(val.class_names),
+            val.x,
+            val.y,
+            outcome.val_predicted,
+            outcome.val_confidence,
+            list(val.class_names),
             title=self.current.name if self.current else "",
         )
 

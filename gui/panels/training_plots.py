@@ -33,7 +33,9 @@ def _faded(colour: str) -> QColor:
     return faded
 
 
-def _finite(x: list[float] | np.ndarray, y: list[float] | np.ndarray, positive: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _finite(
+    x: list[float] | np.ndarray, y: list[float] | np.ndarray, positive: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Drop points whose y is NaN (epochs without validation) or, on a log axis, not positive."""
     xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     keep = np.isfinite(ys) & (ys > 0) if positive else np.isfinite(ys)
@@ -76,7 +78,9 @@ class _RunCurves:
 
     def update(self, run: RunHistory) -> None:
         epochs = run.epochs
-        self.train_loss.setData(*_finite(epochs, run.train_data_loss if self.current else run.train_loss, positive=True))
+        self.train_loss.setData(
+            *_finite(epochs, run.train_data_loss if self.current else run.train_loss, positive=True)
+        )
         self.val_loss.setData(*_finite(epochs, run.val_loss, positive=True))
         self.train_acc.setData(*_finite(epochs, run.train_accuracy))
         self.val_acc.setData(*_finite(epochs, run.val_accuracy))
@@ -182,7 +186,9 @@ class TrainingPlots(QWidget):
         curves.spans_drawn = run.overfitting_spans()
         for start, end in curves.spans_drawn:
             for plot in (self.loss_plot, self.accuracy_plot):
-                region = pg.LinearRegionItem((start, end), movable=False, brush=pg.mkBrush(*OVERFIT_BRUSH), pen=pg.mkPen(None))
+                region = pg.LinearRegionItem(
+                    (start, end), movable=False, brush=pg.mkBrush(*OVERFIT_BRUSH), pen=pg.mkPen(None)
+                )
                 region.setZValue(-10)
                 region.setToolTip("overfitting: validation loss rising while training loss falls")
                 plot.addItem(region)
@@ -205,9 +211,18 @@ class TrainingPlots(QWidget):
         # The label runs along the line, so markers close together do not cover each other; the
         # best epoch's sits lower, as it often falls next to a live change or the stop.
         line = pg.InfiniteLine(
-            pos=marker.x, angle=90, movable=False, pen=pg.mkPen(colour, width=1.5, style=style), label=marker.text,
-            labelOpts={"position": 0.62 if marker.kind == "best" else 0.97, "color": colour, "rotateAxis": (1, 0), "anchors": [(1, 0), (1, 0)],
-                       "fill": pg.mkBrush(background.red(), background.green(), background.blue(), 190)},
+            pos=marker.x,
+            angle=90,
+            movable=False,
+            pen=pg.mkPen(colour, width=1.5, style=style),
+            label=marker.text,
+            labelOpts={
+                "position": 0.62 if marker.kind == "best" else 0.97,
+                "color": colour,
+                "rotateAxis": (1, 0),
+                "anchors": [(1, 0), (1, 0)],
+                "fill": pg.mkBrush(background.red(), background.green(), background.blue(), 190),
+            },
         )
         line.full_label = marker.label
         line.setToolTip(marker.label)
@@ -225,14 +240,16 @@ class TrainingPlots(QWidget):
     def marker_labels(self) -> list[str]:
         """Labels of the markers drawn for the current run (loss plot), in order."""
         return [
-            item.full_label for plot, item in self._decorations()
+            item.full_label
+            for plot, item in self._decorations()
             if plot is self.loss_plot and isinstance(item, pg.InfiniteLine)
         ]
 
     def overfit_regions(self) -> list[tuple[float, float]]:
         """The shaded overfitting stretches on the loss plot."""
         return [
-            tuple(item.getRegion()) for plot, item in self._decorations()
+            tuple(item.getRegion())
+            for plot, item in self._decorations()
             if plot is self.loss_plot and isinstance(item, pg.LinearRegionItem)
         ]
 
@@ -249,4 +266,3 @@ class TrainingPlots(QWidget):
             return 0
         x, _ = getattr(self._curves[id(run)], which).getData()
         return 0 if x is None else len(x)
-

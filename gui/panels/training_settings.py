@@ -86,8 +86,17 @@ class TrainingSettingsForm(QWidget):
         layout.addWidget(self._live_group())
         layout.addWidget(self._early_group())
         self._locked: list[QWidget] = [
-            self.val_percent, self.subset, self.seed, self.epochs, self.batch_size, self.optimizer, self.start_from,
-            self.early_enabled, self.patience, self.monitor, self.restore_best,
+            self.val_percent,
+            self.subset,
+            self.seed,
+            self.epochs,
+            self.batch_size,
+            self.optimizer,
+            self.start_from,
+            self.early_enabled,
+            self.patience,
+            self.monitor,
+            self.restore_best,
         ]
 
     # -- groups ------------------------------------------------------------------------
@@ -96,7 +105,9 @@ class TrainingSettingsForm(QWidget):
         group = QGroupBox("Data split")
         form = QFormLayout(group)
         self.val_percent = _spin(1, 90, 20, "Share of the samples held out for validation, class by class.", " %")
-        self.subset = _spin(0, 10_000_000, 0, "Train on this many samples (stratified); 0 uses all of the training part.")
+        self.subset = _spin(
+            0, 10_000_000, 0, "Train on this many samples (stratified); 0 uses all of the training part."
+        )
         self.subset.setSpecialValueText("all")
         self.seed = _spin(0, 2**31 - 1, 0, "Seeds the split, the initial weights, the batch order and dropout.")
         form.addRow("Validation", self.val_percent)
@@ -115,7 +126,9 @@ class TrainingSettingsForm(QWidget):
         self.optimizer.setCurrentIndex(OPTIMIZERS.index("adam"))
         self.learning_rate = _strength(1e-3, "Step size; changes act at the next batch, also while training runs.")
         self.learning_rate.setMinimum(1e-6)
-        self.learning_rate.valueChanged.connect(lambda value: self.live_setting_changed.emit("learning_rate", float(value)))
+        self.learning_rate.valueChanged.connect(
+            lambda value: self.live_setting_changed.emit("learning_rate", float(value))
+        )
         self.start_from = QComboBox()
         self.start_from.addItem("fresh weights (from the seed)", "fresh")
         self.start_from.addItem("the network's current weights", "current")
@@ -137,7 +150,9 @@ class TrainingSettingsForm(QWidget):
         self.l1_enabled, self.l1 = QCheckBox("L1"), _strength(1e-4, "L1 strength: adds strength·Σ|w| over the kernels.")
         self.l2_enabled, self.l2 = QCheckBox("L2"), _strength(1e-3, "L2 strength: adds strength·Σw² over the kernels.")
         grid.addWidget(self.dropout, 0, 0, 1, 2)
-        for row, (name, check, box) in enumerate((("l1", self.l1_enabled, self.l1), ("l2", self.l2_enabled, self.l2)), start=1):
+        for row, (name, check, box) in enumerate(
+            (("l1", self.l1_enabled, self.l1), ("l2", self.l2_enabled, self.l2)), start=1
+        ):
             grid.addWidget(check, row, 0)
             grid.addWidget(box, row, 1)
             box.setEnabled(False)

@@ -26,7 +26,16 @@ MAX_POINTS = 5000
 MAX_HEATMAP_ROWS = 200
 """Samples shown in the heat map of feature vectors."""
 CLASS_COLOURS = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 )
 """Distinct colours of the first ten classes (Tableau 10); further classes get evenly spaced hues."""
 EMPTY_TEXT = "No dataset"
@@ -222,8 +231,12 @@ class DatasetPreview(QWidget):
             if len(members) == 0:
                 continue
             item = pg.ScatterPlotItem(
-                members[:, 0], members[:, 1], size=6, pen=pg.mkPen(colour.darker(130), width=0.5),
-                brush=pg.mkBrush(colour), name=dataset.class_names[k],
+                members[:, 0],
+                members[:, 1],
+                size=6,
+                pen=pg.mkPen(colour.darker(130), width=0.5),
+                brush=pg.mkBrush(colour),
+                name=dataset.class_names[k],
             )
             plot.addItem(item)
         plot.autoRange()
@@ -274,7 +287,7 @@ class DatasetPreview(QWidget):
             style_chart(plot, palette, axis_line=muted, legend_alpha=LEGEND_ALPHA)
         self.scatter.getPlotItem().legend.setPen(pg.mkPen(muted))  # framed: it floats over the points
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+    def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:
             self._apply_palette()
         super().changeEvent(event)

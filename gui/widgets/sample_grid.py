@@ -242,7 +242,7 @@ class SampleGrid(QWidget):
         index = row * layout.columns + column
         return index if column < layout.columns and index < len(self._images) else -1
 
-    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+    def sizeHint(self) -> QSize:
         count = max(len(self._images), 1)
         columns = min(count, HINT_COLUMNS)
         rows = math.ceil(count / columns)
@@ -255,12 +255,12 @@ class SampleGrid(QWidget):
             rows * (thumb.height() + caption) + (rows - 1) * SPACING + margins.top() + margins.bottom(),
         )
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802
+    def minimumSizeHint(self) -> QSize:
         return QSize(120, 80)
 
     # -- painting -----------------------------------------------------------------
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         palette = self.palette()
         layout = self.grid_layout()
@@ -304,7 +304,7 @@ class SampleGrid(QWidget):
 
     # -- interaction --------------------------------------------------------------
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         index = self.index_at(event.position().toPoint())
         if index != self._hovered:
             self._hovered = index
@@ -312,18 +312,18 @@ class SampleGrid(QWidget):
             self.update()
         super().mouseMoveEvent(event)
 
-    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
+    def leaveEvent(self, event: QEvent) -> None:
         if self._hovered != -1:
             self._hovered = -1
             self.update()
         super().leaveEvent(event)
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             self._pressed = self.index_at(event.position().toPoint())
         super().mousePressEvent(event)
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             index = self.index_at(event.position().toPoint())
             pressed, self._pressed = self._pressed, -1

@@ -17,6 +17,7 @@ GUI never receives one signal per batch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -55,7 +56,7 @@ class _ThreadBackend:
         except LayerwiseError as exc:
             self.messages.put(("error", str(exc)))
             return
-        except Exception as exc:  # noqa: BLE001 — must reach the user as a message
+        except Exception as exc:
             log.exception("training could not start")
             self.messages.put(("error", f"training could not start: {type(exc).__name__}: {exc}"))
             return
@@ -105,7 +106,10 @@ class _ProcessBackend:
         self._messages, child_messages = context.Pipe(duplex=False)
         child_controls, self._controls = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=process_main, args=(shared_request, child_messages, child_controls), name="layerwise-training", daemon=True
+            target=process_main,
+            args=(shared_request, child_messages, child_controls),
+            name="layerwise-training",
+            daemon=True,
         )
         try:
             self._process.start()
@@ -125,10 +129,8 @@ class _ProcessBackend:
         return shared.handle
 
     def control(self, command: tuple[Any, ...]) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):  # the process has ended; its last messages say how
             self._controls.send(command)
-        except (BrokenPipeError, OSError):
-            pass  # the process has ended; its last messages say how
 
     def receive(self, limit: int | None = MAX_MESSAGES_PER_POLL) -> list[tuple[str, Any]]:
         received: list[tuple[str, Any]] = []

@@ -24,7 +24,10 @@ def run(capsys, *argv):
 def test_json_contract_from_a_real_process():
     result = subprocess.run(
         [sys.executable, "main.py", "info", str(example_path("vgg16")), "--json"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     data = json.loads(result.stdout)
     assert data["total_params"] == 138_357_544 and data["total_macs"] == 15_470_264_320
@@ -46,7 +49,10 @@ def test_table_lists_every_layer_with_totals(capsys):
     status, out, err = run(capsys, "info", "lenet5")
     assert status == 0 and err == ""
     lines = out.splitlines()
-    assert any(line.startswith("conv1 (Conv2D)") and "6×28×28" in line and "156" in line and "117,600" in line for line in lines)
+    assert any(
+        line.startswith("conv1 (Conv2D)") and "6×28×28" in line and "156" in line and "117,600" in line
+        for line in lines
+    )
     assert any(line.startswith("pool2 (MaxPool2D)") and line.split()[-3:] == ["16", "4", "2"] for line in lines)
     assert "Total params:        61,706" in out
     assert sum(1 for line in lines if "(" in line and ")" in line and line.split()[0].isidentifier()) >= 14

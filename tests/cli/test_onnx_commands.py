@@ -24,11 +24,13 @@ def test_export_import_predict_agree(capsys, tmp_path):
     model.save_weights(weights)
     assert cli(capsys, "export", "cifar_cnn", "--weights", str(weights), "-o", str(exported))[0] == 0
     onnx.checker.check_model(str(exported), full_check=True)
-    status, out, _ = cli(capsys, "import", str(exported), "-o", str(imported))
+    status, _out, _ = cli(capsys, "import", str(exported), "-o", str(imported))
     assert status == 0 and imported.exists() and imported.with_suffix(".npz").exists()
     x = np.random.default_rng(0).random((4, 3, 32, 32), dtype=np.float32)
     np.save(tmp_path / "x.npy", x)
-    assert cli(capsys, "predict", str(imported), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"))[0] == 0
+    assert (
+        cli(capsys, "predict", str(imported), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"))[0] == 0
+    )
     predicted = np.load(tmp_path / "y.npy")
     assert relative_difference(predicted, run_onnx(onnx.load(str(exported)), x)) <= 1e-4
     assert relative_difference(predicted, model.forward(x)) <= 1e-4

@@ -21,8 +21,24 @@ def train(capsys, *argv):
 def test_train_logs_every_event_and_saves_loadable_weights(capsys, tmp_path):
     log, weights = tmp_path / "run.jsonl", tmp_path / "w.npz"
     status, out, err = train(
-        capsys, "lenet5", "--dataset", "digits", "--samples", "300", "--epochs", "2",
-        "--log", str(log), "--save", str(weights), "--l2", "1e-4", "--augment", "shift,noise", "--early-stop", "5",
+        capsys,
+        "lenet5",
+        "--dataset",
+        "digits",
+        "--samples",
+        "300",
+        "--epochs",
+        "2",
+        "--log",
+        str(log),
+        "--save",
+        str(weights),
+        "--l2",
+        "1e-4",
+        "--augment",
+        "shift,noise",
+        "--early-stop",
+        "5",
     )
     assert status == 0, err
     assert "Training LeNet-5 on digits: 240 training / 60 validation samples" in out
@@ -42,7 +58,20 @@ def test_same_seed_gives_identical_weights(capsys, tmp_path):
     files = []
     for name in ("a", "b"):
         path = tmp_path / f"{name}.npz"
-        status, _, err = train(capsys, "mlp", "--dataset", "digits", "--samples", "200", "--epochs", "1", "--seed", "5", "--save", str(path))
+        status, _, err = train(
+            capsys,
+            "mlp",
+            "--dataset",
+            "digits",
+            "--samples",
+            "200",
+            "--epochs",
+            "1",
+            "--seed",
+            "5",
+            "--save",
+            str(path),
+        )
         assert status == 0, err
         files.append(np.load(path))
     assert files[0].files == files[1].files
@@ -53,7 +82,7 @@ def test_dataset_that_does_not_fit_names_both_shapes(capsys, tmp_path):
     data = tmp_path / "small.npz"
     rng = np.random.default_rng(0)
     np.savez(data, x_train=rng.random((20, 8, 8), dtype=np.float32), y_train=np.arange(20) % 10)
-    status, out, err = train(capsys, "lenet5", "--dataset", str(data), "--epochs", "1")
+    status, _out, err = train(capsys, "lenet5", "--dataset", str(data), "--epochs", "1")
     assert status == 2
     assert "has samples of shape 1×8×8, but the network's input 'input' expects 1×28×28" in err
 
@@ -68,5 +97,7 @@ def test_bad_options_are_refused_with_the_reason(capsys):
 
 
 def test_divergence_exits_1_with_the_reason(capsys):
-    status, out, _ = train(capsys, "mlp", "--dataset", "digits", "--samples", "100", "--epochs", "2", "--optimizer", "sgd", "--lr", "1e30")
+    status, out, _ = train(
+        capsys, "mlp", "--dataset", "digits", "--samples", "100", "--epochs", "2", "--optimizer", "sgd", "--lr", "1e30"
+    )
     assert status == 1 and "Diverged: The loss became" in out

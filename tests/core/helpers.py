@@ -6,7 +6,11 @@ from core.graph.document import NetworkDocument, Node
 
 
 def conv(filters: int = 1, kernel=3, stride=1, padding="valid", dilation=1, name=None):
-    return ("Conv2D", {"filters": filters, "kernel_size": kernel, "stride": stride, "padding": padding, "dilation": dilation}, name)
+    return (
+        "Conv2D",
+        {"filters": filters, "kernel_size": kernel, "stride": stride, "padding": padding, "dilation": dilation},
+        name,
+    )
 
 
 def pool(size=2, stride=2, padding=0, name=None):

@@ -28,8 +28,13 @@ def test_kills_during_saves_never_leave_a_broken_file(tmp_path):
     rng = random.Random(0)
     seen_names, seen_weights = set(), set()
     for _ in range(KILLS):
-        driver = subprocess.Popen([sys.executable, "-m", "tests.core.atomic_driver", str(tmp_path)], cwd=ROOT,
-                                  stdout=subprocess.PIPE, text=True, env={**os.environ})
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "tests.core.atomic_driver", str(tmp_path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
         try:
             assert driver.stdout.readline().strip() == "saving"
             time.sleep(rng.uniform(0.0, 1.0))  # somewhere inside a save, most of the time

@@ -184,7 +184,7 @@ BYTE_MUTATORS: tuple[Mutator, ...] = tuple(
         delete_chunk,
         insert_random,
         splice_within,
-    )  # fmt: skip
+    )
 )
 
 
@@ -357,7 +357,7 @@ def json_text(payload: Payload, rng: random.Random) -> Payload:
 
 # -- ONNX -------------------------------------------------------------------------------------------
 
-_TENSOR_TYPES = tuple(range(0, 26)) + (99, -1)
+_TENSOR_TYPES = (*tuple(range(26)), 99, -1)
 # fmt: off
 _FOLDED_OPS = ("Constant", "ConstantOfShape", "Shape", "Size", "Cast", "Gather", "Unsqueeze", "Squeeze", "Concat",
                "Reshape", "Transpose", "Slice", "Add", "Sub", "Mul", "Div", "Sqrt", "Reciprocal", "Neg", "Identity")
@@ -1020,7 +1020,7 @@ STRUCTURE_MUTATORS: dict[str, tuple[Mutator, ...]] = {
         json_deep_nesting,
         json_text,
         json_many_layers,
-    ),  # fmt: skip
+    ),
     "onnx": (onnx_structure, onnx_structure, onnx_structure, onnx_deep_graphs),
     "weights": (npz_structure,),
     "dataset_idx": (idx_structure, gzip_layer, rename_file),

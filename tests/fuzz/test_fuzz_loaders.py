@@ -458,7 +458,7 @@ def test_onnx_external_data_inside_a_branch_graph_is_checked(tmp_path):
         (
             [helper.make_node("Mul", ["col", "row"], ["c"])],
             {"col": np.ones((40000, 1), np.float32), "row": np.ones((1, 40000), np.float32)},
-        ),  # fmt: skip
+        ),
         ([helper.make_node("Concat", ["row"] * 10000, ["c"], axis=0)], {"row": np.ones((1, 40000), np.float32)}),
     ],
 )

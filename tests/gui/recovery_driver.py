@@ -14,13 +14,13 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
 
-from core.examples import example_path  # noqa: E402
-from core.graph.fileformat import network_to_dict  # noqa: E402
-from gui.commands import RenameNodeCommand, SetParamCommand  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
+from core.examples import example_path
+from core.graph.fileformat import network_to_dict
+from gui.commands import RenameNodeCommand, SetParamCommand
+from gui.main_window import MainWindow
 
 
 def wait(app: QApplication, condition, timeout: float = 60.0) -> None:
@@ -46,11 +46,16 @@ def main() -> None:
     window.undo_stack.push(RenameNodeCommand(document, document.node_by_name("fc2").id, "classifier"))
     wait(app, lambda: window.autosaver.saves > saves)  # the timer's autosave
     weights = window.weights.state_dict(document)
-    print(json.dumps({
-        "network": network_to_dict(document),
-        "weights": {key: float(value.astype("float64").sum()) for key, value in weights.items()},
-        "runs": [run.name for run in panel.runs],
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "network": network_to_dict(document),
+                "weights": {key: float(value.astype("float64").sum()) for key, value in weights.items()},
+                "runs": [run.name for run in panel.runs],
+            }
+        ),
+        flush=True,
+    )
     window.autosaver.timer.stop()  # what follows is never autosaved: a kill must lose it
     window.undo_stack.push(SetParamCommand(document, document.node_by_name("fc1").id, "units", 7))
     print("ready", flush=True)

@@ -36,9 +36,13 @@ def drop_layer(window, type_name, view_pos=QPoint(300, 200)):
     data = QMimeData()
     data.setData(LAYER_MIME_TYPE, type_name.encode("utf-8"))
     viewport = window.view.viewport()
-    enter = QDragEnterEvent(view_pos, Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        view_pos, Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(viewport, enter)
-    drop = QDropEvent(QPointF(view_pos), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(view_pos), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(viewport, drop)
     return enter.isAccepted()
 
@@ -94,7 +98,12 @@ def test_a_refused_connection_leaves_the_document_unchanged(window, qtbot):
 def test_every_command_undoes_and_redoes_to_an_identical_document(window):
     doc = window.document
     conv1, pool1 = doc.node_by_name("conv1"), doc.node_by_name("pool1")
-    fragment = {"layers": [{"name": "extra", "type": "ReLU", "position": [0, 0]}, {"name": "extra_bn", "type": "BatchNorm", "inputs": ["extra"]}]}
+    fragment = {
+        "layers": [
+            {"name": "extra", "type": "ReLU", "position": [0, 0]},
+            {"name": "extra_bn", "type": "BatchNorm", "inputs": ["extra"]},
+        ]
+    }
     commands = [
         lambda: AddNodeCommand(doc, "Dropout", {"rate": 0.25}, (10, 20)),
         lambda: MoveNodesCommand(doc, {conv1.id: (conv1.position, (5.0, 6.0)), pool1.id: (pool1.position, (7.0, 8.0))}),

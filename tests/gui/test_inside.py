@@ -113,8 +113,14 @@ def test_hover_click_and_keys_pin_units(qtbot, digits):
     assert view.canvas.pinned == (2, 2)  # the centre unit is pinned to start with
     geometry = view.canvas.geometry_()
     centre = geometry.unit_rect(1, 3).center()
-    move = QMouseEvent(QEvent.Type.MouseMove, centre, view.canvas.mapToGlobal(centre), Qt.MouseButton.NoButton,
-                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    move = QMouseEvent(
+        QEvent.Type.MouseMove,
+        centre,
+        view.canvas.mapToGlobal(centre),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(view.canvas, move)  # a plain move: QTest's needs a real window system
     assert view.canvas.hovered == (1, 3)
     assert view.region.row == 1 and view.region.col == 3
@@ -223,7 +229,7 @@ def test_channel_chooser_changes_the_shown_map(qtbot, digits):
 
 
 def test_a_bad_image_file_shows_a_message(qtbot, tmp_path, digits):
-    panel, document = make_panel(qtbot, "digits_cnn", dataset=digits)
+    panel, _document = make_panel(qtbot, "digits_cnn", dataset=digits)
     junk = tmp_path / "broken.png"
     junk.write_bytes(b"\x89PNG\r\n\x1a\nnot an image at all")
     assert not panel.chooser.load_file(junk)
@@ -320,7 +326,7 @@ def test_rf_depth_chart_draws_the_core_points(qtbot):
 def measured(position, scale, names=("conv1", "relu1")):
     levels = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
     values = [float(v) * scale for v in (-3, -2, -1, 0, 1, 2, 3)]
-    return ActivationsMeasured(int(position) + 1, 1, position, levels, {n: values for n in names})
+    return ActivationsMeasured(int(position) + 1, 1, position, levels, dict.fromkeys(names, values))
 
 
 def test_activation_bands_fill_from_the_run_history(qtbot, digits):
@@ -363,7 +369,7 @@ def test_batchnorm_comparison_runs_end_to_end(qtbot):
 
 
 def test_a_comparison_can_be_stopped(qtbot, digits):
-    panel, document = make_panel(qtbot, "digits_cnn", dataset=digits, mode="thread")
+    panel, _document = make_panel(qtbot, "digits_cnn", dataset=digits, mode="thread")
     view = panel.activations
     view.epochs.setValue(20)
     assert view.compare_with_batchnorm()

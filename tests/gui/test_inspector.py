@@ -83,8 +83,13 @@ def test_editor_kinds_and_ranges(panel, document):
     view = select(panel, document, "conv1")
     kinds = {name: type(editor) for name, editor in view.editors.items()}
     assert kinds == {
-        "filters": IntEditor, "kernel_size": PairEditor, "stride": PairEditor, "padding": PaddingEditor,
-        "dilation": PairEditor, "groups": IntEditor, "bias": BoolEditor,
+        "filters": IntEditor,
+        "kernel_size": PairEditor,
+        "stride": PairEditor,
+        "padding": PaddingEditor,
+        "dilation": PairEditor,
+        "groups": IntEditor,
+        "bias": BoolEditor,
     }
     filters = view.editors["filters"].spin
     assert isinstance(filters, QSpinBox)

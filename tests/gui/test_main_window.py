@@ -69,7 +69,12 @@ def test_a_bad_file_is_reported_and_the_open_network_kept(window, tmp_path, monk
     before = window.document
     assert not window.open_network(bad)
     assert window.document is before and window.windowTitle().startswith("LeNet-5")
-    assert shown == [("Cannot open network", f"{bad}: is not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2")]
+    assert shown == [
+        (
+            "Cannot open network",
+            f"{bad}: is not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2",
+        )
+    ]
 
 
 def test_example_menu_lists_every_example(window):
@@ -87,7 +92,8 @@ def test_run_app_opens_the_requested_network(qtbot, monkeypatch, tmp_path):
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
     assert gui_app.run_app("squeezenet_fire") == 0
     opened = [
-        w for w in QApplication.topLevelWidgets()
+        w
+        for w in QApplication.topLevelWidgets()
         if isinstance(w, MainWindow) and w.isVisible() and w.document.name == "SqueezeNet fire module"
     ]
     assert opened
@@ -142,8 +148,9 @@ sys.exit(main.main(["--safe-mode", "mlp"]))
 def test_safe_mode_starts_with_default_settings_and_no_recovery(tmp_path):
     # In a process of its own: the app's exec() and its quit belong to the whole application.
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LAYERWISE_DATA_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", SAFE_MODE_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SAFE_MODE_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["title"].endswith("(safe mode)")

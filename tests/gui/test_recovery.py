@@ -23,8 +23,11 @@ from tests.conftest import ROOT
 def test_work_survives_a_killed_app(make_window, tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LAYERWISE_AUTOSAVE_SECONDS": "0.3"}
     driver = subprocess.Popen(
-        [sys.executable, "-m", "tests.gui.recovery_driver", str(tmp_path)], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "tests.gui.recovery_driver", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         saved = json.loads(driver.stdout.readline())
@@ -81,7 +84,9 @@ def test_startup_offers_restore_and_discard(make_window, tmp_path, monkeypatch):
 
     second = make_window(None, data_dir=tmp_path)
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: asked.append(args[2]) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *args, **kwargs: asked.append(args[2]) or QMessageBox.StandardButton.Yes
+    )
     gui_app.offer_recovery(second, orphans)
     assert "Half-built MLP" in asked[0]
     assert second.document.name == "Half-built MLP" and second.isWindowModified()

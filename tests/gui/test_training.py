@@ -33,8 +33,10 @@ def wait_until_idle(qtbot, win: MainWindow) -> None:
 
 
 def wait_for_batches(qtbot, win: MainWindow, count: int = 1) -> None:
-    qtbot.waitUntil(lambda: win.training_panel.current is not None and len(win.training_panel.current.batch_x) >= count,
-                    timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(
+        lambda: win.training_panel.current is not None and len(win.training_panel.current.batch_x) >= count,
+        timeout=RUN_TIMEOUT_MS,
+    )
 
 
 def test_a_short_run_fills_both_curves(qtbot, window):
@@ -74,10 +76,16 @@ def test_toggling_dropout_mid_run_leaves_an_event_and_a_marker(qtbot, window):
 def overfitting_network() -> NetworkDocument:
     doc = NetworkDocument("wide MLP")
     x = doc.add_node("Input", {"shape": [1, 8, 8]}, name="input")
-    doc.chain(x.id, [
-        ("Flatten", None, "flat"), ("Dense", {"units": 256}, "fc1"), ("ReLU", None, "relu"),
-        ("Dense", {"units": 10}, "fc2"), ("Softmax", None, "probabilities"),
-    ])
+    doc.chain(
+        x.id,
+        [
+            ("Flatten", None, "flat"),
+            ("Dense", {"units": 256}, "fc1"),
+            ("ReLU", None, "relu"),
+            ("Dense", {"units": 10}, "fc2"),
+            ("Softmax", None, "probabilities"),
+        ],
+    )
     return doc
 
 
@@ -85,8 +93,17 @@ def test_early_stopping_on_an_overfit_draws_best_and_stop_markers(qtbot, window)
     panel, plots = window.training_panel, window.curves_panel.plots
     window.set_document(overfitting_network(), None)
     # 40 training samples, a wide layer and a large step: validation loss soon rises.
-    configure(window, epochs=300, subset=40, batch_size=8, val_percent=50, early_enabled=True, patience=25,
-              monitor="val_loss", learning_rate=0.03)
+    configure(
+        window,
+        epochs=300,
+        subset=40,
+        batch_size=8,
+        val_percent=50,
+        early_enabled=True,
+        patience=25,
+        monitor="val_loss",
+        learning_rate=0.03,
+    )
     assert panel.start()
     wait_until_idle(qtbot, window)
     run = panel.current

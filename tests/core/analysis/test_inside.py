@@ -36,8 +36,14 @@ def test_facts_along_a_chain_by_hand():
     expected = {  # shape, source, views, window, pools_by, modes
         "input": ((3, 12, 12), None, (), None, "", ["maps"]),
         "conv5": ((4, 12, 12), "input", ("filters",), window((5, 5), pad_begin=(2, 2)), "", ["maps", "filters"]),
-        "maxpool": ((4, 6, 6), "conv5", ("pooling",), window((3, 3), (2, 2), (1, 1)), "largest value",
-                    ["maps", "pooling"]),
+        "maxpool": (
+            (4, 6, 6),
+            "conv5",
+            ("pooling",),
+            window((3, 3), (2, 2), (1, 1)),
+            "largest value",
+            ["maps", "pooling"],
+        ),
         "mix": ((2, 6, 6), "maxpool", ("mixing",), window(), "", ["maps", "mixing"]),
         "avgpool": ((2, 3, 3), "mix", ("pooling",), window((2, 2), (2, 2)), "average", ["maps", "pooling"]),
         "flat": ((18,), "avgpool", (), None, "", ["maps"]),

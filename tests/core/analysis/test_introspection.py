@@ -189,8 +189,7 @@ def test_introspection_changes_no_weights_or_statistics():
 def erf_support_cases():
     yield "lenet5", None
     yield "digits_cnn", None
-    for name, shape in BRANCHED.items():
-        yield name, shape
+    yield from BRANCHED.items()
 
 
 @pytest.mark.parametrize(("name", "input_shape"), list(erf_support_cases()))
@@ -394,7 +393,7 @@ def test_percentiles_of_a_subsample_stay_sorted_and_in_range(lenet):
 
 
 def test_percentile_errors(lenet):
-    doc, model = lenet
+    _doc, model = lenet
     x = np.zeros((2, *model.input_shape))
     with pytest.raises(IntrospectionError, match="percentiles must lie in"):
         activation_percentiles(model, x, [model.output_node.id], percentiles=(50, 101))
@@ -415,7 +414,7 @@ def test_effective_field_of_a_merge_with_mixed_strides_stays_in_the_rectangle():
     x = sample(model)
     for unit in range(4):
         erf = effective_receptive_field(model, x, add.id, 0, unit, unit)
-        top, left, bottom, right = unit_input_region(doc, add.id, unit, unit).clipped
+        top, _left, bottom, _right = unit_input_region(doc, add.id, unit, unit).clipped
         rows = np.flatnonzero(erf.any(axis=1))
         assert top <= rows.min() and rows.max() <= bottom
 

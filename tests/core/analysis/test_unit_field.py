@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -242,7 +243,7 @@ def test_vgg16_depth_counts_its_eighteen_windows():
     points = receptive_field_by_depth(load_network(example_path("vgg16")))
     assert points[-1] == ("pool5", 18, 212, 212)
     assert [p.depth for p in points] == list(range(19))
-    assert all(a.size_h <= b.size_h for a, b in zip(points, points[1:]))
+    assert all(a.size_h <= b.size_h for a, b in itertools.pairwise(points))
 
 
 def test_branches_take_the_longest_path_and_merges_appear():

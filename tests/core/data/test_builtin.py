@@ -127,7 +127,7 @@ def test_digits_resized_to_28_keep_their_mean_intensity_and_can_be_rgb():
     np.testing.assert_array_equal(large.x[:, 0], large.x[:, 2])
     assert abs(large.x.mean() - small.x.mean()) < 0.01
     assert abs(large.x[5].mean() - small.x[5].mean()) < 0.03
-    assert 0.0 <= large.x.min() and large.x.max() <= 1.0
+    assert large.x.min() >= 0.0 and large.x.max() <= 1.0
 
 
 def test_digits_subset_is_stratified():

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data import DatasetError, import_dataset
-from core.data import importers
+from core.data import DatasetError, import_dataset, importers
 
 
 def save_image(path, size=(6, 4), mode="L", value=128):

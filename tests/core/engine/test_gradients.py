@@ -38,7 +38,9 @@ def merged(layer_type, shapes):
 
 CASES = {
     "conv_3x3_padded": single("Conv2D", {"filters": 3, "kernel_size": 3, "padding": 1}),
-    "conv_strided_asymmetric": single("Conv2D", {"filters": 2, "kernel_size": [3, 2], "stride": 2, "padding": [1, 0, 0, 1]}),
+    "conv_strided_asymmetric": single(
+        "Conv2D", {"filters": 2, "kernel_size": [3, 2], "stride": 2, "padding": [1, 0, 0, 1]}
+    ),
     "conv_dilated": single("Conv2D", {"filters": 2, "kernel_size": 2, "dilation": 2, "padding": "same"}),
     "conv_grouped_no_bias": single("Conv2D", {"filters": 6, "kernel_size": 3, "groups": 2, "bias": False}),
     "conv_depthwise": single("Conv2D", {"filters": 4, "kernel_size": 3, "groups": 4, "padding": 1}),
@@ -48,7 +50,9 @@ CASES = {
     "maxpool_overlapping_padded": single("MaxPool2D", {"pool_size": 3, "stride": 2, "padding": 1}),
     "maxpool_ceil": single("MaxPool2D", {"pool_size": 2, "stride": 2, "ceil_mode": True}),
     "avgpool_padded": single("AvgPool2D", {"pool_size": 3, "stride": 2, "padding": 1}),
-    "avgpool_count_pad_ceil": single("AvgPool2D", {"pool_size": 2, "stride": 2, "padding": 1, "count_include_pad": True, "ceil_mode": True}),
+    "avgpool_count_pad_ceil": single(
+        "AvgPool2D", {"pool_size": 2, "stride": 2, "padding": 1, "count_include_pad": True, "ceil_mode": True}
+    ),
     "global_avgpool": single("GlobalAvgPool2D"),
     "global_avgpool_keepdims": single("GlobalAvgPool2D", {"keepdims": True}),
     "batchnorm_map": single("BatchNorm"),
@@ -135,7 +139,9 @@ def test_whole_network_gradients_through_the_fused_loss(example):
     input_node = next(n for n in doc.nodes if n.type_name == "Input")
     shape = list(input_node.layer.params["shape"])
     if len(shape) == 3 and shape[1] > 16:
-        doc.set_param(input_node.id, "shape", [shape[0], 16 if example != "lenet5" else 28, 16 if example != "lenet5" else 28])
+        doc.set_param(
+            input_node.id, "shape", [shape[0], 16 if example != "lenet5" else 28, 16 if example != "lenet5" else 28]
+        )
     tail = doc.node_by_name("concat") or doc.node_by_name("block2_out")
     if tail is not None:  # blocks end in a map: add a classifier head
         doc.chain(tail.id, [("GlobalAvgPool2D", None, "gap"), ("Dense", {"units": 4}, "head")])

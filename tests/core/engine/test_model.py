@@ -68,7 +68,7 @@ def test_structure_is_checked():
     x = doc.add_node("Input", {"shape": [4]}, name="x")
     doc.chain(x.id, [("Dense", {"units": 2}, "left")])
     doc.chain(x.id, [("Dense", {"units": 2}, "right")])
-    with pytest.raises(LayerwiseError, match="exactly one output .* this one has 2: 'left', 'right'"):
+    with pytest.raises(LayerwiseError, match=r"exactly one output .* this one has 2: 'left', 'right'"):
         Model(doc)
     broken = load_network(example_path("lenet5"))
     broken.disconnect(broken.input_edges(broken.node_by_name("fc1").id)[0])
@@ -95,5 +95,7 @@ def test_he_before_relu_and_glorot_before_softmax():
 
 
 def test_predict_checks_the_input_shape():
-    with pytest.raises(LayerwiseError, match="samples of shape 1×8×8 do not fit the network's input 'input' of shape 1×28×28"):
+    with pytest.raises(
+        LayerwiseError, match="samples of shape 1×8×8 do not fit the network's input 'input' of shape 1×28×28"
+    ):
         lenet().predict(np.zeros((2, 1, 8, 8), np.float32))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from core.engine.initializers import initial_values
-from core.ops.op import ParamInit
 from core.engine.optimizers import make_optimizer
 from core.errors import LayerwiseError
+from core.ops.op import ParamInit
 
 GRADS = [np.array([0.5, -1.0, 2.0]), np.array([0.1, 0.3, -0.2]), np.array([-0.4, 0.0, 1.0])]
 

@@ -127,7 +127,10 @@ def test_metadata_changes_are_events(recorded):
     doc.name = "Renamed"
     doc.description = "Text"
     doc.name = "Renamed"
-    assert events == [MetadataChanged("name", "Untitled network", "Renamed"), MetadataChanged("description", "", "Text")]
+    assert events == [
+        MetadataChanged("name", "Untitled network", "Renamed"),
+        MetadataChanged("description", "", "Text"),
+    ]
 
 
 def test_merge_helper_feeds_inputs_in_order():

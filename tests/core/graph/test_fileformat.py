@@ -28,7 +28,9 @@ def test_every_example_loads_validates_and_round_trips(name, tmp_path):
 
 
 def test_shipped_examples_cover_the_required_networks():
-    assert {"lenet5", "mlp", "vgg16", "alexnet", "inception_block", "resnet_block", "squeezenet_fire"} <= set(example_names())
+    assert {"lenet5", "mlp", "vgg16", "alexnet", "inception_block", "resnet_block", "squeezenet_fire"} <= set(
+        example_names()
+    )
 
 
 def write(tmp_path, data, name="net.json"):
@@ -57,7 +59,7 @@ def refusal(tmp_path, data) -> str:
         load_network(path)
     message = str(info.value)
     assert message.startswith(f"{path}: "), message
-    return message[len(f"{path}: "):]
+    return message[len(f"{path}: ") :]
 
 
 def test_minimal_file_with_defaults_loads(tmp_path):
@@ -69,25 +71,40 @@ def test_minimal_file_with_defaults_loads(tmp_path):
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d["layers"][1]["params"].update(kernel_size=0),
-         "layer 'conv1' (layers[1]): field \"params.kernel_size\": must be ≥ 1, got 0"),
-        (lambda d: d["layers"][1].update(type="Conv3D"),
-         "layer 'conv1' (layers[1]): unknown layer type 'Conv3D'; did you mean 'Conv2D'?"),
-        (lambda d: d["layers"][1]["params"].update(kernal_size=3),
-         "layer 'conv1' (layers[1]): field \"params.kernal_size\": is not a parameter of Conv2D (did you mean 'kernel_size'?)"),
-        (lambda d: d["layers"][1].update(inputs=["nowhere"]),
-         "layer 'conv1' (layers[1]): field \"inputs\" names 'nowhere', but no layer has that name"),
-        (lambda d: d["layers"][1].update(inputs=["input", "input"]),
-         "layer 'conv1' (layers[1]): field \"inputs\": Conv2D layer 'conv1' has 1 input(s); port 1 does not exist"),
-        (lambda d: d["layers"][1].update(position=[0, "x"]),
-         "layer 'conv1' (layers[1]): field \"position\" must be [x, y] with two finite numbers"),
-        (lambda d: d["layers"][1].update(param={}),
-         "layer 'conv1' (layers[1]): has unknown field(s) 'param'"),
-        (lambda d: d["layers"][1].update(name="input"),
-         "layer 'input' (layers[1]): another layer is already named 'input'"),
+        (
+            lambda d: d["layers"][1]["params"].update(kernel_size=0),
+            "layer 'conv1' (layers[1]): field \"params.kernel_size\": must be ≥ 1, got 0",
+        ),
+        (
+            lambda d: d["layers"][1].update(type="Conv3D"),
+            "layer 'conv1' (layers[1]): unknown layer type 'Conv3D'; did you mean 'Conv2D'?",
+        ),
+        (
+            lambda d: d["layers"][1]["params"].update(kernal_size=3),
+            "layer 'conv1' (layers[1]): field \"params.kernal_size\": is not a parameter of Conv2D (did you mean 'kernel_size'?)",
+        ),
+        (
+            lambda d: d["layers"][1].update(inputs=["nowhere"]),
+            "layer 'conv1' (layers[1]): field \"inputs\" names 'nowhere', but no layer has that name",
+        ),
+        (
+            lambda d: d["layers"][1].update(inputs=["input", "input"]),
+            "layer 'conv1' (layers[1]): field \"inputs\": Conv2D layer 'conv1' has 1 input(s); port 1 does not exist",
+        ),
+        (
+            lambda d: d["layers"][1].update(position=[0, "x"]),
+            "layer 'conv1' (layers[1]): field \"position\" must be [x, y] with two finite numbers",
+        ),
+        (lambda d: d["layers"][1].update(param={}), "layer 'conv1' (layers[1]): has unknown field(s) 'param'"),
+        (
+            lambda d: d["layers"][1].update(name="input"),
+            "layer 'input' (layers[1]): another layer is already named 'input'",
+        ),
         (lambda d: d["layers"].append(7), "layers[2]: must be an object, got int"),
-        (lambda d: d["layers"][0]["params"].update(shape=[1, 8]),
-         "layer 'input' (layers[0]): field \"params.shape\": must have 3 entries"),
+        (
+            lambda d: d["layers"][0]["params"].update(shape=[1, 8]),
+            "layer 'input' (layers[0]): field \"params.shape\": must have 3 entries",
+        ),
         (lambda d: d.update(version=2), "was written by a newer Layerwise (file format version 2"),
         (lambda d: d.update(version="1"), 'field "version" must be a whole number'),
         (lambda d: d.update(format="keras"), "is not a Layerwise network file"),
@@ -104,7 +121,10 @@ def test_bad_files_are_refused_naming_layer_and_field(tmp_path, change, expected
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('{"format": "layerwise.network",\n "version": 1,,}', "is not valid JSON: Expecting property name enclosed in double quotes at line 2, column 15"),
+        (
+            '{"format": "layerwise.network",\n "version": 1,,}',
+            "is not valid JSON: Expecting property name enclosed in double quotes at line 2, column 15",
+        ),
         ("[]", "must contain a JSON object, found list"),
         ('{"a": NaN}', "is not valid JSON: NaN is not valid JSON"),
         ("[" * 100_000 + "]" * 100_000, "is nested too deeply"),

@@ -12,10 +12,16 @@ def messages(doc):
 
 
 def test_valid_network_has_no_problems_and_all_shapes():
-    doc, last = network((1, 28, 28), conv(6, 5, name="c1"), ("ReLU", None, None), ("Flatten", None, None), ("Dense", {"units": 10}, "fc"))
+    doc, last = network(
+        (1, 28, 28),
+        conv(6, 5, name="c1"),
+        ("ReLU", None, None),
+        ("Flatten", None, None),
+        ("Dense", {"units": 10}, "fc"),
+    )
     check = check_graph(doc)
     assert check.ok and check.shapes[last.id] == (10,)
-    assert [n.name for n in check.order][0] == "input"
+    assert next(n.name for n in check.order) == "input"
 
 
 def test_cycle_is_named():
@@ -49,7 +55,9 @@ def test_shape_problems_are_reported_once_at_their_root():
     right = doc.chain(doc.node_by_name("input").id, [conv(4, 3, padding=1, name="right")])
     add = doc.merge("Add", [left.id, right.id], name="sum")
     doc.chain(add.id, [("ReLU", None, "after"), ("Flatten", None, None)])
-    assert messages(doc) == ["layer 'sum': Add needs inputs of equal shape, but input 1 is 8×16×16 and input 2 is 4×16×16"]
+    assert messages(doc) == [
+        "layer 'sum': Add needs inputs of equal shape, but input 1 is 8×16×16 and input 2 is 4×16×16"
+    ]
 
 
 def test_concat_spatial_mismatch_dense_on_map_and_oversized_kernel():

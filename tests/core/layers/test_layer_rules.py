@@ -33,9 +33,13 @@ def test_conv_output_size_matches_the_reference_formula():
             assert conv.output_shape([(2, h, w)]) == (4, expected_h, expected_w)
 
 
-@pytest.mark.parametrize(("size", "kernel", "stride", "dilation"), list(itertools.product([5, 8, 13], [1, 2, 3, 5], [1, 2, 3], [1, 2])))
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "dilation"), list(itertools.product([5, 8, 13], [1, 2, 3, 5], [1, 2, 3], [1, 2]))
+)
 def test_same_padding_keeps_ceil_of_size_over_stride(size, kernel, stride, dilation):
-    conv = create_layer("Conv2D", {"filters": 1, "kernel_size": kernel, "stride": stride, "dilation": dilation, "padding": "same"})
+    conv = create_layer(
+        "Conv2D", {"filters": 1, "kernel_size": kernel, "stride": stride, "dilation": dilation, "padding": "same"}
+    )
     assert conv.output_shape([(1, size, size)])[1:] == (-(-size // stride),) * 2
 
 

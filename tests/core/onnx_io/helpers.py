@@ -23,7 +23,9 @@ def randomize(model: Model, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     model.params[...] = rng.uniform(-0.5, 0.5, model.params.size)
     for key, buffer in model.buffers.items():
-        buffer[...] = rng.uniform(0.5, 1.5, buffer.shape) if key.endswith("running_var") else rng.uniform(-0.2, 0.2, buffer.shape)
+        buffer[...] = (
+            rng.uniform(0.5, 1.5, buffer.shape) if key.endswith("running_var") else rng.uniform(-0.2, 0.2, buffer.shape)
+        )
 
 
 def relative_difference(ours: np.ndarray, theirs: np.ndarray) -> float:

@@ -10,8 +10,8 @@ from core.engine.model import Model
 from core.examples import example_names, example_path
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import load_network
-from core.onnx_io.export import DEFAULT_OPSET, OnnxExportError, export_model, save_onnx
 from core.layers import layer_types
+from core.onnx_io.export import DEFAULT_OPSET, OnnxExportError, export_model, save_onnx
 from tests.core.engine.test_gradients import CASES
 from tests.core.onnx_io.helpers import randomize, relative_difference, run_onnx
 

@@ -287,7 +287,7 @@ def test_parse_kinds_reads_comma_separated_names():
     assert parse_kinds("noise,shift") == frozenset({"noise", "shift"})
     assert parse_kinds(" Flip , rotate ,") == frozenset({"flip", "rotate"})
     assert parse_kinds("") == frozenset()
-    with pytest.raises(ParamError, match="'blur'.*valid: noise, shift, flip, rotate, resample, sample"):
+    with pytest.raises(ParamError, match=r"'blur'.*valid: noise, shift, flip, rotate, resample, sample"):
         parse_kinds("noise,blur")
 
 

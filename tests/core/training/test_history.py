@@ -9,7 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from core.training.events import BatchEnded, EarlyStopChecked, EpochEnded, SettingChanged, TrainingFinished, TrainingStarted
+from core.training.events import (
+    BatchEnded,
+    EarlyStopChecked,
+    EpochEnded,
+    SettingChanged,
+    TrainingFinished,
+    TrainingStarted,
+)
 from core.training.history import RunHistory, describe_difference, format_setting, runs_to_csv
 
 
@@ -42,7 +49,10 @@ def test_setting_change_marker_sits_at_the_start_of_its_batch():
     run.add(TrainingStarted("net", "digits", 100, 20, 10, 5, 10, {}))
     run.add(SettingChanged(3, 6, "dropout", True, False))
     run.add(SettingChanged(3, 6, "l2", 0.0, 0.001))
-    assert [(m.x, m.kind, m.label) for m in run.markers] == [(2.5, "setting", "dropout off"), (2.5, "setting", "L2 = 0.001")]
+    assert [(m.x, m.kind, m.label) for m in run.markers] == [
+        (2.5, "setting", "dropout off"),
+        (2.5, "setting", "L2 = 0.001"),
+    ]
 
 
 def test_early_stop_markers_name_best_and_stop():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 
 from core.analysis.summary import summarize
@@ -12,8 +15,6 @@ from core.training import memory_check
 from core.training.memory_check import TrainingMemoryError, check_training_memory, estimate_training_bytes
 from core.training.remote import TrainingJob, TrainingRequest
 from core.training.trainer import TrainingConfig
-
-import numpy as np
 
 
 def test_estimate_grows_with_batch_and_optimizer_state():
@@ -37,7 +38,7 @@ def test_the_job_refuses_before_building_the_model(monkeypatch):
     rng = np.random.default_rng(0)
     data = Dataset("d", rng.random((8, 1, 28, 28), dtype=np.float32), np.arange(8) % 4, list("abcd"))
     request = TrainingRequest(network_to_dict(load_network(example_path("lenet5"))), data, None, TrainingConfig())
-    with pytest.raises(TrainingMemoryError, match="10.0 MiB of memory is available"):
+    with pytest.raises(TrainingMemoryError, match=re.escape("10.0 MiB of memory is available")):
         TrainingJob(request)
     assert not built
 

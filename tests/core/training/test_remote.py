@@ -21,10 +21,16 @@ from core.training.trainer import TrainingConfig
 def small_network(classes: int = 4) -> NetworkDocument:
     doc = NetworkDocument("tiny")
     x = doc.add_node("Input", {"shape": [1, 12, 12]}, name="input")
-    doc.chain(x.id, [
-        ("Conv2D", {"filters": 4, "kernel_size": 3}, "conv"), ("ReLU", None, "relu"),
-        ("Flatten", None, "flat"), ("Dense", {"units": classes}, "fc"), ("Softmax", None, "probabilities"),
-    ])
+    doc.chain(
+        x.id,
+        [
+            ("Conv2D", {"filters": 4, "kernel_size": 3}, "conv"),
+            ("ReLU", None, "relu"),
+            ("Flatten", None, "flat"),
+            ("Dense", {"units": classes}, "fc"),
+            ("Softmax", None, "probabilities"),
+        ],
+    )
     return doc
 
 
@@ -43,7 +49,9 @@ def run_job(request: TrainingRequest, flush_seconds: float = 0.03) -> list[tuple
 
 def test_a_job_sends_event_lists_then_its_outcome(data):
     train, val = data
-    messages = run_job(TrainingRequest(network_to_dict(small_network()), train, val, TrainingConfig(epochs=2, batch_size=32)))
+    messages = run_job(
+        TrainingRequest(network_to_dict(small_network()), train, val, TrainingConfig(epochs=2, batch_size=32))
+    )
     kinds = [kind for kind, _ in messages]
     assert kinds[-1] == "outcome" and set(kinds[:-1]) == {"events"}
     events = [event for kind, payload in messages[:-1] for event in payload]
@@ -86,7 +94,7 @@ def test_starting_weights_are_used_where_they_fit(data):
 
 def test_data_that_do_not_fit_are_refused_before_anything_runs(data):
     train, val = data
-    with pytest.raises(LayerwiseError, match="10 class scores.*4 classes"):
+    with pytest.raises(LayerwiseError, match=r"10 class scores.*4 classes"):
         TrainingJob(TrainingRequest(network_to_dict(small_network(10)), train, val, TrainingConfig()))
 
 
@@ -118,8 +126,10 @@ def test_a_spawned_process_trains_on_shared_data(data):
     context = multiprocessing.get_context("spawn")
     shared = [SharedDataset(train), SharedDataset(val)]
     receive, send = context.Pipe(duplex=False)
-    controls_in, controls_out = context.Pipe(duplex=False)
-    request = TrainingRequest(network_to_dict(small_network()), shared[0].handle, shared[1].handle, TrainingConfig(epochs=1))
+    controls_in, _controls_out = context.Pipe(duplex=False)
+    request = TrainingRequest(
+        network_to_dict(small_network()), shared[0].handle, shared[1].handle, TrainingConfig(epochs=1)
+    )
     process = context.Process(target=process_main, args=(request, send, controls_in), daemon=True)
     try:
         process.start()

@@ -13,7 +13,14 @@ from core.data import load_builtin
 from core.engine.model import Model
 from core.graph.document import NetworkDocument
 from core.training.augment import AugmentSettings
-from core.training.events import BatchEnded, EarlyStopChecked, EpochEnded, SettingChanged, TrainingFinished, TrainingPaused
+from core.training.events import (
+    BatchEnded,
+    EarlyStopChecked,
+    EpochEnded,
+    SettingChanged,
+    TrainingFinished,
+    TrainingPaused,
+)
 from core.training.trainer import Trainer, TrainingConfig, TrainingError
 
 
@@ -130,7 +137,9 @@ def test_data_that_does_not_fit_is_refused_before_training(moons):
     shapes = load_builtin("shapes", input_shape=(1, 16, 16), n_samples=40, seed=0)
     with pytest.raises(TrainingError, match=r"samples of shape 1×16×16, but the network's input 'input' expects 2"):
         Trainer(mlp(), shapes, None, TrainingConfig())
-    with pytest.raises(TrainingError, match="outputs 3 class scores .* has 2 classes; set the last Dense layer's units to 2"):
+    with pytest.raises(
+        TrainingError, match=r"outputs 3 class scores .* has 2 classes; set the last Dense layer's units to 2"
+    ):
         Trainer(mlp(classes=3), train, val, TrainingConfig())
     with pytest.raises(TrainingError, match="learning_rate must be > 0"):
         Trainer(mlp(), train, val, TrainingConfig(learning_rate=0))
