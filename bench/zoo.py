@@ -66,7 +66,10 @@ def check(folder: Path, name: str) -> dict[str, object]:
         return {"model": name, "status": "refused", "detail": str(exc)}
     import_s = time.perf_counter() - started
     model = Model(imported.document, seed=0)
-    model.load_state_dict(imported.weights)
+    try:
+        model.load_state_dict(imported.weights)
+    except LayerwiseError as exc:
+        return {"model": name, "status": "failed", "detail": f"imported, but: {exc}"}
     error = relative_error(model.forward(x), expected)
 
     batch = np.concatenate([x, x[:, :, ::-1]])  # two samples
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models:
         result = check(folder, name)
         results.append(result)
-        if result["status"] in ("refused", "missing"):
+        if "detail" in result:
             detail = str(result["detail"])
             print(f"{name:20s} {result['status']}: {detail[:300]}", flush=True)
         else:
