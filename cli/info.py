@@ -34,8 +34,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return EXIT_USER_ERROR
     if args.json:
-        json.dump(summary.to_json(), sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        data = summary.to_json()
+        try:
+            print(json.dumps(data, indent=2, ensure_ascii=False))
+        except UnicodeEncodeError:  # a console that is not UTF-8 (a Windows code page): escapes are JSON too
+            print(json.dumps(data, indent=2))
     else:
         print(format_summary(summary, title=f"{document.name} — {path}"))
     return EXIT_OK

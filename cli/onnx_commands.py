@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from core.errors import LayerwiseError
 from core.graph.fileformat import dumps_network
 from core.onnx_io.export import DEFAULT_OPSET, save_onnx
 from core.onnx_io.importer import import_onnx
+from core.safe_npz import float_range_problem
 
 EXIT_OK = 0
 
@@ -85,6 +87,8 @@ def run_import(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise LayerwiseError(f"{target}: cannot be written: {exc.strerror or exc}") from None
     print(f"wrote {target} ({len(imported.document)} layers) and {weights_path} ({model.parameter_count:,} parameters)")
+    for note in imported.notes:
+        print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -96,6 +100,9 @@ def run_predict(args: argparse.Namespace) -> int:
         raise LayerwiseError(f"{args.input}: cannot be read as a .npy array: {exc}") from None
     if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
         raise LayerwiseError(f"{args.input}: holds {x.dtype} values; a numeric array is needed")
+    problem = float_range_problem(x)  # checked before the cast, which would turn such values into infinities
+    if problem is not None:
+        raise LayerwiseError(f"{args.input}: the array {problem}")
     x = x.astype(np.float32, copy=False)
     if x.ndim == len(model.input_shape):  # a single sample
         x = x[None]

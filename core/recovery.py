@@ -5,6 +5,10 @@ rename), so a kill at any moment leaves either the previous snapshot or the new 
 never a mixture. It holds no pickles: the network, its metadata and the runs are
 UTF-8 JSON stored as byte arrays, the weights are plain float arrays, and it is read
 back with ``allow_pickle=False``.
+
+The weights are stored as in a weights file (:mod:`core.engine.weights_file`), their
+members prefixed ``weights/``: neutral names and an index, since layer names are no
+member names. Version 1 named each member ``weights/layer/param``; it is still read.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from core.atomic import atomic_write_bytes
+from core.engine.weights_file import INDEX, index_keys, pack_weights
 from core.errors import LayerwiseError
 from core.graph.fileformat import network_from_dict
 from core.training.history import RunHistory, run_from_json, run_to_json
@@ -29,7 +34,8 @@ RECOVERY_SUFFIX = ".lwrecovery"
 _META, _NETWORK, _RUNS = "__meta__", "__network__", "__runs__"
 _WEIGHT_PREFIX = "weights/"
 FORMAT = "layerwise.recovery"
-VERSION = 1
+VERSION = 2
+_READ_VERSIONS = (1, 2)
 
 
 class RecoveryError(LayerwiseError):
@@ -78,7 +84,7 @@ def write_snapshot(path: str | os.PathLike[str], snapshot: RecoverySnapshot) -> 
         _META: _text_array(meta),
         _NETWORK: _text_array(snapshot.network),
         _RUNS: _text_array([run_to_json(run) for run in snapshot.runs]),
-        **{_WEIGHT_PREFIX + key: np.asarray(value) for key, value in snapshot.weights.items()},
+        **{_WEIGHT_PREFIX + name: value for name, value in pack_weights(snapshot.weights).items()},
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -96,8 +102,22 @@ def _json_entry(archive: Any, key: str, path: Path) -> Any:
         raise RecoveryError(f"{path}: the {key.strip('_')} entry is not text")
     try:
         return json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise RecoveryError(f"{path}: the {key.strip('_')} entry is not valid JSON: {exc}") from None
+
+
+def _weights(archive: Any, version: int, path: Path) -> dict[str, np.ndarray]:
+    """The weights of a snapshot, ``"layer/param"`` → array."""
+    members = {key[len(_WEIGHT_PREFIX) :]: key for key in archive.files if key.startswith(_WEIGHT_PREFIX)}
+    if version == 1:  # member names were the keys
+        return {name: archive[key] for name, key in members.items()}
+    if INDEX not in members:
+        raise RecoveryError(f"{path}: not a recovery file (no {_WEIGHT_PREFIX}{INDEX} entry)")
+    try:
+        keys = index_keys(archive[members[INDEX]], members)
+    except ValueError as exc:
+        raise RecoveryError(f"{path}: the weights in it cannot be read: {exc}") from None
+    return {keys[name]: archive[members[name]] for name in keys}
 
 
 def read_snapshot(path: str | os.PathLike[str]) -> RecoverySnapshot:
@@ -115,13 +135,11 @@ def read_snapshot(path: str | os.PathLike[str]) -> RecoverySnapshot:
             meta = _json_entry(archive, _META, path)
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise RecoveryError(f"{path}: not a Layerwise recovery file")
-            if meta.get("version") != VERSION:
+            if meta.get("version") not in _READ_VERSIONS:
                 raise RecoveryError(f"{path}: recovery format version {meta.get('version')!r} is not supported")
             network = _json_entry(archive, _NETWORK, path)
             runs_data = _json_entry(archive, _RUNS, path)
-            weights = {
-                key[len(_WEIGHT_PREFIX) :]: archive[key] for key in archive.files if key.startswith(_WEIGHT_PREFIX)
-            }
+            weights = _weights(archive, meta["version"], path)
     except RecoveryError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:

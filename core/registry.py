@@ -21,6 +21,7 @@ CATEGORIES: tuple[str, ...] = (
     "Input",
     "Convolution",
     "Pooling",
+    "Resampling",
     "Normalization",
     "Activation",
     "Regularization",

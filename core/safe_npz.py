@@ -5,6 +5,9 @@ and allocates whatever size the header announces before reading any data. Here e
 header is parsed by a small grammar, must describe an array of plain numbers, is shown to
 the caller before anything is read, and the data must be exactly as long as announced;
 memory follows what the file really holds. Nothing is unpickled.
+
+Numbers read from such files are checked before they become float32 too
+(:func:`float_range_problem`): a cast turns values beyond its range into infinities, silently.
 """
 
 from __future__ import annotations
@@ -185,3 +188,35 @@ def _npy_fields(text: str) -> tuple[str, bool, tuple[int, ...]] | None:
     if len(items) > _NPY_MAX_DIMS or not all(item.isdigit() and len(item) <= 19 for item in items):
         return None
     return descr, flag == "True", tuple(int(item) for item in items)
+
+
+def float_range_problem(values: np.ndarray, dtype: type | np.dtype = np.float32) -> str | None:
+    """Why ``values`` cannot become ``dtype`` floats honestly, or ``None`` when they can.
+
+    NaN, infinities and magnitudes beyond ``dtype``'s range (which a cast would turn into
+    infinities) are problems; whole numbers never are (the widest, 2**64, fits float32). The
+    reason follows its subject and says where: ``"holds values beyond the range of float32
+    (±3.40282e+38), the largest in magnitude 1e+223 at [0, 3]"``. Costs two passes over
+    ``values`` and no copy unless it refuses.
+    """
+    if values.dtype.kind != "f" or values.size == 0:
+        return None
+    low, high = values.min(), values.max()  # NaN propagates through both
+    if np.isnan(low) or np.isnan(high):
+        return f"holds NaN at {_position(np.isnan(values))}"
+    if np.isinf(low) or np.isinf(high):
+        return f"holds an infinite value at {_position(np.isinf(values))}"
+    limit = np.finfo(dtype).max
+    if high <= limit and -low <= limit:
+        return None
+    largest = high if high >= -low else low
+    shown = np.format_float_scientific(largest, precision=5, trim="-")
+    return (
+        f"holds values beyond the range of {np.dtype(dtype).name} (±{limit:.6g}), the largest in magnitude "
+        f"{shown} at {_position(values == largest)}"
+    )
+
+
+def _position(mask: np.ndarray) -> str:
+    """``[i, j, …]``: where the first true value of ``mask`` is (``[]`` for a scalar)."""
+    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(int(np.argmax(mask)), mask.shape)) + "]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -57,6 +58,8 @@ CLIPBOARD_MIME = "application/x-layerwise-layers"
 TEMPLATES = ("lenet5", "mlp", "vgg16", "inception_block", "resnet_block", "squeezenet_fire")
 BLOCKS = {"Inception block": "inception_block", "ResNet block": "resnet_block", "Fire module": "squeezenet_fire"}
 MAX_RECENT = 8
+_NOT_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+"""Characters some file system refuses in a file name, path separators among them."""
 PASTE_OFFSET = 40.0
 
 
@@ -383,7 +386,7 @@ class MainWindow(QMainWindow):
         return self._write(self.path)
 
     def save_as(self) -> bool:
-        start = str(self.path or Path.home() / f"{self.document.name}.json")
+        start = str(self.path or Path.home() / suggested_file_name(self.document.name, ".json"))
         chosen, _ = QFileDialog.getSaveFileName(self, "Save network", start, NETWORK_FILTER)
         return bool(chosen) and self._write(Path(chosen))
 
@@ -417,13 +420,19 @@ class MainWindow(QMainWindow):
             return
         self.set_document(imported.document, None, NetworkWeights.from_state_dict(imported.document, imported.weights))
         self.undo_stack.resetClean()
-        self.statusBar().showMessage(f"Imported {chosen}: {len(imported.document)} layers", 6000)
+        message = f"Imported {chosen}: {len(imported.document)} layers"
+        if imported.notes:  # names the document could not keep as the model had them
+            message += f"; {len(imported.notes)} renamed: " + "; ".join(imported.notes)
+        self.statusBar().showMessage(message, 15000 if imported.notes else 6000)
 
     def export_onnx(self) -> None:
         from core.onnx_io.export import save_onnx
 
         chosen, _ = QFileDialog.getSaveFileName(
-            self, "Export ONNX model", str(Path.home() / f"{self.document.name}.onnx"), "ONNX models (*.onnx)"
+            self,
+            "Export ONNX model",
+            str(Path.home() / suggested_file_name(self.document.name, ".onnx")),
+            "ONNX models (*.onnx)",
         )
         if not chosen:
             return
@@ -653,3 +662,13 @@ class MainWindow(QMainWindow):
             f"About {APP_NAME}",
             f"<b>{APP_NAME}</b><p>Build, train, understand and export convolutional networks.</p>",
         )
+
+
+def suggested_file_name(title: str, suffix: str) -> str:
+    """A file name for a save dialog to suggest, from a network's title (which may come from a model).
+
+    A title is data, not a path: separators, characters some file system refuses and leading
+    dots become ``_``, so that the suggestion stays in the folder it is joined to.
+    """
+    stem = _NOT_IN_FILE_NAMES.sub("_", title).strip().lstrip(".")[:200] or "network"
+    return stem + suffix

@@ -10,38 +10,110 @@ leading padding ``p`` and dilation ``d``::
     S_out = S_in · s
     P_out = P_in + p · S_in
 
+After up-sampling by ``f`` (a transposed convolution, Upsample2D) one unit covers
+``1 / f`` of an input unit: ``S`` becomes a fraction, and the units no longer see
+equal, evenly spaced regions (after a stride-2 convolution and an up-sampling by 2,
+units 0 and 1 both see what the convolution's unit 0 sees). A field is then exact as a
+*period*: the regions of units ``0 … M − 1``, repeated ``M·S`` input indices further
+every ``M`` units (``M·S`` is whole). Down-sampling alone keeps ``M = 1``, Distill's
+``(r, S, P)``. See :class:`AxisField`.
+
 Where branches merge (Add, Concat) a unit sees the union of what its inputs see;
-we keep the bounding box (the largest field) and flag the merge as *misaligned*
-when the branches' fields are not centred on the same input point.
+we keep the bounding box and flag the merge as *misaligned* when the branches'
+fields are not centred on the same input point.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from core.graph.document import NetworkDocument
 from core.graph.validation import GraphCheck, check_graph
 from core.layers.base import SpatialGeometry
 from core.shapes import Shape, is_image
 
+Span = tuple[int, int] | None
+"""First and last input index a unit sees, inclusive; ``None`` for a unit that sees no input."""
+
+
+def layer_taps(unit: int, kernel: int, stride: int, pad: int, dilation: int, upsample: int) -> list[int]:
+    """Input indices output ``unit`` of a layer reads along one axis (:class:`SpatialGeometry`'s rule).
+
+    ``(unit·stride − pad + j·dilation) / upsample`` for each tap ``0 ≤ j < kernel`` where
+    that is whole; indices below 0 or past the map lie in the padding.
+    """
+    positions = (unit * stride - pad + j * dilation for j in range(kernel))
+    return [position // upsample for position in positions if position % upsample == 0]
+
 
 @dataclass(frozen=True)
 class AxisField:
-    """Receptive field along one axis: size ``r``, effective stride ``S``, padding ``P``."""
+    """Receptive field along one axis: the input indices every unit of a map sees.
 
-    size: int
-    stride: int
-    padding: int
+    With effective stride ``S`` and period ``M = len(starts)`` (``M·S`` whole), unit ``u``
+    sees input indices ``[start(u), end(u)]`` where::
 
-    def span(self, unit: int) -> tuple[int, int]:
+        start(u) = starts[u mod M] + ⌊u / M⌋ · M·S        (ends likewise)
+
+    A unit whose layers read no input at all (a transposed convolution with a kernel
+    smaller than its stride leaves some outputs to the bias alone) has ``None`` for
+    both. The Distill quantities: ``size`` is the largest field of a unit, ``stride``
+    is ``S`` and ``padding`` is ``−start(0)``; with ``M = 1`` every unit sees
+    ``[u·S − P, u·S − P + r − 1]`` exactly.
+    """
+
+    starts: tuple[int | None, ...]
+    ends: tuple[int | None, ...]
+    stride: Fraction
+
+    @classmethod
+    def regular(cls, size: int, stride: int | Fraction, padding: int) -> AxisField:
+        """Distill's field ``(r, S, P)``: unit ``u`` sees ``[u·S − P, u·S − P + r − 1]``."""
+        return cls((-padding,), (size - 1 - padding,), Fraction(stride))
+
+    @property
+    def period(self) -> int:
+        return len(self.starts)
+
+    @property
+    def size(self) -> int:
+        """The largest number of input indices one unit sees."""
+        spans = [self.span(unit) for unit in range(self.period)]
+        return max((end - start + 1 for start, end in filter(None, spans)), default=0)
+
+    @property
+    def padding(self) -> int | Fraction:
+        """``−start(0)``: how far unit 0's field reaches before the input.
+
+        Should unit 0 see nothing, the first unit ``u`` that sees something gives ``u·S − start(u)``.
+        """
+        for unit in range(self.period):
+            span = self.span(unit)
+            if span is not None:
+                offset = unit * self.stride - span[0]
+                return int(offset) if offset.denominator == 1 else offset
+        return 0
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every unit ``u`` sees exactly ``[u·S − P, u·S − P + r − 1]`` (always so without up-sampling)."""
+        size, padding = self.size, self.padding
+        return all(
+            self.span(u) == (u * self.stride - padding, u * self.stride - padding + size - 1)
+            for u in range(self.period)
+        )
+
+    def span(self, unit: int) -> Span:
         """Return the first and last input index seen by ``unit`` (may fall in the padding)."""
-        start = unit * self.stride - self.padding
-        return start, start + self.size - 1
-
-    def centre_twice(self) -> int:
-        """Twice the centre offset of unit 0; integer so alignment checks are exact."""
-        return self.size - 1 - 2 * self.padding
+        cycles, phase = divmod(unit, self.period)
+        start, end = self.starts[phase], self.ends[phase]
+        if start is None or end is None:
+            return None
+        shift = int(cycles * self.period * self.stride)
+        return start + shift, end + shift
 
 
 @dataclass(frozen=True)
@@ -66,14 +138,19 @@ class ReceptiveField:
         return (self.height.size, self.width.size)
 
     @property
-    def stride(self) -> tuple[int, int]:
+    def stride(self) -> tuple[Fraction, Fraction]:
         return (self.height.stride, self.width.stride)
 
     @property
-    def padding(self) -> tuple[int, int]:
+    def padding(self) -> tuple[int | Fraction, int | Fraction]:
         return (self.height.padding, self.width.padding)
 
-    def region(self, row: int, col: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    @property
+    def uniform(self) -> bool:
+        """Whether ``size``, ``stride`` and ``padding`` give every unit's region exactly (:attr:`AxisField.uniform`)."""
+        return self.height.uniform and self.width.uniform
+
+    def region(self, row: int, col: int) -> tuple[Span, Span]:
         """Return ``((top, bottom), (left, right))`` input indices seen by unit ``(row, col)``.
 
         Bounds are inclusive and may lie outside the input, in the padding.
@@ -81,52 +158,82 @@ class ReceptiveField:
         return self.height.span(row), self.width.span(col)
 
     def to_json(self) -> dict[str, object]:
+        """Sizes as integers; strides and paddings as integers, or as ``"p/q"`` where fractional."""
         return {
             "size": list(self.size),
-            "stride": list(self.stride),
-            "padding": list(self.padding),
+            "stride": [_json_number(s) for s in self.stride],
+            "padding": [_json_number(p) for p in self.padding],
             "aligned": self.aligned,
         }
 
 
-INPUT_FIELD = ReceptiveField(AxisField(1, 1, 0), AxisField(1, 1, 0))
+def _json_number(value: int | Fraction) -> int | str:
+    return int(value) if Fraction(value).denominator == 1 else str(value)
+
+
+INPUT_FIELD = ReceptiveField(AxisField.regular(1, 1, 0), AxisField.regular(1, 1, 0))
 """Each input pixel sees itself."""
 
 
-def _through_axis(field: AxisField, kernel: int, stride: int, pad: int, dilation: int) -> AxisField:
+def _union(spans: Sequence[Span]) -> Span:
+    seen = [span for span in spans if span is not None]
+    if not seen:
+        return None
+    return min(start for start, _ in seen), max(end for _, end in seen)
+
+
+def _periodic(spans: Sequence[Span], stride: Fraction) -> AxisField:
     return AxisField(
-        size=field.size + dilation * (kernel - 1) * field.stride,
-        stride=field.stride * stride,
-        padding=field.padding + pad * field.stride,
+        tuple(None if s is None else s[0] for s in spans), tuple(None if s is None else s[1] for s in spans), stride
     )
+
+
+def _through_axis(field: AxisField, kernel: int, stride: int, pad: int, dilation: int, upsample: int) -> AxisField:
+    # Unit u + M reads the taps of u shifted by M·stride/upsample input units, a whole
+    # number of the input's periods: so M units describe the output exactly.
+    period = upsample * field.period // math.gcd(stride, upsample * field.period)
+    spans = [
+        _union([field.span(tap) for tap in layer_taps(unit, kernel, stride, pad, dilation, upsample)])
+        for unit in range(period)
+    ]
+    return _periodic(spans, field.stride * stride / upsample)
 
 
 def through(field: ReceptiveField, geometry: SpatialGeometry) -> ReceptiveField:
     """Return the receptive field after a layer with ``geometry``."""
     axes = [
-        _through_axis(axis, geometry.kernel[i], geometry.stride[i], geometry.pad_begin[i], geometry.dilation[i])
+        _through_axis(
+            axis,
+            geometry.kernel[i],
+            geometry.stride[i],
+            geometry.pad_begin[i],
+            geometry.dilation[i],
+            geometry.upsample[i],
+        )
         for i, axis in enumerate((field.height, field.width))
     ]
     return ReceptiveField(axes[0], axes[1], field.aligned)
 
 
+def _centre_twice(span: Span) -> int | None:
+    return None if span is None else span[0] + span[1]
+
+
 def _merge_axis(fields: Sequence[AxisField], output_size: int) -> tuple[AxisField, bool]:
     strides = {f.stride for f in fields}
     if len(strides) == 1:
-        padding = max(f.padding for f in fields)
-        size = max(f.size - f.padding for f in fields) + padding
-        aligned = len({f.centre_twice() for f in fields}) == 1
-        return AxisField(size, strides.pop(), padding), aligned
-    # Different effective strides: the union's extent changes from unit to unit, so
-    # report the largest one over the map and the coarsest stride.
-    size, padding = 0, 0
-    for unit in range(max(output_size, 1)):
-        spans = [f.span(unit) for f in fields]
-        start, end = min(s for s, _ in spans), max(e for _, e in spans)
-        size = max(size, end - start + 1)
-        if unit == 0:
-            padding = -start
-    return AxisField(size, max(strides), padding), False
+        stride = strides.pop()
+        period = math.lcm(*(f.period for f in fields))
+        spans = [[f.span(unit) for f in fields] for unit in range(period)]
+        aligned = all(len({_centre_twice(s) for s in unit if s is not None}) <= 1 for unit in spans)
+        return _periodic([_union(unit) for unit in spans], stride), aligned
+    # Different effective strides: no period fits every unit. The units of the map are
+    # described exactly (one period as long as the map), those beyond it by the coarsest stride.
+    stride = max(strides)
+    step = math.lcm(stride.denominator, *(f.period for f in fields))
+    period = step * -(-max(output_size, 1) // step)
+    spans = [_union([f.span(unit) for f in fields]) for unit in range(period)]
+    return _periodic(spans, stride), False
 
 
 def merge(fields: Sequence[ReceptiveField], output_hw: tuple[int, int]) -> ReceptiveField:

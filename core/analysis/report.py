@@ -42,7 +42,7 @@ def receptive_field_cells(field: ReceptiveField | None, missing: str = "-") -> t
     """Size, stride and padding as table cells (``h×w`` only when the axes differ)."""
     if field is None:
         return (missing, missing, missing)
-    mark = "*" if not field.aligned else ""
+    mark = ("*" if not field.aligned else "") + ("~" if not field.uniform else "")
     return (_per_axis(field.size) + mark, _per_axis(field.stride), _per_axis(field.padding))
 
 
@@ -102,4 +102,6 @@ def format_summary(summary: NetworkSummary, title: str | None = None) -> str:
     )
     if any(l.receptive_field is not None and not l.receptive_field.aligned for l in summary.layers):
         out.append("  * misaligned merge: the branches' fields are centred differently; the bounding box is shown.")
+    if any(l.receptive_field is not None and not l.receptive_field.uniform for l in summary.layers):
+        out.append("  ~ after up-sampling neighbouring units see different regions: the largest size, unit 0's pad.")
     return "\n".join(out)

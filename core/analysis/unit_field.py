@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from core.analysis.receptive_field import ReceptiveField, receptive_fields
+from core.analysis.receptive_field import ReceptiveField, layer_taps, receptive_fields
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument, Node
 from core.graph.validation import GraphCheck, check_graph
-from core.layers.base import IDENTITY_GEOMETRY
+from core.layers.base import IDENTITY_GEOMETRY, SpatialGeometry
 from core.shapes import Shape, describe_shape, is_image
 
 
@@ -127,26 +127,25 @@ def unit_input_region(document: NetworkDocument, node_id: str, row: int, col: in
     ------
     UnitFieldError
         When the layer has no receptive field (its output is not a map of the input
-        image: after Flatten or Dense, a vector input, an unknown shape) or the unit
-        lies outside its feature map.
+        image: after Flatten or Dense, a vector input, an unknown shape), the unit
+        lies outside its feature map, or it sees no input pixel at all (a transposed
+        convolution whose kernel is smaller than its stride leaves some units to the bias).
     """
-    fields = _fields(document)
+    field, shape = _field_of(document, node_id)
     node = document.node(node_id)
-    field = fields.get(node_id)
     check = check_graph(document)
-    shape = check.shapes.get(node_id)
-    if field is None or shape is None:
-        described = describe_shape(shape) if shape is not None else "of unknown shape"
-        raise UnitFieldError(
-            f"layer {node.name!r} ({node.type_name}) has no receptive field: its output, {described}, "
-            "is not a map over the input image"
-        )
     height, width = feature_map_hw(shape)
     if not (0 <= row < height and 0 <= col < width):
         raise UnitFieldError(f"unit ({row}, {col}) is outside the {height}×{width} feature map of layer {node.name!r}")
     input_shape = check.shapes[_input_node(document).id]
     input_hw = (input_shape[1], input_shape[2])  # type: ignore[index]
-    (top, bottom), (left, right) = exact_span(document, check, node_id, row, col)
+    spans = exact_span(document, check, node_id, row, col)
+    if spans is None:
+        raise UnitFieldError(
+            f"unit ({row}, {col}) of layer {node.name!r} sees no input pixel: "
+            "a transposed convolution on its path leaves it only a bias"
+        )
+    (top, bottom), (left, right) = spans
     clipped = _clip(top, left, bottom, right, input_hw)
     return UnitRegion(
         node_id=node_id,
@@ -166,12 +165,26 @@ def unit_input_region(document: NetworkDocument, node_id: str, row: int, col: in
     )
 
 
+def _field_of(document: NetworkDocument, node_id: str) -> tuple[ReceptiveField, Shape]:
+    """The layer's receptive field and output shape; :class:`UnitFieldError` when it has no field."""
+    field = _fields(document).get(node_id)
+    shape = check_graph(document).shapes.get(node_id)
+    if field is None or shape is None:
+        node = document.node(node_id)
+        described = describe_shape(shape) if shape is not None else "of unknown shape"
+        raise UnitFieldError(
+            f"layer {node.name!r} ({node.type_name}) has no receptive field: its output, {described}, "
+            "is not a map over the input image"
+        )
+    return field, shape
+
+
 def field_overhang(document: NetworkDocument, node_id: str) -> tuple[int, int, int, int]:
     """How far the receptive fields of a layer's units reach past the input image.
 
-    A unit's span only moves down and right with its row and column, so the corner
-    units reach furthest: unit ``(0, 0)`` above and to the left, unit ``(H − 1, W − 1)``
-    below and to the right.
+    A unit's span moves ``M·S`` input pixels down (right) every ``M`` rows (columns),
+    ``M`` the period of its field (1 without up-sampling), so the first ``M`` rows reach
+    furthest up and the last ``M`` furthest down.
 
     Parameters
     ----------
@@ -192,66 +205,83 @@ def field_overhang(document: NetworkDocument, node_id: str) -> tuple[int, int, i
     UnitFieldError
         When the layer has no receptive field.
     """
-    first = unit_input_region(document, node_id, 0, 0)
-    shape = check_graph(document).shapes[node_id]
-    assert shape is not None, "a layer with a receptive field has a shape"
+    field, shape = _field_of(document, node_id)
     height, width = feature_map_hw(shape)
-    last = unit_input_region(document, node_id, height - 1, width - 1)
-    input_h, input_w = first.input_hw
+    rows = _ends_of_range(height, field.height.period)
+    columns = _ends_of_range(width, field.width.period)
+    regions = [region for r in rows for c in columns if (region := _region_or_none(document, node_id, r, c))]
+    if not regions:
+        return (0, 0, 0, 0)
+    input_h, input_w = regions[0].input_hw
     return (
-        max(-first.top, 0),
-        max(-first.left, 0),
-        max(last.bottom - (input_h - 1), 0),
-        max(last.right - (input_w - 1), 0),
+        max(-min(r.top for r in regions), 0),
+        max(-min(r.left for r in regions), 0),
+        max(max(r.bottom for r in regions) - (input_h - 1), 0),
+        max(max(r.right for r in regions) - (input_w - 1), 0),
     )
+
+
+def _ends_of_range(size: int, period: int) -> list[int]:
+    """The first and the last ``period`` indices of ``range(size)``."""
+    return sorted({*range(min(period, size)), *range(max(size - period, 0), size)})
+
+
+def _region_or_none(document: NetworkDocument, node_id: str, row: int, col: int) -> UnitRegion | None:
+    try:
+        return unit_input_region(document, node_id, row, col)
+    except UnitFieldError:  # a unit that sees nothing reaches nowhere
+        return None
 
 
 def exact_span(
     document: NetworkDocument, check: GraphCheck, node_id: str, row: int, col: int
-) -> tuple[tuple[int, int], tuple[int, int]]:
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """Input rows and columns ``((top, bottom), (left, right))`` seen by one unit, exactly.
 
-    The per-layer field ``(r, S, P)`` describes every unit of a map at once, which is
-    exact along one path and wherever merged branches share a stride; where branches
-    of different strides merge, no single ``(r, S, P)`` fits every unit. So the unit's
-    own span is followed back instead: walking the layers from this one towards the
-    input, each layer maps the range of its output units it must explain onto a range
-    of its input units (``[a·s − p, b·s − p + d·(k − 1)]``), and a layer read by several
-    paths needs the bounding range of what they ask. Both ends of a range only grow
-    through a layer, so this bounding range gives the exact bounding box of the union
-    of everything the unit sees.
+    The per-layer field describes every unit of a map at once, which is exact along one
+    path and wherever merged branches share a stride; where branches of different
+    strides merge, it is exact only inside the merged map. So the unit's own taps are
+    followed back instead: walking the layers from this one towards the input, each
+    layer maps the set of its output rows (columns) it must explain onto the rows
+    (columns) their taps read (:func:`~core.analysis.receptive_field.layer_taps`, padding
+    included), and a layer read by several paths needs the union of what they ask. Sets,
+    not ranges: a transposed convolution whose kernel is smaller than its stride, behind a
+    dilated or strided layer, leaves rows between two that are read which read nothing.
+    ``None`` when the unit sees no input at all.
     """
-    needed: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {node_id: ((row, row), (col, col))}
+    needed: dict[str, tuple[set[int], set[int]]] = {node_id: ({row}, {col})}
     position = {node.id: index for index, node in enumerate(check.order)}
     for node in reversed(check.order[: position[node_id] + 1]):
-        ranges = needed.pop(node.id, None)
-        if ranges is None:
+        units = needed.pop(node.id, None)
+        if units is None:
             continue
         sources = document.inputs_of(node.id)
         if not sources:
-            return ranges
+            rows, columns = units
+            return (min(rows), max(rows)), (min(columns), max(columns))
         shapes = [check.shapes[source.id] for source in sources]
         geometry = node.layer.spatial_geometry(shapes)  # type: ignore[arg-type]
         assert geometry is not None, "a layer with a receptive field has a geometry"
-        mapped = tuple(
-            (
-                low * geometry.stride[axis] - geometry.pad_begin[axis],
-                high * geometry.stride[axis]
-                - geometry.pad_begin[axis]
-                + geometry.dilation[axis] * (geometry.kernel[axis] - 1),
-            )
-            for axis, (low, high) in enumerate(ranges)
-        )
+        read = tuple(_read_along(geometry, axis, units[axis]) for axis in range(2))
+        if not read[0] or not read[1]:  # this path reads nothing
+            continue
         for source in sources:
-            before = needed.get(source.id)
-            needed[source.id] = (
-                mapped
-                if before is None
-                else tuple(  # type: ignore[assignment]
-                    (min(a[0], b[0]), max(a[1], b[1])) for a, b in zip(before, mapped)
-                )
-            )
-    raise AssertionError("the input was not reached")
+            before = needed.setdefault(source.id, (set(), set()))
+            before[0].update(read[0])
+            before[1].update(read[1])
+    return None
+
+
+def _read_along(geometry: SpatialGeometry, axis: int, units: set[int]) -> set[int]:
+    """Input indices the taps of ``units`` read along ``axis``."""
+    parameters = (
+        geometry.kernel[axis],
+        geometry.stride[axis],
+        geometry.pad_begin[axis],
+        geometry.dilation[axis],
+        geometry.upsample[axis],
+    )
+    return {tap for unit in units for tap in layer_taps(unit, *parameters)}
 
 
 def _clip(top: int, left: int, bottom: int, right: int, input_hw: tuple[int, int]) -> tuple[int, int, int, int] | None:

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from core.data.dataset import Dataset, DatasetError, check_total_size
-from core.safe_npz import read_at_most, read_npz
+from core.safe_npz import float_range_problem, read_at_most, read_npz
 from core.shapes import format_shape
 
 SUPPORTED_FORMATS = (
@@ -316,6 +316,11 @@ def _import_npz(path: Path) -> Dataset:
 
 def _npz_samples(path: Path, key: str, x: np.ndarray) -> np.ndarray:
     """``x`` as float32 ``(N, C, H, W)`` or ``(N, F)``; uint8 scaled to [0, 1], other numbers kept."""
+    # Checked before the cast, which would turn values beyond float32 into infinities, and
+    # before any transpose, so that the position named is the file's.
+    problem = float_range_problem(x)
+    if problem is not None:
+        raise DatasetError(f"{path}: array {key} {problem}")
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
@@ -327,10 +332,7 @@ def _npz_samples(path: Path, key: str, x: np.ndarray) -> np.ndarray:
         )
     if len(x) == 0 or 0 in x.shape[1:]:
         raise DatasetError(f"{path}: array {key} has shape {x.shape}, which holds no samples")
-    with np.errstate(over="ignore"):  # values beyond float32 become Inf and are refused just below
-        samples = x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x.astype(np.float32)
-    if not np.isfinite(samples).all():
-        raise DatasetError(f"{path}: array {key} holds NaN or infinite values (or numbers too large for float32)")
+    samples = x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x.astype(np.float32)
     return np.ascontiguousarray(samples)
 
 

@@ -17,6 +17,8 @@ def initial_values(init: ParamInit, rng: np.random.Generator, dtype: np.dtype) -
         return np.zeros(init.shape, dtype=dtype)
     if init.initializer == "ones":
         return np.ones(init.shape, dtype=dtype)
+    if init.initializer == "constant":
+        return np.full(init.shape, init.value, dtype=dtype)
     if init.initializer == "he_normal":
         return (rng.standard_normal(init.shape) * np.sqrt(2.0 / init.fan_in)).astype(dtype)
     if init.initializer == "glorot_uniform":

@@ -8,23 +8,23 @@ that are regularised are placed first.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.atomic import atomic_write_bytes
 from core.engine.initializers import initial_values
 from core.engine.memory import keep_freed_memory
+from core.engine.weights_file import read_weights, weight_key, write_weights
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument, Node
 from core.graph.validation import check_graph
+from core.ops.activations import LogSoftmaxOp
 from core.ops.basic import BatchNormOp, DropoutOp, SoftmaxOp
 from core.ops.kernels import to_batch_major, to_channel_major
 from core.ops.op import Op
-from core.safe_npz import read_npz
+from core.safe_npz import float_range_problem
 from core.shapes import Shape, format_shape
 
 MAX_WEIGHTS_BYTES = 2**31
@@ -47,7 +47,8 @@ class ParamEntry:
 
     @property
     def key(self) -> str:
-        return f"{self.layer}/{self.name}"
+        """``"layer/param"`` (:func:`~core.engine.weights_file.weight_key`)."""
+        return weight_key(self.layer, self.name)
 
 
 class Model:
@@ -98,10 +99,10 @@ class Model:
         self.ops: dict[str, Op] = {
             n.id: n.layer.build([self.shapes[s] for s in self.sources[n.id]]) for n in self.order
         }
-        # Cross-entropy reads the scores before a final Softmax (fused, stable).
+        # Cross-entropy reads the scores before a final Softmax or LogSoftmax (fused, stable).
         self.logits_node = (
             document.node(self.sources[self.output_node.id][0])
-            if isinstance(self.ops[self.output_node.id], SoftmaxOp) and len(self.output_shape) == 1
+            if isinstance(self.ops[self.output_node.id], (SoftmaxOp, LogSoftmaxOp)) and len(self.output_shape) == 1
             else self.output_node
         )
         # What the latest forward pass left for backward: the nodes whose ops hold their caches,
@@ -139,7 +140,7 @@ class Model:
             op = self.ops[node.id]
             for name, (shape, fill) in op.buffer_inits().items():
                 op.buffers[name] = np.full(shape, fill, dtype=self.dtype)
-                self.buffers[f"{node.name}/{name}"] = op.buffers[name]
+                self.buffers[weight_key(node.name, name)] = op.buffers[name]
 
     def _feeds_relu(self, node: Node) -> bool:
         """Whether ``node``'s output reaches a ReLU-like activation (``he_init_before``).
@@ -195,12 +196,19 @@ class Model:
     # -- running -------------------------------------------------------------------
 
     def check_input(self, x: np.ndarray) -> None:
-        """Raise a :class:`LayerwiseError` naming both shapes when ``x`` does not fit the Input."""
+        """Raise a :class:`LayerwiseError` when ``x`` does not fit the Input.
+
+        The message names both shapes, or the value that is NaN, infinite or beyond the
+        range of the model's numbers (which casting would silently turn into infinity).
+        """
         if x.shape[1:] != tuple(self.input_shape):
             raise LayerwiseError(
                 f"samples of shape {format_shape(x.shape[1:])} do not fit the network's input "
                 f"{self.input_node.name!r} of shape {format_shape(self.input_shape)}"
             )
+        problem = float_range_problem(x, self.dtype)
+        if problem is not None:
+            raise LayerwiseError(f"the batch fed to the network's input {self.input_node.name!r} {problem}")
 
     def _plan(self, targets: Sequence[str]) -> tuple[frozenset[str], dict[str, int]]:
         """The nodes ``targets`` depend on (themselves included) and how many of those read each one."""
@@ -440,16 +448,11 @@ class Model:
             buffer[...] = state[key]
 
     def save_weights(self, path: str | os.PathLike[str]) -> None:
-        """Write every tensor to an ``.npz`` file atomically."""
-        buffer = io.BytesIO()
-        np.savez(buffer, **self.state_dict())
-        try:
-            atomic_write_bytes(path, buffer.getvalue())
-        except OSError as exc:
-            raise WeightsError(f"{path}: cannot be written: {exc.strerror or exc}") from None
+        """Write every tensor to a weights file (``.npz``, see :mod:`core.engine.weights_file`) atomically."""
+        write_weights(path, self.state_dict(), WeightsError)
 
     def load_weights(self, path: str | os.PathLike[str]) -> None:
-        """Read an ``.npz`` written by :meth:`save_weights`.
+        """Read a weights file written by :meth:`save_weights`, or one of the first format.
 
         Never unpickles (``np.load(allow_pickle=False)`` semantics, with a stricter reader):
         each array's header is checked against the network before its data is read, so a
@@ -462,7 +465,7 @@ class Model:
             announced[key] = shape
             return expected.get(key) == shape
 
-        arrays = read_npz(
+        arrays = read_weights(
             path, wanted, lambda reason: WeightsError(f"{path}: cannot be read as weights: {reason}"), MAX_WEIGHTS_BYTES
         )
         # Arrays not read (no place in the network, or another shape) are represented by their names:

@@ -1,21 +1,21 @@
 """The trained weights that belong to an open network.
 
 Weights are kept per layer *id*, not per name, so renaming a layer keeps its
-weights; they are written and read as ``"layer/param"`` keys by current names (the
-``.npz`` format of :meth:`Model.save_weights`). After an edit some tensors may no
-longer fit: :meth:`NetworkWeights.fit` reuses what still fits and reports the rest.
+weights; they are written and read by current names, as state dicts keyed
+``"layer/param"`` (:func:`~core.engine.weights_file.weight_key`) and as weights files
+(:mod:`core.engine.weights_file`). After an edit some tensors may no longer fit:
+:meth:`NetworkWeights.fit` reuses what still fits and reports the rest.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import numpy as np
 
-from core.atomic import atomic_write_bytes
 from core.engine.model import Model, WeightsError
+from core.engine.weights_file import split_weight_key, weight_key, write_weights
 from core.graph.document import NetworkDocument
 
 
@@ -74,9 +74,9 @@ class NetworkWeights:
         """
         tensors: dict[str, dict[str, np.ndarray]] = {}
         for key, value in state.items():
-            layer, separator, param = key.rpartition("/")
-            node = document.node_by_name(layer) if separator else None
-            if node is None:
+            layer, param = split_weight_key(key)
+            node = document.node_by_name(layer)
+            if node is None or not param:
                 raise WeightsError(f"{source}: {key!r} names no layer of the network {document.name!r}")
             tensors.setdefault(node.id, {})[param] = np.asarray(value)
         return cls(tensors)
@@ -85,7 +85,7 @@ class NetworkWeights:
         """``"layer/param"`` → array for the layers of ``document`` that have weights here."""
         present = {node.id: node.name for node in document.nodes}
         return {
-            f"{present[node_id]}/{param}": value
+            weight_key(present[node_id], param): value
             for node_id, params in self.tensors.items()
             if node_id in present
             for param, value in params.items()
@@ -102,13 +102,8 @@ class NetworkWeights:
         return merge_fitting(model.state_dict(), self.state_dict(document))
 
     def save(self, path: str | os.PathLike[str], document: NetworkDocument) -> None:
-        """Write the weights of ``document``'s layers to ``path`` (``.npz``) atomically."""
-        buffer = io.BytesIO()
-        np.savez(buffer, **self.state_dict(document))
-        try:
-            atomic_write_bytes(path, buffer.getvalue())
-        except OSError as exc:
-            raise WeightsError(f"{path}: cannot be written: {exc.strerror or exc}") from None
+        """Write the weights of ``document``'s layers to ``path`` (a weights file) atomically."""
+        write_weights(path, self.state_dict(document), WeightsError)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], document: NetworkDocument) -> NetworkWeights:

@@ -9,6 +9,7 @@ whether the network *computes* — shapes, arity, cycles — is checked by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,7 +34,65 @@ Listener = Callable[[DocumentEvent], None]
 T = TypeVar("T")
 Position = tuple[float, float]
 
-MAX_NAME_LENGTH = 128
+MAX_NAME_LENGTH = 255
+"""Longest layer name, in characters: a file-name's limit, and room for any exporter's names."""
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Unicode's control characters (category Cc) and surrogates (Cs)."""
+
+
+def layer_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a layer name, or ``None`` when it can (whether it is taken aside).
+
+    Names are data, never paths: any text of 1 to :data:`MAX_NAME_LENGTH` characters is a
+    name (``/conv1/Conv``, ``..``, ``a\\b``, ``批次 1``, spaces at either end) except text
+    that is only spaces, and text holding a control character (a line break, a tab, NUL:
+    nothing a canvas or a list can show) or a lone surrogate (not text, cannot be written
+    as UTF-8).
+    """
+    if not isinstance(name, str) or not name.strip():
+        return "a layer name must not be empty"
+    found = _UNSHOWABLE.search(name)
+    if found is not None:
+        code, position = ord(found.group()), found.start() + 1
+        if code < 0xD800:
+            return (
+                f"layer name {name[:40]!r} holds a control character (U+{code:04X}) at position {position}, "
+                "which cannot be shown; names are one line of visible text"
+            )
+        return (
+            f"layer name {name[:40]!r} holds U+{code:04X} at position {position}, a lone surrogate: "
+            "not a character, and not writable as UTF-8"
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        return f"layer name {name[:20]!r}… is {len(name)} characters long; names have at most {MAX_NAME_LENGTH}"
+    return None
+
+
+def holdable_name(text: str) -> str:
+    """``text`` in a form a layer name can take, for names that come from elsewhere (ONNX models).
+
+    Control characters and lone surrogates become U+FFFD (�), the text is cut to
+    :data:`MAX_NAME_LENGTH` characters; empty when nothing but spaces is left. Text that
+    is a valid name already comes back unchanged.
+    """
+    if layer_name_problem(text) is None:
+        return text
+    text = _UNSHOWABLE.sub("\ufffd", text)[:MAX_NAME_LENGTH]
+    return text if text.strip() else ""
+
+
+def free_name(stem: str, taken: Callable[[str], bool], start: int = 0) -> str:
+    """``stem``, else ``stem_{start + 1}``, ``stem_{start + 2}`` …: the first not ``taken``.
+
+    ``start`` skips suffixes known to be taken. Each candidate is cut to
+    :data:`MAX_NAME_LENGTH` characters, the suffix kept whole.
+    """
+    candidate, index = stem[:MAX_NAME_LENGTH], start
+    while taken(candidate):
+        index += 1
+        suffix = f"_{index}"
+        candidate = stem[: MAX_NAME_LENGTH - len(suffix)] + suffix
+    return candidate
 
 
 @dataclass
@@ -170,14 +229,11 @@ class NetworkDocument:
         return [self._nodes[e.source] for e in self.input_edges(node_id)]
 
     def unique_name(self, stem: str) -> str:
-        """Return ``stem`` if free, else ``stem_1``, ``stem_2`` … (the first free one)."""
-        taken = self._ids_by_name
-        if stem not in taken:
-            return stem
-        index = 1
-        while f"{stem}_{index}" in taken:
-            index += 1
-        return f"{stem}_{index}"
+        """Return ``stem`` if free, else ``stem_1``, ``stem_2`` … (the first free one).
+
+        Long stems are cut so that the name, suffix included, fits :data:`MAX_NAME_LENGTH`.
+        """
+        return free_name(stem, lambda name: name in self._ids_by_name)
 
     def reaches(self, start_id: str, goal_id: str) -> bool:
         """Return whether ``goal_id`` can be reached from ``start_id`` along edges."""
@@ -202,12 +258,9 @@ class NetworkDocument:
         return None
 
     def _check_name(self, name: str, node_id: str | None = None) -> str:
-        if not isinstance(name, str) or not name.strip():
-            raise GraphError("a layer name must not be empty")
-        if name != name.strip():
-            raise GraphError(f"layer name {name!r} must not start or end with spaces")
-        if len(name) > MAX_NAME_LENGTH:
-            raise GraphError(f"layer name {name[:20]!r}… is longer than {MAX_NAME_LENGTH} characters")
+        problem = layer_name_problem(name)
+        if problem is not None:
+            raise GraphError(problem)
         other = self.node_by_name(name)
         if other is not None and other.id != node_id:
             raise GraphError(f"another layer is already named {name!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ MAX_LAYERS = 4_000
 document costs time growing with the square of its size (each new name is checked against
 every other): 4,000 layers take about half a second, 20,000 would take a minute."""
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOP_LEVEL_KEYS = {"format", "version", "name", "description", "layers"}
 _LAYER_KEYS = {"name", "type", "params", "inputs", "position"}
 
@@ -106,6 +108,12 @@ def _check_header(data: Any) -> None:
     for key in ("name", "description"):
         if key in data and not isinstance(data[key], str):
             raise _Reject(f'field "{key}" must be a string, got {type(data[key]).__name__}')
+        surrogate = _LONE_SURROGATE.search(data.get(key, ""))
+        if surrogate is not None:  # JSON can escape one ("\ud800"); no file could hold it again
+            raise _Reject(
+                f'field "{key}" holds U+{ord(surrogate.group()):04X}, a lone surrogate: not a character, '
+                "and not writable as UTF-8"
+            )
     if not isinstance(data.get("layers"), list):
         raise _Reject('field "layers" must be a list of layer objects')
     if len(data["layers"]) > MAX_LAYERS:

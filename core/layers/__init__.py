@@ -10,6 +10,7 @@ from core.layers import (  # noqa: F401  (imported for registration)
     io,
     convolution,
     pooling,
+    resampling,
     normalization,
     activations,
     regularization,

@@ -27,12 +27,18 @@ class SpatialGeometry:
 
     Output unit ``u`` reads input rows ``[u·stride − pad_begin, u·stride − pad_begin
     + dilation·(kernel − 1)]``; this is all the receptive-field analysis needs.
+
+    An up-sampling layer (``upsample`` > 1) reads input row ``i`` wherever
+    ``i · upsample = u·stride − pad_begin + j·dilation`` for a tap ``0 ≤ j < kernel``:
+    a transposed convolution of stride ``upsample`` (``pad_begin = d·(k − 1) − its
+    padding``). So one output unit covers ``1 / upsample`` of an input unit.
     """
 
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
     pad_begin: tuple[int, int] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
+    upsample: tuple[int, int] = (1, 1)
 
 
 IDENTITY_GEOMETRY = SpatialGeometry()

@@ -18,17 +18,19 @@ from core.layers.onnx_reader import (
     padding,
     padding_param,
     read_int,
+    read_ints,
     read_pair,
+    read_string,
     resolve_reshape,
 )
 from core.layers.onnx_writer import OnnxWriter
 from core.ops.basic import ChannelShuffleOp
 from core.ops.op import Op
-from core.ops.sliding import Conv2DOp
+from core.ops.sliding import Conv2DOp, Conv2DTransposeOp, DepthwiseConv2DOp
 from core.params import BoolParam, IntParam, PaddingParam, PairParam
 from core.registry import register
 from core.shapes import Shape
-from core.window import Window, resolve_window
+from core.window import Window, resolve_transposed_window, resolve_window
 
 
 @register
@@ -128,11 +130,277 @@ class Conv2D(Layer):
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
     ) -> str:
         window = self.window(input_shapes[0])
+        return _export_conv(onnx_export, name, inputs[0], window, op, self.params["groups"], self.params["bias"])
+
+    def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
+        # ONNX holds the resolved pads ('same' depends on the input size there).
+        pads = padding_param(self.window(input_shapes[0]).pads)
+        channels = input_shapes[0][0]
+        if self.params["groups"] == channels > 1:  # a Conv with one group per channel reads back as depthwise
+            return DepthwiseConv2D(
+                kernel_size=self.params["kernel_size"],
+                stride=self.params["stride"],
+                padding=pads,
+                dilation=self.params["dilation"],
+                depth_multiplier=self.params["filters"] // channels,
+                bias=self.params["bias"],
+            )
+        return self.with_params(padding=pads)
+
+
+def _export_conv(
+    onnx_export: OnnxWriter, name: str, source: str, window: Window, op: Op, groups: int, bias: bool
+) -> str:
+    """An ONNX ``Conv`` with explicit pads and the weights of ``op``."""
+    tensors = [source, onnx_export.constant(f"{name}.weight", op.params["weight"])]
+    if bias:
+        tensors.append(onnx_export.constant(f"{name}.bias", op.params["bias"]))
+    return onnx_export.node(
+        "Conv",
+        tensors,
+        name,
+        kernel_shape=list(window.kernel),
+        strides=list(window.stride),
+        pads=list(window.pads),
+        dilations=list(window.dilation),
+        group=groups,
+    )
+
+
+@register
+class DepthwiseConv2D(Layer):
+    """Convolves each input channel on its own with ``depth_multiplier`` kernels.
+
+    Output channel ``c·m + q`` (``m = depth_multiplier``) is input channel ``c`` convolved
+    with kernel ``c·m + q``: a Conv2D with ``groups = C`` and ``C·m`` filters, weights
+    ``(C·m, 1, kh, kw)``. Followed by a 1×1 convolution to ``F`` channels it is MobileNet's
+    depthwise separable convolution: ``C·(kh·kw + F)`` multiply-adds per pixel (``m = 1``)
+    instead of a full convolution's ``C·F·kh·kw``.
+    """
+
+    type_name = "DepthwiseConv2D"
+    name_stem = "dwconv"
+    category = "Convolution"
+    computes_weighted_sums = True
+    summary = "Filters each channel on its own with its own kernels: spatial filtering that mixes no channels."
+    param_specs = (
+        PairParam("kernel_size", (3, 3), "Kernel height and width.", minimum=1, maximum=1024),
+        PairParam("stride", (1, 1), "Step between neighbouring windows.", minimum=1, maximum=1024),
+        PaddingParam("padding", "valid", "Zero padding: 'valid', 'same', p, [ph, pw] or [top, left, bottom, right]."),
+        PairParam("dilation", (1, 1), "Spacing between kernel taps (atrous convolution).", minimum=1, maximum=1024),
+        IntParam(
+            "depth_multiplier", 1, "Kernels per input channel: C·depth_multiplier outputs.", minimum=1, maximum=4096
+        ),
+        BoolParam("bias", True, "Add a learned offset per output channel."),
+    )
+
+    def describe(self) -> str:
+        text = describe_window(self.params["kernel_size"], self.params["stride"], self.params["padding"])
+        if self.params["dilation"] != (1, 1):
+            text += f", dilation {self.params['dilation'][0]}"
+        if self.params["depth_multiplier"] > 1:
+            text += f", ×{self.params['depth_multiplier']} per channel"
+        return text
+
+    def inside_views(self) -> tuple[str, ...]:
+        return ("filters",)
+
+    def window(self, input_shape: Shape) -> Window:
+        """Resolve padding and output size for ``input_shape``."""
+        _, height, width = self.require_image(input_shape)
+        return resolve_window(
+            self.type_name,
+            (height, width),
+            self.params["kernel_size"],
+            self.params["stride"],
+            self.params["padding"],
+            self.params["dilation"],
+        )
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        out_h, out_w = self.window(input_shapes[0]).output_hw
+        return (input_shapes[0][0] * self.params["depth_multiplier"], out_h, out_w)
+
+    def weight_shape(self, input_shape: Shape) -> tuple[int, int, int, int]:
+        """Return the kernel tensor's shape ``(C·depth_multiplier, 1, kh, kw)``."""
+        kh, kw = self.params["kernel_size"]
+        return (input_shape[0] * self.params["depth_multiplier"], 1, kh, kw)
+
+    def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
+        n, _, kh, kw = self.weight_shape(input_shapes[0])
+        return ParamCount(trainable=n * kh * kw + (n if self.params["bias"] else 0))
+
+    def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
+        kh, kw = self.params["kernel_size"]
+        filters, out_h, out_w = output_shape
+        return filters * out_h * out_w * kh * kw
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        window = self.window(input_shapes[0])
+        return DepthwiseConv2DOp(input_shapes[0][0], self.params["depth_multiplier"], window, self.params["bias"])
+
+    def spatial_geometry(self, input_shapes: Sequence[Shape]) -> SpatialGeometry:
+        window = self.window(input_shapes[0])
+        return SpatialGeometry(window.kernel, window.stride, window.pad_begin, window.dilation)
+
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
+        window = self.window(input_shapes[0])
+        return _export_conv(onnx_export, name, inputs[0], window, op, input_shapes[0][0], self.params["bias"])
+
+    def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
+        pads = padding_param(self.window(input_shapes[0]).pads)
+        if input_shapes[0][0] == 1:  # one channel: a plain convolution, read back as one
+            return Conv2D(
+                filters=self.params["depth_multiplier"],
+                kernel_size=self.params["kernel_size"],
+                stride=self.params["stride"],
+                padding=pads,
+                dilation=self.params["dilation"],
+                bias=self.params["bias"],
+            )
+        return self.with_params(padding=pads)
+
+
+@register
+class Conv2DTranspose(Layer):
+    """The transpose of a convolution: each input pixel adds a kernel to the output, ``stride`` apart.
+
+    Per axis, with span ``K = d·(k − 1) + 1``::
+
+        H_out = (H − 1)·s − (pad_begin + pad_end) + K + output_padding
+
+    It is the input gradient of the Conv2D with the same kernel, stride, padding and
+    dilation, whose output size it turns back into its input size: a learned
+    up-sampling. Weights ``(C, filters / groups, kh, kw)``, as ONNX and PyTorch keep
+    them; input channel ``c`` of group ``g`` adds into output channels ``g·filters/groups …``.
+    """
+
+    type_name = "Conv2DTranspose"
+    name_stem = "upconv"
+    category = "Convolution"
+    computes_weighted_sums = True
+    summary = "A learned up-sampling: every input pixel stamps a kernel onto an output stride times larger."
+    param_specs = (
+        IntParam("filters", 32, "Number of kernels, i.e. output channels.", minimum=1, maximum=65536),
+        PairParam("kernel_size", (2, 2), "Kernel height and width.", minimum=1, maximum=1024),
+        PairParam("stride", (2, 2), "Up-sampling factor: output pixels between neighbouring inputs.", maximum=1024),
+        PaddingParam(
+            "padding",
+            "valid",
+            "Rows and columns cropped from the output: 'valid' (none), 'same' (output = input·stride), "
+            "p, [ph, pw] or [top, left, bottom, right].",
+        ),
+        PairParam(
+            "output_padding",
+            (0, 0),
+            "Rows and columns added at the bottom and right, below the stride or the dilation.",
+            minimum=0,
+            maximum=1023,
+        ),
+        PairParam("dilation", (1, 1), "Spacing between kernel taps.", minimum=1, maximum=1024),
+        IntParam("groups", 1, "Split channels into this many independent groups.", minimum=1, maximum=65536),
+        BoolParam("bias", True, "Add a learned offset per output channel."),
+    )
+
+    def describe(self) -> str:
+        text = f"{self.params['filters']} × {describe_window(self.params['kernel_size'], self.params['stride'], self.params['padding'])}"
+        if self.params["output_padding"] != (0, 0):
+            text += f", output padding {list(self.params['output_padding'])}"
+        if self.params["dilation"] != (1, 1):
+            text += f", dilation {self.params['dilation'][0]}"
+        if self.params["groups"] > 1:
+            text += f", {self.params['groups']} groups"
+        return text
+
+    def check_params(self) -> None:
+        if self.params["filters"] % self.params["groups"]:
+            raise ParamError(
+                "groups",
+                f"must divide filters ({self.params['filters']}), got {self.params['groups']}",
+            )
+
+    def window(self, input_shape: Shape) -> tuple[Window, tuple[int, int]]:
+        """The convolution this one transposes (from the output back to ``input_shape``) and the output size."""
+        channels, height, width = self.require_image(input_shape)
+        groups = self.params["groups"]
+        if channels % groups:
+            raise ShapeError(f"Conv2DTranspose groups={groups} must divide the {channels} input channels")
+        return resolve_transposed_window(
+            self.type_name,
+            (height, width),
+            self.params["kernel_size"],
+            self.params["stride"],
+            self.params["padding"],
+            self.params["dilation"],
+            self.params["output_padding"],
+        )
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        _, (out_h, out_w) = self.window(input_shapes[0])
+        return (self.params["filters"], out_h, out_w)
+
+    def weight_shape(self, input_shape: Shape) -> tuple[int, int, int, int]:
+        """Return the kernel tensor's shape ``(C, filters / groups, kh, kw)``."""
+        kh, kw = self.params["kernel_size"]
+        return (input_shape[0], self.params["filters"] // self.params["groups"], kh, kw)
+
+    def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
+        c, n, kh, kw = self.weight_shape(input_shapes[0])
+        return ParamCount(trainable=c * n * kh * kw + (self.params["filters"] if self.params["bias"] else 0))
+
+    def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
+        # Every input value meets every weight of its group once (as ptflops counts).
+        c, n, kh, kw = self.weight_shape(input_shapes[0])
+        _, height, width = input_shapes[0]
+        return c * height * width * n * kh * kw
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        window, output_hw = self.window(input_shapes[0])
+        return Conv2DTransposeOp(
+            input_shapes[0][0], self.params["filters"], window, output_hw, self.params["groups"], self.params["bias"]
+        )
+
+    def spatial_geometry(self, input_shapes: Sequence[Shape]) -> SpatialGeometry:
+        # Output unit u reads input i where i·s + j·d = u + pad_begin for a tap j.
+        window, _ = self.window(input_shapes[0])
+        spans = [d * (k - 1) for k, d in zip(window.kernel, window.dilation)]
+        return SpatialGeometry(
+            kernel=window.kernel,
+            pad_begin=(spans[0] - window.pads[0], spans[1] - window.pads[1]),
+            dilation=window.dilation,
+            upsample=window.stride,
+        )
+
+    def output_padding(self, input_shape: Shape) -> tuple[int, int]:
+        """Rows and columns past the last window of :meth:`window`: ONNX's ``output_padding``."""
+        window, output_hw = self.window(input_shape)
+        return (
+            output_hw[0]
+            + window.pads[0]
+            + window.pads[2]
+            - (input_shape[1] - 1) * window.stride[0]
+            - window.dilation[0] * (window.kernel[0] - 1)
+            - 1,
+            output_hw[1]
+            + window.pads[1]
+            + window.pads[3]
+            - (input_shape[2] - 1) * window.stride[1]
+            - window.dilation[1] * (window.kernel[1] - 1)
+            - 1,
+        )
+
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
+        window, _ = self.window(input_shapes[0])
         tensors = [inputs[0], onnx_export.constant(f"{name}.weight", op.params["weight"])]
         if self.params["bias"]:
             tensors.append(onnx_export.constant(f"{name}.bias", op.params["bias"]))
+        extra = self.output_padding(input_shapes[0])
         return onnx_export.node(
-            "Conv",
+            "ConvTranspose",
             tensors,
             name,
             kernel_shape=list(window.kernel),
@@ -140,11 +408,13 @@ class Conv2D(Layer):
             pads=list(window.pads),
             dilations=list(window.dilation),
             group=self.params["groups"],
+            **({"output_padding": list(extra)} if any(extra) else {}),
         )
 
     def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
-        # ONNX holds the resolved pads ('same' depends on the input size there).
-        return self.with_params(padding=padding_param(self.window(input_shapes[0]).pads))
+        # ONNX holds the resolved pads and the output padding they leave.
+        window, _ = self.window(input_shapes[0])
+        return self.with_params(padding=padding_param(window.pads), output_padding=self.output_padding(input_shapes[0]))
 
 
 @register
@@ -188,25 +458,100 @@ class ChannelShuffle(Layer):
 # -- ONNX import ----------------------------------------------------------------------------
 
 
+def _check_weight(weight: np.ndarray, expected: tuple[int, ...]) -> None:
+    if tuple(weight.shape) != expected:
+        raise UnsupportedNode(f"its weight has shape {list(weight.shape)}, where this input needs {list(expected)}")
+
+
 @onnx_converter("Conv", min_inputs=2)
 def _import_conv(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
-    """A 2-D ``Conv`` with constant weights (and bias) → Conv2D."""
+    """A 2-D ``Conv`` with constant weights (and bias) → Conv2D; one group per channel → DepthwiseConv2D."""
     weight = reader.require_constant(node.input[1], "weight")
     if weight.ndim != 4:
         raise UnsupportedNode("only 2-D convolutions are supported")
     bias = reader.constant(node.input[2]) if len(node.input) > 2 else None
+    shape = reader.spatial_shape(node)
     kernel = read_pair(attrs, "kernel_shape", list(weight.shape[2:]))
     strides, dilations = read_pair(attrs, "strides", [1, 1]), read_pair(attrs, "dilations", [1, 1])
+    groups = read_int(attrs, "group", 1)
     params = {
-        "filters": int(weight.shape[0]),
         "kernel_size": kernel,
         "stride": strides,
-        "padding": padding(attrs, reader.spatial_shape(node), kernel, strides, dilations),
+        "padding": padding(attrs, shape, kernel, strides, dilations),
         "dilation": dilations,
-        "groups": read_int(attrs, "group", 1),
         "bias": bias is not None,
     }
-    reader.add_layer(node, Conv2D.type_name, params, [node.input[0]], {"weight": weight, "bias": bias})
+    filters, channels = int(weight.shape[0]), shape[0]
+    if groups == channels > 1 and filters % channels == 0:
+        layer, params = DepthwiseConv2D, {**params, "depth_multiplier": filters // channels}
+    else:
+        layer, params = Conv2D, {**params, "filters": filters, "groups": groups}
+    if groups >= 1 and channels % groups == 0:  # otherwise the layer says what is wrong
+        _check_weight(weight, (filters, channels // groups, *kernel))
+    reader.add_layer(node, layer.type_name, params, [node.input[0]], {"weight": weight, "bias": bias})
+
+
+def _transposed_padding(
+    attrs: Attributes, shape: Shape, kernel: list[int], strides: list[int], dilations: list[int], extra: list[int]
+) -> str | list[int]:
+    """The padding of a ``ConvTranspose`` from ``pads``, or from ``auto_pad`` / ``output_shape``.
+
+    For the latter two ONNX pads ``s·(H − 1) + output_padding + K − H_out`` in all, where
+    ``H_out`` is ``output_shape`` or ``H·s`` (SAME), the odd pixel at the end for
+    SAME_UPPER and at the start otherwise (as onnxruntime does).
+    """
+    auto_pad = read_string(attrs, "auto_pad", "NOTSET")
+    if auto_pad == "VALID":
+        return "valid"
+    if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER"):
+        raise UnsupportedNode(f"auto_pad {auto_pad!r} is not an ONNX padding mode")
+    if auto_pad == "NOTSET" and "output_shape" not in attrs:
+        pads = read_ints(attrs, "pads", [0, 0, 0, 0], minimum=0)
+        if len(pads) != 4:
+            raise UnsupportedNode("only 2-D spatial operations are supported")
+        return padding_param(pads)
+    if auto_pad == "NOTSET":
+        wanted = read_ints(attrs, "output_shape", minimum=1)[-2:]
+    else:
+        wanted = [shape[1 + axis] * strides[axis] for axis in range(2)]
+    begins, ends = [], []
+    for axis in range(2):
+        span = dilations[axis] * (kernel[axis] - 1) + 1
+        total = strides[axis] * (shape[1 + axis] - 1) + extra[axis] + span - wanted[axis]
+        if total < 0:
+            raise UnsupportedNode(f"its output size {wanted[axis]} needs negative padding")
+        begin = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+        begins.append(begin)
+        ends.append(total - begin)
+    return padding_param([begins[0], begins[1], ends[0], ends[1]])
+
+
+@onnx_converter("ConvTranspose", min_inputs=2)
+def _import_conv_transpose(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """A 2-D ``ConvTranspose`` with constant weights (and bias) → Conv2DTranspose."""
+    weight = reader.require_constant(node.input[1], "weight")
+    if weight.ndim != 4:
+        raise UnsupportedNode("only 2-D transposed convolutions are supported")
+    bias = reader.constant(node.input[2]) if len(node.input) > 2 else None
+    shape = reader.spatial_shape(node)
+    kernel = read_pair(attrs, "kernel_shape", list(weight.shape[2:]))
+    strides, dilations = read_pair(attrs, "strides", [1, 1]), read_pair(attrs, "dilations", [1, 1])
+    extra = read_ints(attrs, "output_padding", [0, 0], minimum=0)
+    if len(extra) != 2:
+        raise UnsupportedNode("only 2-D spatial operations are supported")
+    groups = read_int(attrs, "group", 1)
+    params = {
+        "filters": int(weight.shape[1]) * groups,
+        "kernel_size": kernel,
+        "stride": strides,
+        "padding": _transposed_padding(attrs, shape, kernel, strides, dilations, extra),
+        "output_padding": extra,
+        "dilation": dilations,
+        "groups": groups,
+        "bias": bias is not None,
+    }
+    _check_weight(weight, (shape[0], int(weight.shape[1]), *kernel))
+    reader.add_layer(node, Conv2DTranspose.type_name, params, [node.input[0]], {"weight": weight, "bias": bias})
 
 
 @onnx_pattern("channel shuffle", anchor="Reshape")

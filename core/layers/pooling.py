@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -20,18 +20,26 @@ from core.layers.onnx_reader import (
     padding,
     padding_param,
     read_int,
-    read_ints,
     read_pair,
     reshape_target,
     squeeze_axes,
 )
-from core.layers.onnx_writer import OnnxWriter
+from core.layers.onnx_writer import OnnxExportError, OnnxWriter
+from core.layers.resampling import read_pad
 from core.ops.op import Op
-from core.ops.sliding import AvgPool2DOp, GlobalAvgPoolOp, MaxPool2DOp
+from core.ops.sliding import AvgPool2DOp, GlobalAvgPoolOp, GlobalMaxPoolOp, MaxPool2DOp
 from core.params import BoolParam, PaddingParam, PairParam
 from core.registry import register
 from core.shapes import Shape
 from core.window import Window, resolve_window
+
+
+def _spans(window: Window) -> tuple[int, int]:
+    """Extent of a (dilated) window per axis, ``d·(k − 1) + 1``."""
+    return (
+        window.dilation[0] * (window.kernel[0] - 1) + 1,
+        window.dilation[1] * (window.kernel[1] - 1) + 1,
+    )
 
 
 class _Pool2D(Layer):
@@ -46,9 +54,15 @@ class _Pool2D(Layer):
     )
 
     def describe(self) -> str:
-        return describe_window(self.params["pool_size"], self.params["stride"], self.params["padding"]) + (
-            ", ceil" if self.params["ceil_mode"] else ""
-        )
+        text = describe_window(self.params["pool_size"], self.params["stride"], self.params["padding"])
+        if self.dilation != (1, 1):
+            text += f", dilation {self.dilation[0]}"
+        return text + (", ceil" if self.params["ceil_mode"] else "")
+
+    @property
+    def dilation(self) -> tuple[int, int]:
+        """Spacing between the taps of a window; 1 unless the type has a ``dilation`` parameter."""
+        return (1, 1)
 
     def window(self, input_shape: Shape) -> Window:
         _, height, width = self.require_image(input_shape)
@@ -58,11 +72,13 @@ class _Pool2D(Layer):
             self.params["pool_size"],
             self.params["stride"],
             self.params["padding"],
+            self.dilation,
             ceil_mode=self.params["ceil_mode"],
         )
         pads, kernel = window.pads, window.kernel
         if max(pads[0], pads[2]) >= kernel[0] or max(pads[1], pads[3]) >= kernel[1]:
-            # A window lying wholly in the padding would pool nothing but zeros.
+            # A window lying wholly in the padding would pool nothing but zeros (and
+            # onnxruntime refuses such pads even where dilation spreads the window wider).
             raise ShapeError(
                 f"{self.type_name} padding {list(pads)} must be smaller than its pool size {kernel[0]}×{kernel[1]}"
             )
@@ -74,7 +90,7 @@ class _Pool2D(Layer):
 
     def spatial_geometry(self, input_shapes: Sequence[Shape]) -> SpatialGeometry:
         window = self.window(input_shapes[0])
-        return SpatialGeometry(window.kernel, window.stride, window.pad_begin)
+        return SpatialGeometry(window.kernel, window.stride, window.pad_begin, window.dilation)
 
     def onnx_pads(self, input_shape: Shape) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
         """Explicit pads and the ceil-mode overhang at the bottom/right.
@@ -85,7 +101,7 @@ class _Pool2D(Layer):
         """
         window = self.window(input_shape)
         top, left, bottom, right = window.pads
-        needed = [(out - 1) * s + k for out, s, k in zip(window.output_hw, window.stride, window.kernel)]
+        needed = [(out - 1) * s + span for out, s, span in zip(window.output_hw, window.stride, _spans(window))]
         extra = (
             max(needed[0] - (input_shape[1] + top + bottom), 0),
             max(needed[1] - (input_shape[2] + left + right), 0),
@@ -111,6 +127,15 @@ class MaxPool2D(_Pool2D):
     passes_values_through = True
     pools_by = "largest value"
     summary = "Keeps the strongest response in each window: down-samples and tolerates small shifts."
+    param_specs = (
+        *_Pool2D.param_specs[:3],
+        PairParam("dilation", (1, 1), "Spacing between the values a window compares.", minimum=1, maximum=1024),
+        *_Pool2D.param_specs[3:],
+    )
+
+    @property
+    def dilation(self) -> tuple[int, int]:
+        return self.params["dilation"]
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         _, height, width = input_shapes[0]
@@ -121,7 +146,14 @@ class MaxPool2D(_Pool2D):
     ) -> str:
         (top, left, bottom, right), (extra_h, extra_w) = self.onnx_pads(input_shapes[0])
         pads = [top, left, bottom + extra_h, right + extra_w]
-        return onnx_export.node("MaxPool", inputs, name, **self.pool_attributes(input_shapes[0], pads))
+        attributes = self.pool_attributes(input_shapes[0], pads)
+        if self.dilation != (1, 1):
+            if onnx_export.opset < 10:
+                raise OnnxExportError(
+                    f"dilated max pooling needs opset 10 or later (MaxPool's dilations), not {onnx_export.opset}"
+                )
+            attributes["dilations"] = list(self.dilation)
+        return onnx_export.node("MaxPool", inputs, name, **attributes)
 
 
 @register
@@ -176,34 +208,26 @@ class AvgPool2D(_Pool2D):
         return channels * out_h * out_w * kh * kw
 
 
-@register
-class GlobalAvgPool2D(Layer):
-    """Averages each channel over the whole map: C×H×W → C features (or C×1×1)."""
+class _GlobalPool2D(Layer):
+    """Shared rules of pooling each channel over its whole map: C×H×W → C features (or C×1×1)."""
 
-    type_name = "GlobalAvgPool2D"
-    name_stem = "global_pool"
     category = "Pooling"
-    summary = "Averages each channel over the whole map, turning C×H×W into C features."
+    name_stem = "global_pool"
     param_specs = (BoolParam("keepdims", False, "Output C×1×1 instead of C features."),)
+    onnx_pool_op: ClassVar[str] = ""
+    """The ONNX op that pools the whole map (keeping the 1×1 map)."""
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         channels, _, _ = self.require_image(input_shapes[0])
         return (channels, 1, 1) if self.params["keepdims"] else (channels,)
 
-    def build(self, input_shapes: Sequence[Shape]) -> Op:
-        return GlobalAvgPoolOp(self.params["keepdims"])
-
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
     ) -> str:
         if self.params["keepdims"]:
-            return onnx_export.node("GlobalAveragePool", inputs, name)
-        pooled = onnx_export.node("GlobalAveragePool", inputs, f"{name}_pool")
+            return onnx_export.node(self.onnx_pool_op, inputs, name)
+        pooled = onnx_export.node(self.onnx_pool_op, inputs, f"{name}_pool")
         return onnx_export.node("Flatten", [pooled], name, axis=1)
-
-    def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
-        channels, height, width = input_shapes[0]
-        return channels * height * width
 
     def spatial_geometry(self, input_shapes: Sequence[Shape]) -> SpatialGeometry:
         _, height, width = input_shapes[0]
@@ -211,26 +235,62 @@ class GlobalAvgPool2D(Layer):
         return SpatialGeometry(kernel=(height, width))
 
 
+@register
+class GlobalAvgPool2D(_GlobalPool2D):
+    """Averages each channel over the whole map: C×H×W → C features (or C×1×1)."""
+
+    type_name = "GlobalAvgPool2D"
+    summary = "Averages each channel over the whole map, turning C×H×W into C features."
+    onnx_pool_op = "GlobalAveragePool"
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        return GlobalAvgPoolOp(self.params["keepdims"])
+
+    def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
+        channels, height, width = input_shapes[0]
+        return channels * height * width
+
+
+@register
+class GlobalMaxPool2D(_GlobalPool2D):
+    """Keeps the largest value of each channel over the whole map: C×H×W → C features (or C×1×1).
+
+    Whether a feature occurs anywhere, not how much of the map shows it.
+    """
+
+    type_name = "GlobalMaxPool2D"
+    name_stem = "global_max"
+    summary = "Keeps each channel's strongest response anywhere in the map, turning C×H×W into C features."
+    onnx_pool_op = "GlobalMaxPool"
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        return GlobalMaxPoolOp(self.params["keepdims"])
+
+
 # -- ONNX import ----------------------------------------------------------------------------
 
 
-def _pool_params(attrs: Attributes, shape: Shape, layer: str) -> dict[str, Any]:
-    """``pool_size``, ``stride`` and ``padding`` of a MaxPool or AveragePool on a C×H×W input."""
-    if any(d != 1 for d in read_ints(attrs, "dilations", [1, 1])):
-        raise UnsupportedNode("dilated pooling is not supported")
+def _pool_params(attrs: Attributes, shape: Shape, layer: str, dilated: bool = False) -> dict[str, Any]:
+    """``pool_size``, ``stride``, ``padding`` (and ``dilation`` if ``dilated``) of a MaxPool or AveragePool."""
+    dilations = read_pair(attrs, "dilations", [1, 1])
+    if not dilated and dilations != [1, 1]:
+        raise UnsupportedNode(f"{layer} has no dilation (dilations {dilations})")
     kernel = read_pair(attrs, "kernel_shape")
     strides = read_pair(attrs, "strides", [1, 1])
-    given = padding(attrs, shape, kernel, strides, [1, 1])
-    window = fit_window(shape, kernel, strides, given if isinstance(given, str) else tuple(given), [1, 1], layer)
+    given = padding(attrs, shape, kernel, strides, dilations)
+    window = fit_window(shape, kernel, strides, given if isinstance(given, str) else tuple(given), dilations, layer)
     pads = list(window.pads)
     if read_int(attrs, "ceil_mode", 0):
         # ONNX keeps a last window that starts in the padding; express its output size
         # as floor mode with extra padding at the end.
-        for axis, size in enumerate((shape[1], shape[2])):
+        for axis, (size, span) in enumerate(zip((shape[1], shape[2]), _spans(window))):
             begin, end = pads[axis], pads[axis + 2]
-            out = -(-(size + begin + end - kernel[axis]) // strides[axis]) + 1
-            pads[axis + 2] += max((out - 1) * strides[axis] + kernel[axis] - (size + begin + end), 0)
-    return {"pool_size": kernel, "stride": strides, "padding": padding_param(pads)}
+            out = -(-(size + begin + end - span) // strides[axis]) + 1
+            pads[axis + 2] += max((out - 1) * strides[axis] + span - (size + begin + end), 0)
+    params: dict[str, Any] = {"pool_size": kernel, "stride": strides, "padding": padding_param(pads)}
+    if dilated:
+        params["dilation"] = dilations
+    return params
 
 
 @onnx_converter("MaxPool")
@@ -238,7 +298,7 @@ def _import_max_pool(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> N
     """MaxPool → MaxPool2D (its Indices output unused)."""
     if len(node.output) > 1 and node.output[1] and reader.uses(node.output[1]):
         raise UnsupportedNode("its Indices output is used")
-    params = _pool_params(attrs, reader.spatial_shape(node), MaxPool2D.type_name)
+    params = _pool_params(attrs, reader.spatial_shape(node), MaxPool2D.type_name, dilated=True)
     reader.add_layer(node, MaxPool2D.type_name, params, [node.input[0]])
 
 
@@ -250,19 +310,24 @@ def _import_average_pool(reader: OnnxReader, node: OnnxNode, attrs: Attributes) 
     reader.add_layer(node, AvgPool2D.type_name, params, [node.input[0]])
 
 
+_GLOBAL_POOLS: dict[str, type[_GlobalPool2D]] = {cls.onnx_pool_op: cls for cls in (GlobalAvgPool2D, GlobalMaxPool2D)}
+"""The global pooling layer of each ONNX op that pools a whole map."""
+
+
 @onnx_converter("GlobalAveragePool")
+@onnx_converter("GlobalMaxPool")
 def _import_global_pool(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
-    """GlobalAveragePool → GlobalAvgPool2D keeping the 1×1 map."""
-    reader.add_layer(node, GlobalAvgPool2D.type_name, {"keepdims": True}, [node.input[0]])
+    """GlobalAveragePool → GlobalAvgPool2D, GlobalMaxPool → GlobalMaxPool2D, keeping the 1×1 map."""
+    reader.add_layer(node, _GLOBAL_POOLS[node.op_type].type_name, {"keepdims": True}, [node.input[0]])
 
 
-@onnx_pattern("global average pool + Flatten", anchor="Flatten")
-@onnx_pattern("global average pool + Reshape", anchor="Reshape")
-@onnx_pattern("global average pool + Squeeze", anchor="Squeeze")
+@onnx_pattern("global pooling + Flatten", anchor="Flatten")
+@onnx_pattern("global pooling + Reshape", anchor="Reshape")
+@onnx_pattern("global pooling + Squeeze", anchor="Squeeze")
 def _import_pooled_features(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
-    """GlobalAveragePool, then its C×1×1 map made C features: GlobalAvgPool2D without keepdims."""
+    """GlobalAveragePool or GlobalMaxPool, then its C×1×1 map made C features: global pooling without keepdims."""
     pool = reader.producer_node(node.input[0])
-    if pool is None or pool.op_type != "GlobalAveragePool" or reader.uses(node.input[0]) != 1:
+    if pool is None or pool.op_type not in _GLOBAL_POOLS or reader.uses(node.input[0]) != 1:
         return None
     if not reader.is_computed(node.input[0]):  # the pooling itself was refused
         return None
@@ -278,30 +343,45 @@ def _import_pooled_features(reader: OnnxReader, node: OnnxNode, attrs: Attribute
         return None
     if not flattens:
         return None
-    reader.add_layer(node, GlobalAvgPool2D.type_name, {"keepdims": False}, [pool.input[0]])
+    reader.add_layer(node, _GLOBAL_POOLS[pool.op_type].type_name, {"keepdims": False}, [pool.input[0]])
     return [pool]
+
+
+_REDUCED_POOLS: dict[str, type[_GlobalPool2D]] = {"ReduceMean": GlobalAvgPool2D, "ReduceMax": GlobalMaxPool2D}
+"""The global pooling a reduction over H and W computes."""
+
+
+@onnx_pattern("global average pooling as ReduceMean", anchor="ReduceMean")
+@onnx_pattern("global max pooling as ReduceMax", anchor="ReduceMax")
+def _import_reduction(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
+    """``ReduceMean`` / ``ReduceMax`` of a C×H×W map over axes 2 and 3 → GlobalAvgPool2D / GlobalMaxPool2D.
+
+    The axes are an attribute before opset 18 and an input from it; ``keepdims`` (default 1)
+    keeps the C×1×1 map. Any other reduction is not this pattern.
+    """
+    if not reader.is_computed(node.input[0]) or len(reader.shape(node.input[0])) != 3:
+        return None
+    if reader.opset >= 18:
+        given = reader.constant(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+        axes = None if given is None else [int(a) for a in np.asarray(given).reshape(-1)]
+    else:
+        axes = attrs.get("axes")
+    if not isinstance(axes, list) or sorted(a % 4 if isinstance(a, int) else -1 for a in axes) != [2, 3]:
+        return None
+    keepdims = attrs.get("keepdims", 1)
+    if keepdims not in (0, 1):
+        return None
+    reader.add_layer(node, _REDUCED_POOLS[node.op_type].type_name, {"keepdims": bool(keepdims)}, [node.input[0]])
+    return []
 
 
 def _zero_padding(reader: OnnxReader, pad: OnnxNode) -> list[int] | None:
     """``[top, left, bottom, right]`` of a Pad that adds zeros around H and W only; ``None`` for any other."""
-    attrs = reader.attributes(pad)
-    if attrs.get("mode", "constant") != "constant":
+    try:
+        sides, mode, value = read_pad(reader, pad, reader.attributes(pad))
+    except UnsupportedNode:
         return None
-    if reader.opset < 11:  # pads and value were attributes
-        pads, value = attrs.get("pads"), attrs.get("value", 0.0)
-    elif len(pad.input) < 2 or (len(pad.input) > 3 and pad.input[3]):  # no pads, or only some axes
-        return None
-    else:
-        pads = reader.constant(pad.input[1])
-        value = reader.constant(pad.input[2]) if len(pad.input) > 2 and pad.input[2] else 0.0
-    if pads is None or value is None:
-        return None
-    pads, value = np.asarray(pads).reshape(-1), np.asarray(value)
-    if pads.dtype.kind not in "iu" or pads.size != 8 or (pads < 0).any() or pads[[0, 1, 4, 5]].any():
-        return None  # N×C×H×W pads: [N, C, top, left, N, C, bottom, right]
-    if value.dtype.kind not in "biuf" or value.any():
-        return None
-    return [int(p) for p in pads[[2, 3, 6, 7]]]
+    return sides if mode == "constant" and value == 0 else None
 
 
 @onnx_pattern("zero padding + AveragePool", anchor="AveragePool")

@@ -4,6 +4,10 @@ Each layer class writes its own nodes (``Layer.export_onnx``) through an
 :class:`OnnxExport` context; this module assembles the graph, names tensors after
 layers, gives the input a dynamic batch dimension and checks the result with
 ``onnx.checker`` (full check). BatchNorm leaves in inference form; Dropout leaves nothing.
+
+Names survive exactly: the node computing a layer's output is named as the layer, whatever
+the name holds; tensor names (one namespace for outputs and initialisers) and the names of
+helper nodes are made unique on their own, so no layer is renamed to make way for them.
 """
 
 from __future__ import annotations
@@ -35,19 +39,30 @@ class OnnxExport:
         The target opset; layers choose their encoding from it.
     """
 
-    def __init__(self, opset: int) -> None:
+    def __init__(self, opset: int, layer_names: set[str]) -> None:
         self.opset = opset
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._names: set[str] = set()
+        self._node_names = set(layer_names)  # reserved for the layers' own nodes
 
     def unique(self, name: str) -> str:
-        """``name``, or ``name_1``, ``name_2`` … when taken."""
-        candidate, index = name, 1
-        while candidate in self._names:
-            candidate, index = f"{name}_{index}", index + 1
-        self._names.add(candidate)
-        return candidate
+        """A tensor name: ``name``, or ``name_1``, ``name_2`` … when taken."""
+        return _unique(name, self._names)
+
+    def node(self, op_type: str, inputs: list[str], name: str, **attributes: Any) -> str:
+        """Add one node with a single output named after it; return the output's name."""
+        output = self.unique(name)
+        node_name = _unique(name, self._node_names)
+        self.nodes.append(helper.make_node(op_type, inputs, [output], name=node_name, **attributes))
+        return output
+
+    def name_layer_node(self, tensor: str, layer: str, since: int) -> None:
+        """Name the node computing ``tensor`` (added since node ``since``) after ``layer``."""
+        for node in self.nodes[since:]:
+            if tensor in node.output:
+                node.name = layer
+                return
 
     def constant(self, name: str, value: np.ndarray) -> str:
         """Add an initialiser (float32 or int64) and return its name."""
@@ -65,11 +80,14 @@ class OnnxExport:
             return self.node("Pad", [source], name, pads=full, mode="constant")
         return self.node("Pad", [source, self.constant(f"{name}.pads", np.array(full))], name, mode="constant")
 
-    def node(self, op_type: str, inputs: list[str], name: str, **attributes: Any) -> str:
-        """Add one node with a single output named after it; return the output's name."""
-        output = self.unique(name)
-        self.nodes.append(helper.make_node(op_type, inputs, [output], name=output, **attributes))
-        return output
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_1``, ``name_2`` … when in ``taken``; added to it."""
+    candidate, index = name, 1
+    while candidate in taken:
+        candidate, index = f"{name}_{index}", index + 1
+    taken.add(candidate)
+    return candidate
 
 
 def ir_version_for(opset: int) -> int:
@@ -88,7 +106,7 @@ def export_model(model: Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
         raise OnnxExportError(f"opset must be between {MIN_OPSET} and {newest}, got {opset}")
-    context = OnnxExport(opset)
+    context = OnnxExport(opset, {node.name for node in model.order})
     tensors: dict[str, str] = {}
     input_node = model.input_node
     graph_input = helper.make_tensor_value_info(
@@ -99,11 +117,13 @@ def export_model(model: Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
         if node is input_node:
             continue
         inputs = [tensors[source] for source in model.sources[node.id]]
+        since = len(context.nodes)
         try:
             input_shapes = [model.shapes[source] for source in model.sources[node.id]]
             tensors[node.id] = node.layer.export_onnx(context, node.name, inputs, input_shapes, model.ops[node.id])
         except OnnxExportError as exc:
             raise OnnxExportError(f"layer {node.name!r}: {exc}") from None
+        context.name_layer_node(tensors[node.id], node.name, since)
     final = tensors[model.output_node.id]
     if final == graph_input.name or final != model.output_node.name:
         final = context.node("Identity", [final], model.output_node.name)

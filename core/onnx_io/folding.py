@@ -71,7 +71,10 @@ def tensor_array(tensor: TensorProto) -> np.ndarray:
         unit = "values"
     if found != needed:
         raise FoldError(f"{label} holds {found:,} {unit} of data; its dims {list(tensor.dims)} need {needed:,}")
-    return numpy_helper.to_array(tensor)
+    try:
+        return numpy_helper.to_array(tensor)
+    except ValueError as exc:  # dims no array can have, e.g. [0, 2**62]: empty, yet too big for NumPy
+        raise FoldError(f"{label} has dims {list(tensor.dims)} that no array can have ({exc})") from None
 
 
 def attributes_of(node: onnx.NodeProto) -> Attributes:

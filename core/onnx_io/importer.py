@@ -6,7 +6,11 @@ mapped onto layers by the converters and pattern rules that the layer modules re
 :class:`~core.layers.onnx_reader.OnnxReader`. Nodes are visited in topological order; one
 that nothing maps on its own stays pending, since a pattern rule at a later node may take
 it in (Reshape → Transpose → Reshape is a ChannelShuffle). Whatever is still pending at the
-end is refused once, listing every such node; nothing is returned half-done.
+end is refused once, counting and listing every such node; nothing is returned half-done.
+
+Layers keep the names of their nodes (``/conv1/Conv`` stays ``/conv1/Conv``): a name is
+changed only when another layer has it already, or when the document cannot hold it (only
+spaces, control characters, too long); each change is one of the import's notes.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 
+from core.engine.weights_file import weight_key
 from core.errors import LayerwiseError
-from core.graph.document import NetworkDocument, Node
+from core.graph.document import NetworkDocument, Node, free_name, holdable_name, layer_name_problem
 from core.graph.fileformat import MAX_LAYERS
 from core.graph.layout import apply_layered_layout
 from core.graph.validation import check_graph
@@ -55,10 +60,21 @@ class OnnxImportError(LayerwiseError):
 
 @dataclass
 class ImportedNetwork:
-    """The result of an import: the document and its weights keyed ``"layer/param"``."""
+    """The result of an import.
+
+    Attributes
+    ----------
+    document
+        The network, its layers named after the ONNX nodes.
+    weights
+        Its tensors, keyed ``"layer/param"`` (:func:`~core.engine.weights_file.weight_key`).
+    notes
+        What a person should know: each layer whose node's name could not be kept, and why.
+    """
 
     document: NetworkDocument
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 # -- reading files safely ------------------------------------------------------------
@@ -200,7 +216,7 @@ class _Importer:
         self.graph = model.graph
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.document = NetworkDocument(model.graph.name or name, f"Imported from ONNX (opset {self.opset}).")
-        self.weights: dict[str, np.ndarray] = {}
+        self.weights: dict[tuple[str, str], np.ndarray] = {}  # (layer, param) → tensor
         self.constants: dict[str, np.ndarray] = {}
         for tensor in self.graph.initializer:
             try:
@@ -217,10 +233,12 @@ class _Importer:
         self.tensors: dict[str, str] = {}  # ONNX tensor → id of the layer producing it
         self.layer_inputs: dict[str, tuple[str, ...]] = {}  # layer id → the ONNX tensors feeding it
         self.shapes: dict[str, Shape] = {}
-        self.refusals: dict[int, str] = {}  # node index → why it is refused, unless a rule takes it in
+        # node index → (op, node, why) it is refused, unless a rule takes it in
+        self.refusals: dict[int, tuple[str, str, str]] = {}
         self.unresolved: set[str] = set()  # outputs of nodes refused or fed by refused ones
         self.names: set[str] = set()  # of the layers added, see layer_name
         self.name_counts: dict[str, int] = {}
+        self.renamed: dict[str, str] = {}  # layer id → the note saying why its node's name was not kept
         self.use_counts = Counter(name for node in self.graph.node for name in node.input if name)
         self.use_counts.update(output.name for output in self.graph.output)
 
@@ -283,6 +301,7 @@ class _Importer:
         arrays = {key: _finite(key, value) for key, value in (weights or {}).items() if value is not None}
         try:
             layer_node = self.document.add_node(type_name, dict(params), name=self.layer_name(node))
+            self._note_name(layer_node, node.name or node.output[0], f"{node.op_type} node")
             for tensor in inputs:
                 self.document.connect(self.tensors[tensor], layer_node.id)
             shape = layer_node.layer.output_shape(shapes)
@@ -291,7 +310,7 @@ class _Importer:
         self.tensors[node.output[0]] = layer_node.id
         self.shapes[node.output[0]] = shape
         self.layer_inputs[layer_node.id] = tuple(inputs)
-        self.weights.update((f"{layer_node.name}/{key}", array) for key, array in arrays.items())
+        self.weights.update(((layer_node.name, key), array) for key, array in arrays.items())
         return self._imported(layer_node)
 
     def alias(self, output: str, source: str) -> None:
@@ -305,25 +324,39 @@ class _Importer:
             raise UnsupportedNode(str(exc)) from None
 
     def weight(self, layer: str, key: str) -> np.ndarray | None:
-        return self.weights.get(f"{layer}/{key}")
+        return self.weights.get((layer, key))
 
     def set_weight(self, layer: str, key: str, value: np.ndarray) -> None:
-        self.weights[f"{layer}/{key}"] = _finite(key, value)
+        self.weights[(layer, key)] = _finite(key, value)
 
     def layer_name(self, node: onnx.NodeProto) -> str:
-        """A free layer name from the node's name or output: ``conv``, ``conv_1``, ….
+        """The node's name (or its output's), unchanged when it is free and the document can hold it.
 
-        Counted here: ``document.unique_name`` scans every layer for each candidate, and a
-        model of thousands of nodes sharing one name would take minutes.
+        Otherwise ``name_1``, ``name_2`` … when taken, a form the document holds when it
+        cannot (:func:`~core.graph.document.holdable_name`), the op type when nothing is left.
         """
-        stem = (node.name or node.output[0]).strip()[:100].strip() or node.op_type.lower()[:100] or "layer"
-        name, index = stem, self.name_counts.get(stem, 0)
-        while name in self.names:
-            index += 1
-            name = f"{stem}_{index}"
-        self.name_counts[stem] = index
+        stem = holdable_name(node.name) or holdable_name(node.output[0]) or holdable_name(node.op_type.lower())
+        return self._free(stem or "layer")
+
+    def _free(self, stem: str) -> str:
+        """``stem`` or the first free ``stem_1``, ``stem_2`` …, now taken.
+
+        The suffixes used are counted per stem: trying them all from 1 each time, a model of
+        thousands of nodes sharing one name would take minutes.
+        """
+        start = self.name_counts.get(stem, 0)
+        name = free_name(stem, self.names.__contains__, start)
+        if name != stem:
+            self.name_counts[stem] = start + 1
         self.names.add(name)
         return name
+
+    def _note_name(self, layer: Node, original: str, what: str) -> None:
+        """Remember why ``layer`` is not named ``original``, as the ONNX model names it."""
+        if layer.name != original:
+            why = layer_name_problem(original) or "another layer has that name"
+            shown = original if len(original) <= 60 else original[:60] + "…"
+            self.renamed[layer.id] = f"{what} {shown!r} became layer {layer.name!r}: {why}"
 
     def _layer_node(self, name: str) -> Node:
         node = self.document.node_by_name(name)
@@ -353,12 +386,13 @@ class _Importer:
                 f"input {graph_input.name!r} has shape [{', '.join(shown)}]; Layerwise needs N×C×H×W or N×features with fixed sizes"
             )
         shape = tuple(int(s) for s in sizes[1:])
-        name = graph_input.name.strip()[:100].strip() or "input"
-        self.names.add(name)
         try:
-            node = self.document.add_node("Input", {"shape": list(shape)}, name=name)
+            node = self.document.add_node(
+                "Input", {"shape": list(shape)}, name=self._free(holdable_name(graph_input.name) or "input")
+            )
         except LayerwiseError as exc:
             raise OnnxImportError(f"input {graph_input.name!r}: {exc}") from None
+        self._note_name(node, graph_input.name, "input")
         self.tensors[graph_input.name] = node.id
         self.shapes[graph_input.name] = shape
 
@@ -378,10 +412,11 @@ class _Importer:
             self.produced.update(node.output)
             self.producers.update((name, index) for name in node.output if name)
         if self.refusals:
-            listing = "; ".join(list(self.refusals.values())[:MAX_LISTED])
-            if len(self.refusals) > MAX_LISTED:
-                listing += f"; … and {len(self.refusals) - MAX_LISTED:,} more"
-            raise OnnxImportError(f"the model uses operations Layerwise cannot represent: {listing}")
+            count = len(self.refusals)
+            raise OnnxImportError(
+                f"the model uses operations Layerwise cannot represent ({count:,} node{'s' * (count != 1)}): "
+                + _listing(list(self.refusals.values()))
+            )
         return self._finish()
 
     def _visit(self, index: int, node: onnx.NodeProto) -> None:
@@ -472,20 +507,23 @@ class _Importer:
             self._defer(index, node, f"cannot be evaluated ({exc})")
         return True
 
+    @staticmethod
+    def _node_name(node: onnx.NodeProto) -> str:
+        return node.name or (node.output[0] if node.output else "?")
+
     def _label(self, node: onnx.NodeProto) -> str:
-        return f"{node.op_type} ({node.name or (node.output[0] if node.output else '?')})"
+        return f"{node.op_type} ({self._node_name(node)})"
 
     def _defer(self, index: int, node: onnx.NodeProto, reason: str) -> None:
         """Refuse ``node`` unless a pattern rule at a later node takes it in."""
-        label = self._label(node)
-        self.refusals[index] = f"{label}: {reason}" if reason else label
+        self.refusals[index] = (node.op_type, self._node_name(node), reason)
         self.unresolved.update(node.output)
 
     def _block(self, index: int, node: onnx.NodeProto) -> None:
         """``node`` reads a refused node's output: name it only if its op could never be mapped."""
         known = node.op_type in self.converters or node.op_type in FOLDERS or node.op_type in self.rules
         if not known:
-            self.refusals[index] = self._label(node)
+            self.refusals[index] = (node.op_type, self._node_name(node), "")
         self.unresolved.update(node.output)
 
     def _finish(self) -> ImportedNetwork:
@@ -503,8 +541,9 @@ class _Importer:
             raise OnnxImportError("the imported network does not compute: " + "; ".join(map(str, problems)))
         apply_layered_layout(self.document)
         kept = {n.name for n in self.document.nodes}
-        weights = {k: v for k, v in self.weights.items() if k.split("/", 1)[0] in kept}
-        return ImportedNetwork(self.document, weights)
+        weights = {weight_key(layer, key): value for (layer, key), value in self.weights.items() if layer in kept}
+        notes = [self.renamed[n.id] for n in self.document.nodes if n.id in self.renamed]
+        return ImportedNetwork(self.document, weights, notes)
 
     def _prune(self, output_id: str) -> None:
         """Drop layers whose results never reach the output (side branches, layers a rule replaced)."""
@@ -517,6 +556,25 @@ class _Importer:
         for node in list(self.document.nodes):
             if node.id not in needed:
                 self.document.remove_node(node.id)
+
+
+def _listing(refusals: list[tuple[str, str, str]]) -> str:
+    """``Erf ×2 (/a/Erf, /b/Erf); Reshape (r1): why``: refused nodes by op type and reason, in order.
+
+    Every op type and reason is counted; at most :data:`MAX_LISTED` node names are listed.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for op_type, name, reason in refusals:
+        groups.setdefault((op_type, reason), []).append(name)
+    parts, budget = [], MAX_LISTED
+    for (op_type, reason), names in groups.items():
+        shown = names[:budget]
+        budget -= len(shown)
+        listed = ", ".join(shown) + (f", … {len(names) - len(shown):,} more" if len(shown) < len(names) else "")
+        label = f"{op_type} ×{len(names):,}" if len(names) > 1 else op_type
+        part = f"{label} ({listed})" if shown else label
+        parts.append(f"{part}: {reason}" if reason else part)
+    return "; ".join(parts)
 
 
 def _finite(key: str, value: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.ops.kernels import split_rows
 
-Initializer = Literal["he_normal", "glorot_uniform", "zeros", "ones"]
+Initializer = Literal["he_normal", "glorot_uniform", "zeros", "ones", "constant"]
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,14 @@ class ParamInit:
     shape
         Tensor shape, e.g. ``(filters, C / groups, kh, kw)`` for a convolution kernel.
     initializer
-        ``he_normal`` (ReLU-family nets), ``glorot_uniform``, ``zeros`` or ``ones``.
+        ``he_normal`` (ReLU-family nets), ``glorot_uniform``, ``zeros``, ``ones`` or
+        ``constant`` (every value ``value``).
     fan_in, fan_out
         Connections per output and per input unit, for the scaled initialisers.
     regularized
         Whether L1/L2 penalties apply (kernels yes; biases and normalisation no).
+    value
+        The fill of the ``constant`` initialiser (PReLU's slopes start at 0.25).
     """
 
     shape: tuple[int, ...]
@@ -39,6 +42,7 @@ class ParamInit:
     fan_in: int = 1
     fan_out: int = 1
     regularized: bool = False
+    value: float = 0.0
 
 
 class Op:

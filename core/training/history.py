@@ -11,11 +11,13 @@ import csv
 import dataclasses
 import io
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from core.atomic import atomic_write_text
 from core.training.events import (
     ActivationsMeasured,
     BatchEnded,
@@ -368,7 +370,11 @@ CSV_COLUMNS = (
 
 
 def runs_to_csv(runs: list[RunHistory]) -> str:
-    """Per-epoch figures of ``runs`` as CSV text (empty cells where a value is missing)."""
+    """Per-epoch figures of ``runs`` as CSV text (empty cells where a value is missing).
+
+    Run names are written as they are (quoted where CSV needs it: commas, quotes, line
+    breaks), and numbers in their shortest exact form, so a CSV reader gets both back.
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -376,3 +382,8 @@ def runs_to_csv(runs: list[RunHistory]) -> str:
         for row in run.epoch_rows():
             writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
     return buffer.getvalue()
+
+
+def write_runs_csv(path: str | os.PathLike[str], runs: list[RunHistory]) -> None:
+    """Write :func:`runs_to_csv` of ``runs`` to ``path`` (UTF-8) atomically; ``OSError`` when it cannot be."""
+    atomic_write_text(path, runs_to_csv(runs))

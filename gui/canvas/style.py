@@ -14,6 +14,7 @@ CATEGORY_COLOURS = {
     "Input": "#5B6B7C",
     "Convolution": "#2F67D8",
     "Pooling": "#0F7C74",
+    "Resampling": "#6B6A12",
     "Normalization": "#7A4CD9",
     "Activation": "#C4511A",
     "Regularization": "#B8325E",

@@ -443,8 +443,9 @@ class NodeInspector(QWidget):
         if self.node_id not in self._document:
             return
         node = self._document.node(self.node_id)
-        name = self.name_edit.text().strip()
-        if name == node.name:
+        text = self.name_edit.text()
+        name = text.strip()  # spaces typed at either end are slips; a name read from a file keeps its own
+        if node.name in (text, name):
             self.name_edit.setText(node.name)
             return
         problem = self._document.name_problem(name, self.node_id)

@@ -97,6 +97,24 @@ def _pooling_glyph(painter: QPainter) -> None:
     painter.fillPath(path, Qt.GlobalColor.white)
 
 
+def _resampling_glyph(painter: QPainter) -> None:
+    """A small square grown into a larger one: a map resized."""
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(Qt.GlobalColor.white)
+    painter.drawRoundedRect(QRectF(3.2, 8.2, 4.6, 4.6), 0.7, 0.7)
+    path = QPainterPath(QPointF(3.6, 5.6))
+    path.lineTo(3.6, 3.6)
+    path.lineTo(12.4, 3.6)
+    path.lineTo(12.4, 12.4)
+    path.lineTo(10.4, 12.4)
+    path.moveTo(7.4, 8.6)
+    path.lineTo(10.6, 5.4)
+    path.moveTo(8.2, 5.4)
+    path.lineTo(10.6, 5.4)
+    path.lineTo(10.6, 7.8)
+    _stroke(painter, path, 1.3)
+
+
 def _normalization_glyph(painter: QPainter) -> None:
     """A bell curve."""
     path = QPainterPath(QPointF(2.8, 11.6))
@@ -149,6 +167,7 @@ GLYPHS: dict[str, Glyph] = {
     "Input": _input_glyph,
     "Convolution": _convolution_glyph,
     "Pooling": _pooling_glyph,
+    "Resampling": _resampling_glyph,
     "Normalization": _normalization_glyph,
     "Activation": _activation_glyph,
     "Regularization": _regularization_glyph,

@@ -20,8 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.atomic import atomic_write_text
-from core.training.history import RunHistory, runs_to_csv
+from core.training.history import RunHistory, write_runs_csv
 from gui.panels.run_results import RunResultsWidget
 from gui.panels.training_plots import RUN_HUES, TRAIN_COLOUR, TrainingPlots
 
@@ -143,7 +142,7 @@ class TrainingCurvesPanel(QWidget):
         return self.plots.grab().save(str(path), "PNG")
 
     def save_csv(self, path: str | Path) -> None:
-        atomic_write_text(Path(path), runs_to_csv([run for run in self.runs if run.visible]))
+        write_runs_csv(path, [run for run in self.runs if run.visible])
 
     def export_png(self) -> None:
         chosen, _ = QFileDialog.getSaveFileName(self, "Save plots as PNG", "training.png", "PNG images (*.png)")

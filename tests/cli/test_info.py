@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,23 @@ def test_missing_file_and_unknown_command(capsys):
     with pytest.raises(SystemExit) as info:
         main.main(["info"])
     assert info.value.code == 2
+
+
+def test_json_of_names_in_any_script_reaches_a_console_that_is_not_utf8(tmp_path):
+    network = {
+        "format": "layerwise.network",
+        "version": 1,
+        "layers": [
+            {"name": "/输入", "type": "Input", "params": {"shape": [3]}},
+            {"name": "طبقة 🔥", "type": "Dense", "params": {"units": 2}, "inputs": ["/输入"]},
+        ],
+    }
+    (tmp_path / "net.json").write_text(json.dumps(network), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "main.py", "info", str(tmp_path / "net.json"), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "cp1252"},
+        check=True,
+    )
+    assert [layer["name"] for layer in json.loads(result.stdout.decode("cp1252"))["layers"]] == ["/输入", "طبقة 🔥"]

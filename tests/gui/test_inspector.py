@@ -272,6 +272,17 @@ def test_rename_and_refused_names(qtbot, panel, document, stack):
     assert view.name_edit.text() == "conv1"
 
 
+def test_a_name_read_from_a_file_keeps_its_spaces_until_it_is_edited(qtbot, panel, document, stack):
+    node_id = document.node_by_name("conv1").id
+    document.rename_node(node_id, " /conv1/Conv ")  # as an ONNX model or a network file may name it
+    view = select(panel, document, " /conv1/Conv ")
+    assert view.name_edit.text() == " /conv1/Conv "
+    qtbot.keyClick(view.name_edit, Qt.Key.Key_Return)
+    assert document.node(node_id).name == " /conv1/Conv " and stack.count() == 0
+    type_into(qtbot, view.name_edit, " features ")  # what people type loses its spaces at either end
+    assert document.node(node_id).name == "features" and stack.count() == 1
+
+
 # -- figures ------------------------------------------------------------------------
 
 

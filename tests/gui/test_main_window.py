@@ -7,13 +7,16 @@ import os
 import subprocess
 import sys
 
+import onnx
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.examples import example_path
 from gui import app as gui_app
-from gui.main_window import MainWindow
+from gui import main_window as main_window_module
+from gui.main_window import MainWindow, suggested_file_name
 from gui.panels.summary_panel import COLUMNS
+from tests.cli.test_exporter_names import torch_named_model
 from tests.conftest import ROOT
 
 
@@ -174,3 +177,34 @@ def test_closing_a_second_window_with_edits_leaves_no_error(window, qtbot):
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     qtbot.wait(20)
     assert destroyed
+
+
+def test_an_imported_model_keeps_its_node_names_and_says_which_it_could_not(window, monkeypatch, tmp_path):
+    model = torch_named_model()
+    model.graph.node[2].name = "/conv1/Conv"  # a second node of that name
+    onnx.save(model, tmp_path / "model.onnx")
+    chosen = (str(tmp_path / "model.onnx"), "")
+    monkeypatch.setattr(main_window_module.QFileDialog, "getOpenFileName", lambda *args, **kwargs: chosen)
+    window.undo_stack.setClean()
+    window.import_onnx()
+    assert [node.name for node in window.document.nodes] == [
+        "input",
+        "/conv1/Conv",
+        "/relu/Relu",
+        "/conv1/Conv_1",
+        "/fc/Gemm",
+    ]
+    state = window.weights.state_dict(window.document)
+    assert {"/conv1/Conv/weight", "/conv1/Conv/bias", "/fc/Gemm/weight", "/fc/Gemm/bias"} == set(state)
+    message = window.statusBar().currentMessage()
+    assert message.endswith(
+        "5 layers; 1 renamed: Flatten node '/conv1/Conv' became layer '/conv1/Conv_1': another layer has that name"
+    )
+
+
+def test_save_dialogs_suggest_a_file_name_not_a_path_from_the_network_title():
+    assert suggested_file_name("LeNet-5", ".json") == "LeNet-5.json"
+    assert suggested_file_name("../../etc/passwd", ".onnx") == "_.._etc_passwd.onnx"
+    assert suggested_file_name("C:\\net\x00", ".json") == "C__net_.json"
+    assert suggested_file_name("..", ".json") == "network.json"
+    assert suggested_file_name("批次 1", ".json") == "批次 1.json"

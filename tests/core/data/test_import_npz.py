@@ -101,8 +101,12 @@ def test_string_labels_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("arrays", "fragment"),
     [
-        ({"x": np.array([[np.nan, 0.0], [0, 1]]), "y": np.array([0, 1])}, "array x holds NaN or infinite values"),
-        ({"x": np.array([[1e300, 0.0], [0, 1]]), "y": np.array([0, 1])}, "array x holds NaN or infinite values"),
+        ({"x": np.array([[np.nan, 0.0], [0, 1]]), "y": np.array([0, 1])}, "array x holds NaN at [0, 0]"),
+        ({"x": np.array([[0, 1.0], [0, -np.inf]]), "y": np.array([0, 1])}, "array x holds an infinite value at [1, 1]"),
+        (
+            {"x": np.array([[1e300, 0.0], [0, 1]]), "y": np.array([0, 1])},
+            "array x holds values beyond the range of float32 (±3.40282e+38), the largest in magnitude 1e+300 at [0, 0]",
+        ),
         ({"x": np.zeros((3, 2)), "y": np.array([0, 1])}, "x holds 3 samples but y holds 2 labels"),
         ({"x": np.zeros((2, 2)), "y": np.array([0.5, 1.0])}, "array y must hold whole-number class labels"),
         ({"x": np.zeros((2, 2)), "y": np.zeros((2, 2))}, "y must be one label per sample, shape (N,), got (2, 2)"),

@@ -11,6 +11,7 @@ from core.examples import example_path
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import load_network
 from core.layers import layer_types
+from tests.core.layers.networks import gated
 
 IMAGE = (4, 7, 6)
 VECTOR = (5,)
@@ -46,6 +47,26 @@ CASES = {
     "conv_depthwise": single("Conv2D", {"filters": 4, "kernel_size": 3, "groups": 4, "padding": 1}),
     "conv_pointwise": single("Conv2D", {"filters": 3, "kernel_size": 1}),
     "conv_same_stride2": single("Conv2D", {"filters": 2, "kernel_size": 3, "stride": 2, "padding": "same"}),
+    "depthwise_padded": single("DepthwiseConv2D", {"kernel_size": 3, "padding": 1}),
+    "depthwise_multiplier_strided_dilated": single(
+        "DepthwiseConv2D",
+        {"kernel_size": [3, 2], "stride": 2, "dilation": [1, 2], "padding": [1, 0, 0, 1], "depth_multiplier": 2},
+    ),
+    "conv_transpose_stride2": single(
+        "Conv2DTranspose", {"filters": 3, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1}
+    ),
+    "conv_transpose_grouped_dilated_no_bias": single(
+        "Conv2DTranspose",
+        {"filters": 4, "kernel_size": [2, 3], "stride": [1, 2], "dilation": 2, "groups": 2, "bias": False},
+    ),
+    "conv_transpose_same_stride1": single(
+        "Conv2DTranspose", {"filters": 2, "kernel_size": 3, "stride": 1, "padding": "same"}
+    ),
+    "upsample_nearest": single("Upsample2D", {"scale": [2, 3]}),
+    "upsample_nearest_size": single("Upsample2D", {"size": [14, 18]}),
+    "pad_constant": single("Pad2D", {"pads": [1, 2, 0, 3], "value": 0.5}),
+    "pad_reflect": single("Pad2D", {"pads": [2, 1, 3, 2], "mode": "reflect"}),
+    "pad_replicate": single("Pad2D", {"pads": [3, 0, 1, 4], "mode": "replicate"}),
     "maxpool_2x2": single("MaxPool2D", {"pool_size": 2, "stride": 2}),
     "maxpool_overlapping_padded": single("MaxPool2D", {"pool_size": 3, "stride": 2, "padding": 1}),
     "maxpool_ceil": single("MaxPool2D", {"pool_size": 2, "stride": 2, "ceil_mode": True}),
@@ -55,8 +76,16 @@ CASES = {
     ),
     "global_avgpool": single("GlobalAvgPool2D"),
     "global_avgpool_keepdims": single("GlobalAvgPool2D", {"keepdims": True}),
+    "global_maxpool": single("GlobalMaxPool2D"),
+    "global_maxpool_keepdims": single("GlobalMaxPool2D", {"keepdims": True}),
     "batchnorm_map": single("BatchNorm"),
     "batchnorm_vector": single("BatchNorm", input_shape=VECTOR),
+    "layernorm_channels": single("LayerNorm"),
+    "layernorm_all": single("LayerNorm", {"over": "all", "epsilon": 1e-3}),
+    "layernorm_vector": single("LayerNorm", input_shape=VECTOR),
+    "groupnorm_2_groups": single("GroupNorm", {"groups": 2}),
+    "groupnorm_instance": single("GroupNorm", {"groups": 4}),
+    "groupnorm_vector": single("GroupNorm", {"groups": 1}, input_shape=VECTOR),
     "scale_map": single("Scale"),
     "scale_vector": single("Scale", input_shape=VECTOR),
     "channel_shuffle": single("ChannelShuffle", {"groups": 2}),
@@ -67,12 +96,30 @@ CASES = {
     "sigmoid": single("Sigmoid"),
     "tanh": single("Tanh"),
     "elu": single("ELU", {"alpha": 0.7}),
+    "relu6": single("ReLU6"),
+    "prelu_map": single("PReLU"),
+    "prelu_vector": single("PReLU", input_shape=VECTOR),
+    # Flat below x = −0.8 and above 1.2, so both sides of both corners are sampled.
+    "hard_sigmoid": single("HardSigmoid", {"alpha": 0.5, "beta": 0.4}),
+    "hard_swish": single("HardSwish"),
+    "silu": single("SiLU"),
+    "gelu": single("GELU"),
+    "gelu_tanh": single("GELU", {"approximate": "tanh"}),
+    "softplus": single("Softplus"),
+    "log_softmax_vector": single("LogSoftmax", input_shape=VECTOR),
+    "log_softmax_map": single("LogSoftmax"),
     "softmax_vector": single("Softmax", input_shape=VECTOR),
     "softmax_map": single("Softmax"),
     "dropout": single("Dropout", {"rate": 0.3}),
     "add_three": merged("Add", [(3, 7, 6)] * 3),
     "concat_maps": merged("Concat", [(2, 7, 6), (3, 7, 6)]),
     "concat_vectors": merged("Concat", [(2,), (4,)]),
+    "multiply_maps": merged("Multiply", [(3, 7, 6), (3, 7, 6)]),
+    "multiply_vectors": merged("Multiply", [(4,), (4,)]),
+    "multiply_channel_gate": gated(
+        [("GlobalAvgPool2D", {"keepdims": True}), ("Conv2D", {"filters": 3, "kernel_size": 1})]
+    ),
+    "multiply_feature_gate": gated([("GlobalAvgPool2D", None), ("Dense", {"units": 3})]),
     "flatten": single("Flatten"),
     "dense": single("Dense", {"units": 3}, input_shape=VECTOR),
     "dense_no_bias": single("Dense", {"units": 3, "bias": False}, input_shape=VECTOR),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -21,9 +23,20 @@ def test_weights_round_trip_and_are_keyed_by_layer(tmp_path):
     path = tmp_path / "w.npz"
     model.save_weights(path)
     with np.load(path) as archive:
-        assert "conv1/weight" in archive.files and archive["conv1/weight"].shape == (6, 1, 5, 5)
+        index = json.loads(archive["index"].tobytes().decode("utf-8"))
+        position = index["tensors"].index(["conv1", "weight"])
+        assert archive[f"w{position}"].shape == (6, 1, 5, 5)
     other = Model(load_network(example_path("lenet5")), seed=1)
     assert not np.array_equal(other.params, model.params)
+    other.load_weights(path)
+    assert np.array_equal(other.params, model.params)
+
+
+def test_weights_files_of_the_first_format_still_load(tmp_path):
+    model = lenet()
+    path = tmp_path / "old.npz"
+    np.savez(path, **model.state_dict())  # one member per "layer/param" key, as before the index
+    other = Model(load_network(example_path("lenet5")), seed=1)
     other.load_weights(path)
     assert np.array_equal(other.params, model.params)
 

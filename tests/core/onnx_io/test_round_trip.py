@@ -72,6 +72,32 @@ CONFIGURATIONS: dict[str, dict[str, NetworkDocument]] = {
         "depthwise": chain((4, 6, 6), conv(filters=4, groups=4, padding=1)),
         "1×1": chain(IMAGE, conv(kernel_size=1)),
     },
+    "DepthwiseConv2D": {
+        "same": chain(IMAGE, ("DepthwiseConv2D", {"padding": "same"})),
+        "multiplier, strided, no bias": chain(
+            IMAGE,
+            (
+                "DepthwiseConv2D",
+                {"kernel_size": [3, 2], "stride": 2, "padding": [1, 0, 1, 1], "depth_multiplier": 2, "bias": False},
+            ),
+        ),
+        "dilated": chain((4, 9, 9), ("DepthwiseConv2D", {"dilation": 2, "padding": 2})),
+        "one channel": chain((1, 6, 6), ("DepthwiseConv2D", {"depth_multiplier": 3})),
+    },
+    "Conv2DTranspose": {
+        "2×2, stride 2": chain(IMAGE, ("Conv2DTranspose", {"filters": 4})),
+        "padded, output padding": chain(
+            IMAGE, ("Conv2DTranspose", {"filters": 4, "kernel_size": 3, "padding": 1, "output_padding": 1})
+        ),
+        "same": chain(IMAGE, ("Conv2DTranspose", {"filters": 2, "kernel_size": 4, "padding": "same"})),
+        "grouped, dilated, no bias": chain(
+            (4, 5, 5),
+            (
+                "Conv2DTranspose",
+                {"filters": 6, "kernel_size": 3, "stride": [2, 1], "dilation": 2, "groups": 2, "bias": False},
+            ),
+        ),
+    },
     "MaxPool2D": {
         "2×2": chain(IMAGE, ("MaxPool2D", {})),
         "padded": chain(IMAGE, pool("MaxPool2D", padding=1)),
@@ -95,9 +121,37 @@ CONFIGURATIONS: dict[str, dict[str, NetworkDocument]] = {
         "features": chain(IMAGE, ("GlobalAvgPool2D", {}), ("Dense", {"units": 3})),
         "last": chain(IMAGE, ("GlobalAvgPool2D", {})),
     },
+    "GlobalMaxPool2D": {
+        "keepdims": chain(IMAGE, ("GlobalMaxPool2D", {"keepdims": True}), ("Conv2D", {"filters": 2, "kernel_size": 1})),
+        "features": chain(IMAGE, ("GlobalMaxPool2D", {}), ("Dense", {"units": 3})),
+        "last": chain(IMAGE, ("GlobalMaxPool2D", {})),
+    },
+    "Upsample2D": {
+        "nearest ×2": chain(IMAGE, ("Upsample2D", {})),
+        "nearest 3×2": chain(IMAGE, conv(padding=1), ("Upsample2D", {"scale": [3, 2]})),
+        "nearest to whole multiples": chain(IMAGE, ("Upsample2D", {"size": [16, 21]})),
+    },
+    "Pad2D": {
+        "zeros": chain(IMAGE, ("Pad2D", {"pads": [1, 2, 0, 3]}), conv()),
+        "constant": chain(IMAGE, ("Pad2D", {"pads": 2, "value": -0.5})),
+        "reflect": chain(IMAGE, ("Pad2D", {"pads": [2, 1, 3, 2], "mode": "reflect"})),
+        "replicate": chain(IMAGE, ("Pad2D", {"pads": [3, 0, 1, 4], "mode": "replicate"})),
+    },
     "BatchNorm": {
         "after a convolution": chain(IMAGE, conv(bias=False), ("BatchNorm", {"epsilon": 1e-3, "momentum": 0.8})),
         "features": chain((6,), ("BatchNorm", {})),
+    },
+    "LayerNorm": {
+        "over channels": chain(IMAGE, conv(bias=False), ("LayerNorm", {})),
+        "over C×H×W": chain(IMAGE, ("LayerNorm", {"over": "all", "epsilon": 1e-3})),
+        "features": chain((6,), ("LayerNorm", {})),
+        "features, over all": chain((5,), ("Dense", {"units": 4}), ("LayerNorm", {"over": "all"})),
+    },
+    "GroupNorm": {
+        "2 groups": chain((6, 5, 5), ("GroupNorm", {"groups": 2, "epsilon": 1e-3})),
+        "instance": chain(IMAGE, conv(), ("GroupNorm", {"groups": 4})),
+        "one group": chain(IMAGE, ("GroupNorm", {"groups": 1})),
+        "features": chain((6,), ("GroupNorm", {"groups": 3})),
     },
     "LRN": {
         "size 3": chain((6, 5, 5), ("LRN", {"size": 3, "alpha": 0.3, "beta": 0.6, "bias": 1.5})),
@@ -113,6 +167,23 @@ CONFIGURATIONS: dict[str, dict[str, NetworkDocument]] = {
     "Sigmoid": on_image_and_features("Sigmoid"),
     "Tanh": on_image_and_features("Tanh"),
     "ELU": {**on_image_and_features("ELU", alpha=0.5), "default": chain((5,), ("ELU", {}))},
+    "ReLU6": on_image_and_features("ReLU6"),
+    "PReLU": on_image_and_features("PReLU"),
+    "HardSigmoid": {
+        **on_image_and_features("HardSigmoid", alpha=0.2, beta=0.4),
+        "default": chain((5,), ("HardSigmoid", {})),
+    },
+    "HardSwish": on_image_and_features("HardSwish"),
+    "SiLU": on_image_and_features("SiLU"),
+    "GELU": {
+        **on_image_and_features("GELU"),
+        "tanh, after a convolution": chain(IMAGE, conv(), ("GELU", {"approximate": "tanh"})),
+    },
+    "Softplus": on_image_and_features("Softplus"),
+    "LogSoftmax": {
+        "features": chain((5,), ("Dense", {"units": 4}), ("LogSoftmax", {})),
+        "image": chain(IMAGE, conv(), ("LogSoftmax", {})),
+    },
     "Softmax": {
         "features": chain((5,), ("Dense", {"units": 4}), ("Softmax", {})),
         "image": chain(IMAGE, conv(), ("Softmax", {})),
@@ -129,6 +200,19 @@ CONFIGURATIONS: dict[str, dict[str, NetworkDocument]] = {
     "Concat": {
         "image": merged(IMAGE, "Concat", [conv(padding=1)], [pool("MaxPool2D", stride=1, padding=1)]),
         "features": merged((5,), "Concat", [("Dense", {"units": 3})], [("Dense", {"units": 2, "bias": False})]),
+    },
+    "Multiply": {
+        "equal shapes": merged(IMAGE, "Multiply", [("Sigmoid", {})], [("Tanh", {})]),
+        "channel gate": merged(
+            IMAGE,
+            "Multiply",
+            [],
+            [("GlobalAvgPool2D", {"keepdims": True}), ("Conv2D", {"filters": 3, "kernel_size": 1}), ("Sigmoid", {})],
+        ),
+        "feature gate": merged(
+            IMAGE, "Multiply", [], [("GlobalAvgPool2D", {}), ("Dense", {"units": 3}), ("Sigmoid", {})]
+        ),
+        "features": merged((5,), "Multiply", [("Dense", {"units": 3})], [("Dense", {"units": 3, "bias": False})]),
     },
     "ChannelShuffle": {
         "2 groups": chain((6, 4, 4), ("ChannelShuffle", {})),
