@@ -64,7 +64,8 @@ def run_case(folder: Path) -> tuple[str, str]:
         imported = import_model(model, folder.name)
         network = Model(imported.document, seed=0)
         network.load_state_dict(imported.weights)
-        got = network.forward(x.astype(np.float32))
+        network.check_input(x)  # as `layerwise predict` does: values beyond float32 are refused
+        got = network.forward(x)
     except (OnnxImportError, LayerwiseError) as exc:
         return "refused", str(exc)
     except Exception as exc:  # noqa: BLE001 — a crash is what this bench reports
