@@ -167,7 +167,12 @@ class InsertFragmentCommand(QUndoCommand):
     offset
         Added to every position.
     wire_from
-        Optional existing node that feeds the fragment's first layer without inputs.
+        Optional existing node that feeds the fragment: every layer that names ``entry``
+        among its inputs (at that input's port), or without ``entry`` the first layer
+        without inputs.
+    entry
+        The name that stands for ``wire_from`` in the fragment's inputs (a template block's
+        dropped Input layer, which may feed several of its layers: a residual's skip).
     rewire
         Optional ``(edge, fragment layer name)``: the existing edge is removed and its
         target is fed by that fragment layer instead (inserting in the middle of a chain).
@@ -181,10 +186,11 @@ class InsertFragmentCommand(QUndoCommand):
         wire_from: str | None = None,
         rewire: tuple[Edge, str] | None = None,
         text: str = "Insert layers",
+        entry: str | None = None,
     ) -> None:
         super().__init__(text)
         self.document, self.fragment, self.offset = document, fragment, offset
-        self.wire_from, self.rewire = wire_from, rewire
+        self.wire_from, self.rewire, self.entry = wire_from, rewire, entry
         self.node_ids: list[str] = []
         self.names: dict[str, str] = {}
         self.added_edges: list[Edge] = []
@@ -210,7 +216,9 @@ class InsertFragmentCommand(QUndoCommand):
             for source in layer.get("inputs", []):
                 if source in inside:
                     self.added_edges.append(self.document.connect(self.names["#" + source], target))
-        if self.wire_from is not None:
+                elif source == self.entry and self.wire_from is not None:
+                    self.added_edges.append(self.document.connect(self.wire_from, target))
+        if self.wire_from is not None and self.entry is None:
             first = next((layer for layer in layers if not [s for s in layer.get("inputs", []) if s in inside]), None)
             if first is not None and self.document.node(self.names["#" + first["name"]]).layer.max_inputs != 0:
                 self.added_edges.append(self.document.connect(self.wire_from, self.names["#" + first["name"]]))

@@ -55,8 +55,30 @@ log = logging.getLogger(__name__)
 APP_NAME = "Layerwise"
 NETWORK_FILTER = "Layerwise networks (*.json);;All files (*)"
 CLIPBOARD_MIME = "application/x-layerwise-layers"
-TEMPLATES = ("lenet5", "mlp", "vgg16", "inception_block", "resnet_block", "squeezenet_fire")
-BLOCKS = {"Inception block": "inception_block", "ResNet block": "resnet_block", "Fire module": "squeezenet_fire"}
+TEMPLATES = (
+    "lenet5",
+    "mlp",
+    "vgg16",
+    "inception_block",
+    "resnet_block",
+    "squeezenet_fire",
+    "unet_small",
+    "conv_autoencoder",
+    "mobilenet_cifar",
+)
+BLOCKS = {
+    "Inception block": "inception_block",
+    "ResNet block": "resnet_block",
+    "Fire module": "squeezenet_fire",
+    "Depthwise-separable conv": "depthwise_separable",
+    "MobileNetV2 inverted residual": "inverted_residual",
+    "Squeeze-and-Excitation": "se_block",
+    "EfficientNet MBConv": "mbconv",
+    "ConvNeXt block": "convnext_block",
+    "ShuffleNetV2 down-sampling unit": "shufflenet_unit_down",
+    "U-Net (small)": "unet_small",
+    "Convolutional autoencoder": "conv_autoencoder",
+}
 MAX_RECENT = 8
 _NOT_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 """Characters some file system refuses in a file name, path separators among them."""
@@ -622,9 +644,8 @@ class MainWindow(QMainWindow):
         block = load_network(example_path(example))
         entry = next(node.name for node in block.nodes if node.layer.is_network_input)
         fragment = network_to_dict(block)
+        # The block's Input stays named in its layers' inputs: the selected layer takes its place.
         fragment["layers"] = [layer for layer in fragment["layers"] if layer["name"] != entry]
-        for layer in fragment["layers"]:
-            layer["inputs"] = [name for name in layer["inputs"] if name != entry]
         selected = self.scene.selected_node_ids()
         anchor = self.document.node(selected[0]).position if selected else (0.0, 0.0)
         top = min(layer["position"][1] for layer in fragment["layers"])
@@ -633,15 +654,22 @@ class MainWindow(QMainWindow):
             if selected
             else tuple(self.view.mapToScene(self.view.viewport().rect().center()).toTuple())
         )
-        self._insert(fragment, offset, selected[0] if selected else None, f"Insert {title}")
+        self._insert(fragment, offset, selected[0] if selected else None, f"Insert {title}", entry)
 
-    def _insert(self, fragment: dict, offset: tuple[float, float], wire_from: str | None, text: str) -> None:
+    def _insert(
+        self, fragment: dict, offset: tuple[float, float], wire_from: str | None, text: str, entry: str | None = None
+    ) -> None:
+        inside = {layer["name"] for layer in fragment["layers"]}
+        own = [
+            {**layer, "inputs": [name for name in layer.get("inputs", []) if name in inside]}
+            for layer in fragment["layers"]
+        ]
         try:  # a command must not fail half-way inside the undo stack: check the fragment first
-            network_from_dict({"format": FORMAT_ID, "version": FORMAT_VERSION, "layers": fragment["layers"]})
+            network_from_dict({"format": FORMAT_ID, "version": FORMAT_VERSION, "layers": own})
         except (LayerwiseError, KeyError, TypeError) as exc:
             self.statusBar().showMessage(f"Cannot insert: {exc}", 6000)
             return
-        command = InsertFragmentCommand(self.document, fragment, offset, wire_from=wire_from, text=text)
+        command = InsertFragmentCommand(self.document, fragment, offset, wire_from=wire_from, text=text, entry=entry)
         self.undo_stack.push(command)
         self.scene.clearSelection()
         for node_id in command.node_ids:

@@ -258,6 +258,271 @@ def digits_cnn() -> NetworkDocument:
     return doc
 
 
+# -- modern blocks ------------------------------------------------------------------------
+
+
+def bn(name: str) -> tuple[str, None, str]:
+    return ("BatchNorm", None, name)
+
+
+def depthwise(kernel: int, name: str, stride: int = 1) -> tuple[str, dict, str]:
+    padding: object = "same" if stride == 1 else kernel // 2
+    return ("DepthwiseConv2D", {"kernel_size": kernel, "stride": stride, "padding": padding, "bias": False}, name)
+
+
+def pointwise(filters: int, name: str) -> tuple[str, dict, str]:
+    return conv(filters, 1, name, bias=False)
+
+
+def separable_layers(prefix: str, filters: int, stride: int = 1, act: str = "ReLU") -> list:
+    """MobileNet v1: depthwise 3×3 → BN → act → pointwise 1×1 → BN → act."""
+    return [
+        depthwise(3, f"{prefix}depthwise", stride),
+        bn(f"{prefix}depthwise_bn"),
+        (act, None, f"{prefix}depthwise_{act.lower()}"),
+        pointwise(filters, f"{prefix}pointwise"),
+        bn(f"{prefix}pointwise_bn"),
+        (act, None, f"{prefix}pointwise_{act.lower()}"),
+    ]
+
+
+def squeeze_excite(doc: NetworkDocument, x: Node, channels: int, reduced: int, act: str, prefix: str = "") -> Node:
+    """Squeeze-and-Excitation: a per-channel gate from global context, multiplied into ``x``."""
+    gate = doc.chain(
+        x.id,
+        [
+            ("GlobalAvgPool2D", {"keepdims": True}, f"{prefix}se_pool"),
+            conv(reduced, 1, f"{prefix}se_reduce"),
+            (act, None, f"{prefix}se_{act.lower()}"),
+            conv(channels, 1, f"{prefix}se_expand"),
+            ("Sigmoid", None, f"{prefix}se_gate"),
+        ],
+    )
+    return doc.merge("Multiply", [x.id, gate.id], name=f"{prefix}se_scale")
+
+
+def inverted_residual_layers(doc: NetworkDocument, x: Node, c_in: int, c_out: int, stride: int, prefix: str) -> Node:
+    """MobileNetV2: expand 1×1 ×6 → BN → ReLU6 → depthwise 3×3 → BN → ReLU6 → project 1×1 → BN (+ input)."""
+    y = doc.chain(
+        x.id,
+        [
+            pointwise(6 * c_in, f"{prefix}expand"),
+            bn(f"{prefix}expand_bn"),
+            ("ReLU6", None, f"{prefix}expand_relu6"),
+            depthwise(3, f"{prefix}depthwise", stride),
+            bn(f"{prefix}depthwise_bn"),
+            ("ReLU6", None, f"{prefix}depthwise_relu6"),
+            pointwise(c_out, f"{prefix}project"),
+            bn(f"{prefix}project_bn"),
+        ],
+    )
+    if stride == 1 and c_in == c_out:
+        y = doc.merge("Add", [y.id, x.id], name=f"{prefix}add")
+    return y
+
+
+def depthwise_separable() -> NetworkDocument:
+    doc = NetworkDocument(
+        "Depthwise-separable conv",
+        "MobileNet v1's building block (Howard et al. 2017): a 3×3 depthwise convolution filters "
+        "each channel alone, a 1×1 pointwise convolution mixes them — about 8× cheaper than a full "
+        "3×3 convolution. Input: 32×16×16.",
+    )
+    x = doc.add_node("Input", {"shape": [32, 16, 16]}, name="input")
+    doc.chain(x.id, separable_layers("", 64))
+    return doc
+
+
+def inverted_residual() -> NetworkDocument:
+    doc = NetworkDocument(
+        "MobileNetV2 inverted residual",
+        "MobileNetV2's inverted residual with linear bottleneck (Sandler et al. 2018): a 1×1 "
+        "expansion ×6 with ReLU6, a 3×3 depthwise convolution, a linear 1×1 projection back to "
+        "24 channels, and a shortcut between the narrow ends. Input: 24×16×16.",
+    )
+    x = doc.add_node("Input", {"shape": [24, 16, 16]}, name="input")
+    inverted_residual_layers(doc, x, 24, 24, 1, "")
+    return doc
+
+
+def se_block() -> NetworkDocument:
+    doc = NetworkDocument(
+        "Squeeze-and-Excitation",
+        "Squeeze-and-Excitation (Hu et al. 2018): global average pooling squeezes each channel to "
+        "one number, a 1×1 bottleneck (C/4) and a sigmoid turn them into per-channel gates that "
+        "rescale the input. Input: 32×16×16.",
+    )
+    x = doc.add_node("Input", {"shape": [32, 16, 16]}, name="input")
+    squeeze_excite(doc, x, 32, 8, "ReLU")
+    return doc
+
+
+def mbconv() -> NetworkDocument:
+    doc = NetworkDocument(
+        "EfficientNet MBConv",
+        "EfficientNet's MBConv6 block (Tan & Le 2019): MobileNetV2's inverted residual with SiLU "
+        "activations and a Squeeze-and-Excitation gate (reduced to a quarter of the input "
+        "channels) before the linear projection. Input: 24×16×16.",
+    )
+    x = doc.add_node("Input", {"shape": [24, 16, 16]}, name="input")
+    y = doc.chain(
+        x.id,
+        [
+            pointwise(144, "expand"),
+            bn("expand_bn"),
+            ("SiLU", None, "expand_silu"),
+            depthwise(3, "depthwise"),
+            bn("depthwise_bn"),
+            ("SiLU", None, "depthwise_silu"),
+        ],
+    )
+    y = squeeze_excite(doc, y, 144, 6, "SiLU")
+    y = doc.chain(y.id, [pointwise(24, "project"), bn("project_bn")])
+    doc.merge("Add", [y.id, x.id], name="add")
+    return doc
+
+
+def convnext_block() -> NetworkDocument:
+    doc = NetworkDocument(
+        "ConvNeXt block",
+        "ConvNeXt's block (Liu et al. 2022): a 7×7 depthwise convolution, LayerNorm over the "
+        "channels, a 1×1 expansion ×4 with GELU and a 1×1 projection back, added to the input "
+        "(layer scale and stochastic depth left out). Input: 32×16×16.",
+    )
+    x = doc.add_node("Input", {"shape": [32, 16, 16]}, name="input")
+    y = doc.chain(
+        x.id,
+        [
+            ("DepthwiseConv2D", {"kernel_size": 7, "padding": "same"}, "depthwise"),
+            ("LayerNorm", {"over": "channels"}, "norm"),
+            conv(128, 1, "expand"),
+            ("GELU", None, "gelu"),
+            conv(32, 1, "project"),
+        ],
+    )
+    doc.merge("Add", [y.id, x.id], name="add")
+    return doc
+
+
+def shufflenet_unit_down() -> NetworkDocument:
+    doc = NetworkDocument(
+        "ShuffleNetV2 down-sampling unit",
+        "ShuffleNetV2's spatial down-sampling unit (Ma et al. 2018): both branches see the whole "
+        "input and halve the resolution with a stride-2 depthwise convolution; their 58-channel "
+        "outputs are concatenated and shuffled across two groups. Input: 24×16×16.",
+    )
+    x = doc.add_node("Input", {"shape": [24, 16, 16]}, name="input")
+    left = doc.chain(
+        x.id,
+        [
+            depthwise(3, "a_depthwise", 2),
+            bn("a_depthwise_bn"),
+            pointwise(58, "a_pointwise"),
+            bn("a_pointwise_bn"),
+            relu("a_relu"),
+        ],
+    )
+    right = doc.chain(
+        x.id,
+        [
+            pointwise(58, "b_pointwise1"),
+            bn("b_pointwise1_bn"),
+            relu("b_relu1"),
+            depthwise(3, "b_depthwise", 2),
+            bn("b_depthwise_bn"),
+            pointwise(58, "b_pointwise2"),
+            bn("b_pointwise2_bn"),
+            relu("b_relu2"),
+        ],
+    )
+    concat = doc.merge("Concat", [left.id, right.id], name="concat")
+    doc.chain(concat.id, [("ChannelShuffle", {"groups": 2}, "shuffle")])
+    return doc
+
+
+def unet_small() -> NetworkDocument:
+    doc = NetworkDocument(
+        "U-Net (small)",
+        "A two-level U-Net (Ronneberger et al. 2015) for 1×32×32 images: 3×3 convolutions and max "
+        "pooling down, 2×2 stride-2 transposed convolutions up, each concatenated with the encoder "
+        "map of the same size, and a 1×1 convolution to two class scores per pixel.",
+    )
+    x = doc.add_node("Input", {"shape": [1, 32, 32]}, name="input")
+    enc1 = doc.chain(x.id, [conv(16, 3, "enc1_conv", padding="same"), relu("enc1_relu")])
+    enc2 = doc.chain(
+        enc1.id,
+        [
+            ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool1"),
+            conv(32, 3, "enc2_conv", padding="same"),
+            relu("enc2_relu"),
+        ],
+    )
+    mid = doc.chain(
+        enc2.id,
+        [
+            ("MaxPool2D", {"pool_size": 2, "stride": 2}, "pool2"),
+            conv(64, 3, "bottleneck_conv", padding="same"),
+            relu("bottleneck_relu"),
+            ("Conv2DTranspose", {"filters": 32, "kernel_size": 2, "stride": 2}, "up2"),
+        ],
+    )
+    cat2 = doc.merge("Concat", [mid.id, enc2.id], name="skip2")
+    dec2 = doc.chain(
+        cat2.id,
+        [
+            conv(32, 3, "dec2_conv", padding="same"),
+            relu("dec2_relu"),
+            ("Conv2DTranspose", {"filters": 16, "kernel_size": 2, "stride": 2}, "up1"),
+        ],
+    )
+    cat1 = doc.merge("Concat", [dec2.id, enc1.id], name="skip1")
+    doc.chain(cat1.id, [conv(16, 3, "dec1_conv", padding="same"), relu("dec1_relu"), conv(2, 1, "classes")])
+    return doc
+
+
+def conv_autoencoder() -> NetworkDocument:
+    doc = NetworkDocument(
+        "Convolutional autoencoder",
+        "A convolutional autoencoder for 1×28×28 images: two stride-2 convolutions encode to "
+        "32×7×7, two 2×2 stride-2 transposed convolutions decode back to 1×28×28, and a sigmoid "
+        "maps to pixel intensities (train it with the MSE loss against its input).",
+    )
+    x = doc.add_node("Input", {"shape": [1, 28, 28]}, name="input")
+    doc.chain(
+        x.id,
+        [
+            conv(16, 3, "enc1", stride=2, padding=1),
+            relu("enc1_relu"),
+            conv(32, 3, "enc2", stride=2, padding=1),
+            relu("enc2_relu"),
+            ("Conv2DTranspose", {"filters": 16, "kernel_size": 2, "stride": 2}, "dec1"),
+            relu("dec1_relu"),
+            ("Conv2DTranspose", {"filters": 1, "kernel_size": 2, "stride": 2}, "dec2"),
+            ("Sigmoid", None, "reconstruction"),
+        ],
+    )
+    return doc
+
+
+def mobilenet_cifar() -> NetworkDocument:
+    doc = NetworkDocument(
+        "MobileNet CIFAR",
+        "A small MobileNet-style classifier for 3×32×32 colour images: a 3×3 stem, a "
+        "depthwise-separable stage and MobileNetV2 inverted residuals (Sandler et al. 2018) that "
+        "halve the resolution three times, then global average pooling and one dense layer.",
+    )
+    x = doc.add_node("Input", {"shape": [3, 32, 32]}, name="input")
+    x = doc.chain(x.id, [conv(16, 3, "stem", padding=1, bias=False), bn("stem_bn"), ("ReLU6", None, "stem_relu6")])
+    x = doc.chain(x.id, separable_layers("s1_", 24, stride=2, act="ReLU6"))
+    x = inverted_residual_layers(doc, x, 24, 32, 2, "s2a_")
+    x = inverted_residual_layers(doc, x, 32, 32, 1, "s2b_")
+    x = inverted_residual_layers(doc, x, 32, 64, 2, "s3_")
+    doc.chain(
+        x.id, [("GlobalAvgPool2D", None, "gap"), ("Dense", {"units": 10}, "fc"), ("Softmax", None, "probabilities")]
+    )
+    return doc
+
+
 BUILDERS = {
     "lenet5": lenet5,
     "mlp": mlp,
@@ -268,6 +533,15 @@ BUILDERS = {
     "squeezenet_fire": squeezenet_fire,
     "cifar_cnn": cifar_cnn,
     "digits_cnn": digits_cnn,
+    "depthwise_separable": depthwise_separable,
+    "inverted_residual": inverted_residual,
+    "se_block": se_block,
+    "mbconv": mbconv,
+    "convnext_block": convnext_block,
+    "shufflenet_unit_down": shufflenet_unit_down,
+    "unet_small": unet_small,
+    "conv_autoencoder": conv_autoencoder,
+    "mobilenet_cifar": mobilenet_cifar,
 }
 
 

@@ -24,7 +24,7 @@ from core.layers.onnx_reader import (
     resolve_reshape,
 )
 from core.layers.onnx_writer import OnnxWriter
-from core.ops.basic import ChannelShuffleOp
+from core.ops.basic import ChannelShuffleOp, ChannelSliceOp
 from core.ops.op import Op
 from core.ops.sliding import Conv2DOp, Conv2DTransposeOp, DepthwiseConv2DOp
 from core.params import BoolParam, IntParam, PaddingParam, PairParam
@@ -455,6 +455,55 @@ class ChannelShuffle(Layer):
         return onnx_export.node("Reshape", [swapped, merged], name)
 
 
+@register
+class ChannelSlice(Layer):
+    """Keeps channels ``[start, stop)`` of a C×H×W map (or features of a vector).
+
+    Two slices of one input split its channels, as ShuffleNetV2's units do
+    (``x.chunk(2, dim=1)`` in PyTorch, two ONNX ``Slice`` nodes).
+    """
+
+    type_name = "ChannelSlice"
+    category = "Convolution"
+    name_stem = "slice"
+    summary = "Keeps a range of channels: start (inclusive) to stop (exclusive), e.g. one half of a channel split."
+    param_specs = (
+        IntParam("start", 0, "First channel kept (counting from 0).", minimum=0, maximum=1 << 20),
+        IntParam("stop", 1, "One past the last channel kept.", minimum=1, maximum=1 << 20),
+    )
+
+    def describe(self) -> str:
+        return f"channels {self.params['start']}–{self.params['stop'] - 1}"
+
+    def check_params(self) -> None:
+        if self.params["start"] >= self.params["stop"]:
+            raise ParamError("stop", f"must be greater than start ({self.params['start']}), got {self.params['stop']}")
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        shape = input_shapes[0]
+        if self.params["stop"] > shape[0]:
+            raise ShapeError(
+                f"ChannelSlice keeps channels up to {self.params['stop']}, but its input has {shape[0]}; "
+                f"set stop to at most {shape[0]}"
+            )
+        return (self.params["stop"] - self.params["start"], *shape[1:])
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        return ChannelSliceOp(input_shapes[0][0], self.params["start"], self.params["stop"])
+
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
+        start, stop = self.params["start"], self.params["stop"]
+        if onnx_export.opset < 10:  # starts, ends and axes were attributes
+            return onnx_export.node("Slice", inputs, name, starts=[start], ends=[stop], axes=[1])
+        bounds = [
+            onnx_export.constant(f"{name}.{key}", np.array([value]))
+            for key, value in (("starts", start), ("ends", stop), ("axes", 1))
+        ]
+        return onnx_export.node("Slice", [inputs[0], *bounds], name)
+
+
 # -- ONNX import ----------------------------------------------------------------------------
 
 
@@ -583,3 +632,42 @@ def _import_channel_shuffle(reader: OnnxReader, node: OnnxNode, attrs: Attribute
         return None
     reader.add_layer(node, ChannelShuffle.type_name, {"groups": grouped[1]}, [source])
     return [swap, split]
+
+
+@onnx_converter("Slice")
+def _import_channel_slice(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """A ``Slice`` of the channel (or feature) axis alone, step 1 → ChannelSlice."""
+    shape = reader.shape(node.input[0])
+    if reader.opset < 10:
+        starts, ends, axes, steps = attrs.get("starts"), attrs.get("ends"), attrs.get("axes"), None
+    else:
+        bound = [
+            reader.constant(name) if index < len(node.input) else None for index, name in enumerate(node.input[1:5], 1)
+        ]
+        if bound[0] is None or bound[1] is None:
+            raise UnsupportedNode("its starts and ends must be constant")
+        starts, ends, axes, steps = (
+            bound[0],
+            bound[1],
+            bound[2] if len(bound) > 2 else None,
+            bound[3] if len(bound) > 3 else None,
+        )
+    if starts is None or ends is None:
+        raise UnsupportedNode("its attributes 'starts' and 'ends' are missing")
+    starts, ends = [int(v) for v in np.ravel(starts)], [int(v) for v in np.ravel(ends)]
+    axes = list(range(len(starts))) if axes is None else [int(v) for v in np.ravel(axes)]
+    steps = [1] * len(starts) if steps is None else [int(v) for v in np.ravel(steps)]
+    rank = len(shape) + 1
+    if len(axes) != 1 or axes[0] % rank != 1 or steps != [1]:
+        raise UnsupportedNode(
+            f"only a slice of the channel axis with step 1 maps to a layer (axes {axes}, steps {steps})"
+        )
+    channels = shape[0]
+    # Out-of-range bounds clamp, as in ONNX (PyTorch writes 2**63 − 1 for "to the end").
+    start, stop = (min(max(v + channels if v < 0 else v, 0), channels) for v in (starts[0], ends[0]))
+    if start >= stop:
+        raise UnsupportedNode(f"it keeps no channel ([{starts[0]}, {ends[0]}) of {channels})")
+    if (start, stop) == (0, channels):
+        reader.alias(node.output[0], node.input[0])
+        return
+    reader.add_layer(node, ChannelSlice.type_name, {"start": start, "stop": stop}, [node.input[0]])

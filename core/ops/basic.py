@@ -189,6 +189,28 @@ class ChannelShuffleOp(Op):
         return [grad_output[self.inverse]]
 
 
+class ChannelSliceOp(Op):
+    """Keep channels (or features) ``[start, stop)``: axis 0 of C×N×H×W maps, axis 1 of N×F vectors."""
+
+    def __init__(self, channels: int, start: int, stop: int) -> None:
+        super().__init__()
+        self.channels, self.start, self.stop = channels, start, stop
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        x = inputs[0]
+        return x[self.start : self.stop] if x.ndim == 4 else x[:, self.start : self.stop]
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        # The channels left out receive no gradient.
+        if grad_output.ndim == 4:
+            d_x = np.zeros((self.channels, *grad_output.shape[1:]), grad_output.dtype)
+            d_x[self.start : self.stop] = grad_output
+        else:
+            d_x = np.zeros((len(grad_output), self.channels), grad_output.dtype)
+            d_x[:, self.start : self.stop] = grad_output
+        return [d_x]
+
+
 class LRNOp(Op):
     """Local response normalisation across channels (axis 0), as ONNX LRN.
 

@@ -279,6 +279,12 @@ def test_unet_with_nearest_up_sampling_by_hand():
 
 
 def test_without_up_sampling_every_field_is_distills_r_s_p():
+    checked = 0
     for name in example_names():
-        fields = receptive_fields(load_network(example_path(name)))
-        assert all(f.uniform and f.height.period == f.width.period == 1 for f in fields.values() if f is not None)
+        document = load_network(example_path(name))
+        if any(node.type_name in ("Upsample2D", "Conv2DTranspose") for node in document.nodes):
+            continue
+        fields = receptive_fields(document)
+        assert all(f.uniform and f.height.period == f.width.period == 1 for f in fields.values() if f is not None), name
+        checked += 1
+    assert checked >= 14  # the classic examples and the blocks that only down-sample

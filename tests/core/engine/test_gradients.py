@@ -89,6 +89,8 @@ CASES = {
     "scale_map": single("Scale"),
     "scale_vector": single("Scale", input_shape=VECTOR),
     "channel_shuffle": single("ChannelShuffle", {"groups": 2}),
+    "channel_slice_map": single("ChannelSlice", {"start": 1, "stop": 3}),
+    "channel_slice_vector": single("ChannelSlice", {"start": 2, "stop": 5}, input_shape=VECTOR),
     "lrn_odd": single("LRN", {"size": 3, "alpha": 0.5, "beta": 0.75, "bias": 1.5}),
     "lrn_even": single("LRN", {"size": 4, "alpha": 0.3, "beta": 0.6, "bias": 2.0}),
     "relu": single("ReLU"),

@@ -197,3 +197,35 @@ def test_mul_then_add_is_one_scale_named_after_the_add():
     )
     imported = assert_same_as_onnxruntime(model)
     assert [(node.type_name, node.name) for node in imported.order] == [("Input", "x"), ("Scale", "y")]
+
+
+@pytest.mark.parametrize("opset", [9, 11, 17])
+def test_a_channel_split_as_pytorch_writes_it_is_two_slices(opset):
+    # x.chunk(2, dim=1): two Slices of the channel axis, the second "to the end" (2**63 − 1).
+    end = np.iinfo(np.int64).max
+    if opset < 10:
+        slices = [
+            n("Slice", ["x"], ["a"], starts=[0], ends=[3], axes=[1]),
+            n("Slice", ["x"], ["b"], starts=[3], ends=[int(end)], axes=[1]),
+        ]
+        constants = {}
+    else:
+        slices = [n("Slice", ["x", "s0", "e0", "ax"], ["a"]), n("Slice", ["x", "s1", "e1", "ax"], ["b"])]
+        constants = {
+            "s0": np.array([0]),
+            "e0": np.array([3]),
+            "s1": np.array([3]),
+            "e1": np.array([end]),
+            "ax": np.array([1]),
+        }
+    nodes = [*slices, n("Relu", ["b"], ["r"]), n("Concat", ["r", "a"], ["y"], axis=1)]
+    imported = assert_same_as_onnxruntime(build_model(nodes, (1, 6, 3, 3), "y", constants, opset=opset))
+    params = {node.name: dict(node.layer.params) for node in imported.order if node.type_name == "ChannelSlice"}
+    assert params == {"a": {"start": 0, "stop": 3}, "b": {"start": 3, "stop": 6}}
+
+
+def test_a_slice_of_another_axis_is_refused_naming_it():
+    nodes = [n("Slice", ["x", "s", "e", "ax"], ["y"])]
+    constants = {"s": np.array([0]), "e": np.array([2]), "ax": np.array([2])}
+    with pytest.raises(OnnxImportError, match=r"Slice \(y\): only a slice of the channel axis with step 1"):
+        import_model(build_model(nodes, (1, 6, 3, 3), "y", constants))

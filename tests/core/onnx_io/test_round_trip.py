@@ -218,6 +218,11 @@ CONFIGURATIONS: dict[str, dict[str, NetworkDocument]] = {
         "2 groups": chain((6, 4, 4), ("ChannelShuffle", {})),
         "3 groups": chain((6, 4, 4), ("ChannelShuffle", {"groups": 3})),
     },
+    "ChannelSlice": {
+        "first half": chain((6, 4, 4), ("ChannelSlice", {"start": 0, "stop": 3})),
+        "middle": chain((6, 4, 4), ("ChannelSlice", {"start": 2, "stop": 5})),
+        "features": chain((5,), ("ChannelSlice", {"start": 1, "stop": 5})),
+    },
     "Flatten": {
         "image": chain(IMAGE, ("Flatten", {}), ("Dense", {"units": 3})),
         "features": chain((5,), ("Flatten", {})),
