@@ -25,14 +25,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.analysis.bottleneck import BottleneckComparison, bottleneck_for_node
+from core.analysis.bottleneck import (
+    BottleneckComparison,
+    SeparableComparison,
+    bottleneck_for_node,
+    separable_for_node,
+    separable_layers,
+)
 from core.analysis.report import format_bytes, format_count, format_si, receptive_field_cells
 from core.analysis.summary import LayerSummary, NetworkSummary, summarize
 from core.errors import LayerwiseError, ParamError
 from core.graph.document import NetworkDocument
 from core.graph.events import DocumentEvent, NodeMoved, NodeRemoved
 from core.shapes import Shape, format_shape, is_image
-from gui.commands import InsertFragmentCommand, RenameNodeCommand, SetParamCommand
+from gui.commands import (
+    ConnectCommand,
+    DisconnectCommand,
+    InsertFragmentCommand,
+    RemoveNodesCommand,
+    RenameNodeCommand,
+    SetParamCommand,
+)
 from gui.panels.activation_curve import ActivationCurve
 from gui.panels.param_editors import INT_LIMIT, ParamEditor, SpinBox, make_editor
 
@@ -304,6 +317,121 @@ class BottleneckSection(QWidget):
         )
 
 
+class SeparableSection(QWidget):
+    """What a k×k Conv2D would cost as a depthwise k×k plus a 1×1 convolution, and a button to rewrite it.
+
+    Attributes
+    ----------
+    table
+        The comparison; its label column lines up with the form's.
+    row_labels
+        The labels in the table's first column.
+    cells
+        Table text per ``(figure, variant)``: figures ``params``, ``macs``; variants
+        ``as_is``, ``separable``, ``ratio``.
+    rewrite_button
+        Replaces the convolution by the two layers in one undo step.
+    """
+
+    def __init__(self, document: NetworkDocument, undo_stack: QUndoStack, node_id: str) -> None:
+        super().__init__()
+        self._document, self._undo_stack, self._node_id = document, undo_stack, node_id
+        self.cells: dict[tuple[str, str], QLabel] = {}
+        self.error_label = _wrapping(role="muted")
+        self.error_label.hide()
+        self.rewrite_button = QPushButton("Rewrite as depthwise + 1×1")
+        self.rewrite_button.setToolTip("Replace this convolution by a depthwise k×k and a 1×1 convolution (MobileNet).")
+        self.rewrite_button.clicked.connect(self.rewrite)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(_section("As depthwise + 1×1 pointwise"))
+        layout.addWidget(
+            _wrapping("Filter each channel on its own, then mix channels with a 1×1 convolution.", "muted")
+        )
+        self.table, self.row_labels = _grid(), []
+        figures = (("params", "Parameters"), ("macs", "MACs"))
+        variants = (
+            ("as_is", "As is", "The convolution as it is."),
+            ("separable", "Separable", "A depthwise k×k convolution, then a 1×1 convolution to the same outputs."),
+            ("ratio", "Ratio", "Separable divided by as is: below 1 is cheaper."),
+        )
+        for column, (_, title) in enumerate(figures, start=1):
+            self.table.addWidget(_label(title, "muted", align=RIGHT), 0, column)
+            self.table.setColumnStretch(column, 1)
+        for row, (variant, title, tooltip) in enumerate(variants, start=1):
+            self.row_labels.append(_label(title, tooltip=tooltip))
+            self.table.addWidget(self.row_labels[-1], row, 0)
+            for column, (figure, _) in enumerate(figures, start=1):
+                self.cells[figure, variant] = _value_label()
+                self.table.addWidget(self.cells[figure, variant], row, column)
+        layout.addLayout(self.table)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.rewrite_button, 0, Qt.AlignmentFlag.AlignRight)
+
+    def refresh(self, input_shape: Shape | None) -> None:
+        """Show the comparison for a known C×H×W ``input_shape``; hide the section otherwise."""
+        self.setVisible(input_shape is not None and is_image(input_shape))
+        if self.isHidden():
+            return
+        try:
+            comparison: SeparableComparison | None = separable_for_node(self._document, self._node_id)
+        except LayerwiseError as exc:
+            comparison = None
+            self.error_label.setText(str(exc))
+        self.error_label.setVisible(comparison is None)
+        self.rewrite_button.setEnabled(comparison is not None)
+        for key in ("params", "macs"):
+            if comparison is None:
+                for variant in ("as_is", "separable", "ratio"):
+                    self.cells[key, variant].setText("–")
+                continue
+            direct, separable = getattr(comparison.direct, key), getattr(comparison.separable, key)
+            ratio = getattr(comparison, f"{key}_ratio")
+            self.cells[key, "as_is"].setText(format_si(direct))
+            self.cells[key, "as_is"].setToolTip(format_count(direct))
+            self.cells[key, "separable"].setText(format_si(separable))
+            self.cells[key, "separable"].setToolTip(format_count(separable))
+            self.cells[key, "ratio"].setText(f"×{ratio:.2f}")
+            _set_role(self.cells[key, "ratio"], "good" if ratio < 1 else "error")
+
+    def rewrite(self) -> None:
+        """Replace the convolution by ``DepthwiseConv2D → Conv2D 1×1`` in one undo step, keeping its wiring."""
+        document, node = self._document, self._document.node(self._node_id)
+        depthwise, pointwise = separable_layers(node.layer)
+        (source,) = document.input_edges(node.id)
+        outputs = list(document.output_edges(node.id))
+        x, y = node.position
+        names = (f"{node.name}_depthwise", f"{node.name}_pointwise")
+        fragment = {
+            "layers": [
+                {
+                    "name": names[0],
+                    "type": depthwise.type_name,
+                    "params": depthwise.get_config(),
+                    "position": [x, y - 15],
+                },
+                {
+                    "name": names[1],
+                    "type": pointwise.type_name,
+                    "params": pointwise.get_config(),
+                    "inputs": [names[0]],
+                    "position": [x, y + 15],
+                },
+            ]
+        }
+        stack = self._undo_stack
+        stack.beginMacro(f"Rewrite {node.name} as depthwise + 1×1")
+        insert = InsertFragmentCommand(document, fragment, wire_from=source.source, text="Insert depthwise + 1×1")
+        stack.push(insert)
+        if insert.node_ids:  # empty when a running training refused the change
+            for edge in outputs:
+                stack.push(DisconnectCommand(document, edge))
+                stack.push(ConnectCommand(document, insert.node_ids[1], edge.target, edge.port))
+            stack.push(RemoveNodesCommand(document, [node.id]))
+        stack.endMacro()
+
+
 class NodeInspector(QWidget):
     """Everything about one layer: header, parameter editors, figures and, for a Conv2D, a bottleneck.
 
@@ -344,11 +472,18 @@ class NodeInspector(QWidget):
         self.bottleneck = (
             BottleneckSection(document, undo_stack, node_id) if node.layer.offers_bottleneck_comparison else None
         )
+        self.separable = (
+            SeparableSection(document, undo_stack, node_id) if node.layer.offers_bottleneck_comparison else None
+        )
         grids, labels = [grid], list(self._row_labels)
         if self.bottleneck is not None:
             layout.addWidget(self.bottleneck)
             grids.append(self.bottleneck.table)
             labels += self.bottleneck.row_labels
+        if self.separable is not None:
+            layout.addWidget(self.separable)
+            grids.append(self.separable.table)
+            labels += self.separable.row_labels
         _align_label_columns(grids, labels)
         self.curve: ActivationCurve | None = None
         if node.layer.is_activation_function:
@@ -475,6 +610,9 @@ class NodeInspector(QWidget):
         if self.bottleneck is not None:
             known = by_id.get(self.node_id)
             self.bottleneck.refresh(self._input_shape(by_id) if known and known.output_shape else None)
+        if self.separable is not None:
+            known = by_id.get(self.node_id)
+            self.separable.refresh(self._input_shape(by_id) if known and known.output_shape else None)
         if self.curve is not None:
             self.curve.set_layer(node.layer)  # follows alpha edits
 

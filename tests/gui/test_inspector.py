@@ -368,6 +368,33 @@ def test_insert_bottleneck_is_one_undo_step(panel, document, stack):
     assert [n.name for n in document.inputs_of(conv2.id)] == ["conv2_reduce_relu"]
 
 
+def test_separable_comparison_and_rewrite_in_one_undo_step(panel, document, stack):
+    from core.analysis.bottleneck import separable_for_node
+    from core.engine.model import Model
+
+    before = network_to_dict(document)
+    view = select(panel, document, "conv2")
+    section = view.separable
+    assert section is not None and not section.isHidden()
+    comparison = separable_for_node(document, view.node_id)
+    assert section.cells["macs", "as_is"].text() == format_si(comparison.direct.macs)
+    assert section.cells["params", "separable"].text() == format_si(comparison.separable.params)
+    assert section.cells["macs", "ratio"].text() == f"×{comparison.macs_ratio:.2f}"
+    shape_before = Model(document).output_shape
+    section.rewrite_button.click()
+    assert stack.count() == 1
+    assert document.node_by_name("conv2") is None
+    depthwise, pointwise = document.node_by_name("conv2_depthwise"), document.node_by_name("conv2_pointwise")
+    assert (depthwise.type_name, pointwise.type_name) == ("DepthwiseConv2D", "Conv2D")
+    assert [n.name for n in document.inputs_of(depthwise.id)] == ["pool1"]
+    assert [n.name for n in document.inputs_of(pointwise.id)] == ["conv2_depthwise"]
+    assert [n.name for n in document.inputs_of(document.node_by_name("relu2").id)] == ["conv2_pointwise"]
+    assert Model(document).output_shape == shape_before
+    stack.undo()
+    assert network_to_dict(document) == before
+    assert select(panel, document, "fc1").separable is None
+
+
 # -- selection and context ----------------------------------------------------------
 
 

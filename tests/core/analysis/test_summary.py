@@ -72,3 +72,21 @@ def test_bottleneck_for_a_node_and_its_refusals():
     grouped = create_layer("Conv2D", {"filters": 8, "groups": 4})
     with pytest.raises(LayerwiseError, match="multiple of the convolution's groups"):
         compare_bottleneck(grouped, (16, 8, 8), 6)
+
+
+def test_separable_comparison_is_mobilenets_ratio_and_keeps_the_output_shape():
+    from core.analysis.bottleneck import compare_separable, separable_layers
+    from core.layers.convolution import Conv2D
+
+    conv = Conv2D(filters=64, kernel_size=3, stride=2, padding="same", bias=True)
+    comparison = compare_separable(conv, (32, 16, 16))
+    # Howard et al. 2017: depthwise + pointwise over standard = 1/N + 1/k² in multiply-adds.
+    assert comparison.macs_ratio == pytest.approx(1 / 64 + 1 / 9)
+    assert comparison.direct.params == 64 * 32 * 9 + 64
+    assert comparison.separable.params == 32 * 9 + 64 * 32 + 64
+    depthwise, pointwise = separable_layers(conv)
+    assert pointwise.output_shape([depthwise.output_shape([(32, 16, 16)])]) == conv.output_shape([(32, 16, 16)])
+    with pytest.raises(LayerwiseError, match="1×1 convolution has no spatial part"):
+        separable_layers(Conv2D(filters=8, kernel_size=1))
+    with pytest.raises(LayerwiseError, match="grouped convolution"):
+        separable_layers(Conv2D(filters=8, kernel_size=3, groups=2))
