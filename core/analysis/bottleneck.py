@@ -84,6 +84,17 @@ def compare_bottleneck(conv: Conv2D, input_shape: Shape, reduction_channels: int
     )
 
 
+def _conv_input_shape(document: NetworkDocument, node_id: str) -> Shape:
+    """The input shape of the Conv2D ``node_id``; :class:`LayerwiseError` for another layer or an unknown shape."""
+    node = document.node(node_id)
+    if not node.layer.offers_bottleneck_comparison:
+        raise LayerwiseError(f"layer {node.name!r} is a {node.type_name}, not a Conv2D")
+    shapes = check_graph(document).input_shapes(document, node_id)
+    if len(shapes) != 1 or shapes[0] is None:
+        raise LayerwiseError(f"the input shape of layer {node.name!r} is not known; fix the problems above it first")
+    return shapes[0]
+
+
 def bottleneck_for_node(document: NetworkDocument, node_id: str, reduction_channels: int) -> BottleneckComparison:
     """Run :func:`compare_bottleneck` for the Conv2D node ``node_id`` of ``document``.
 
@@ -93,12 +104,7 @@ def bottleneck_for_node(document: NetworkDocument, node_id: str, reduction_chann
         When the node is not a convolution or its input shape is unknown.
     """
     node = document.node(node_id)
-    if not node.layer.offers_bottleneck_comparison:
-        raise LayerwiseError(f"layer {node.name!r} is a {node.type_name}, not a Conv2D")
-    shapes = check_graph(document).input_shapes(document, node_id)
-    if len(shapes) != 1 or shapes[0] is None:
-        raise LayerwiseError(f"the input shape of layer {node.name!r} is not known; fix the problems above it first")
-    return compare_bottleneck(node.layer, shapes[0], reduction_channels)
+    return compare_bottleneck(node.layer, _conv_input_shape(document, node_id), reduction_channels)
 
 
 @dataclass(frozen=True)
@@ -168,9 +174,4 @@ def separable_for_node(document: NetworkDocument, node_id: str) -> SeparableComp
         When the node is not a convolution that can be separated or its input shape is unknown.
     """
     node = document.node(node_id)
-    if not node.layer.offers_bottleneck_comparison:
-        raise LayerwiseError(f"layer {node.name!r} is a {node.type_name}, not a Conv2D")
-    shapes = check_graph(document).input_shapes(document, node_id)
-    if len(shapes) != 1 or shapes[0] is None:
-        raise LayerwiseError(f"the input shape of layer {node.name!r} is not known; fix the problems above it first")
-    return compare_separable(node.layer, shapes[0])
+    return compare_separable(node.layer, _conv_input_shape(document, node_id))

@@ -32,6 +32,14 @@ from core.registry import register
 from core.shapes import Shape
 from core.window import Window, resolve_transposed_window, resolve_window
 
+CONV_WINDOW = (
+    PairParam("kernel_size", (3, 3), "Kernel height and width.", minimum=1, maximum=1024),
+    PairParam("stride", (1, 1), "Step between neighbouring windows.", minimum=1, maximum=1024),
+    PaddingParam("padding", "valid", "Zero padding: 'valid', 'same', p, [ph, pw] or [top, left, bottom, right]."),
+    PairParam("dilation", (1, 1), "Spacing between kernel taps (atrous convolution).", minimum=1, maximum=1024),
+)
+"""The window parameters every convolution shares, in the order editors show them."""
+
 
 @register
 class Conv2D(Layer):
@@ -52,10 +60,7 @@ class Conv2D(Layer):
     )
     param_specs = (
         IntParam("filters", 32, "Number of kernels, i.e. output channels.", minimum=1, maximum=65536),
-        PairParam("kernel_size", (3, 3), "Kernel height and width.", minimum=1, maximum=1024),
-        PairParam("stride", (1, 1), "Step between neighbouring windows.", minimum=1, maximum=1024),
-        PaddingParam("padding", "valid", "Zero padding: 'valid', 'same', p, [ph, pw] or [top, left, bottom, right]."),
-        PairParam("dilation", (1, 1), "Spacing between kernel taps (atrous convolution).", minimum=1, maximum=1024),
+        *CONV_WINDOW,
         IntParam(
             "groups", 1, "Split channels into this many independent groups (C for depthwise).", minimum=1, maximum=65536
         ),
@@ -184,10 +189,7 @@ class DepthwiseConv2D(Layer):
     computes_weighted_sums = True
     summary = "Filters each channel on its own with its own kernels: spatial filtering that mixes no channels."
     param_specs = (
-        PairParam("kernel_size", (3, 3), "Kernel height and width.", minimum=1, maximum=1024),
-        PairParam("stride", (1, 1), "Step between neighbouring windows.", minimum=1, maximum=1024),
-        PaddingParam("padding", "valid", "Zero padding: 'valid', 'same', p, [ph, pw] or [top, left, bottom, right]."),
-        PairParam("dilation", (1, 1), "Spacing between kernel taps (atrous convolution).", minimum=1, maximum=1024),
+        *CONV_WINDOW,
         IntParam(
             "depth_multiplier", 1, "Kernels per input channel: C·depth_multiplier outputs.", minimum=1, maximum=4096
         ),
