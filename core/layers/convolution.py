@@ -514,16 +514,24 @@ def _check_weight(weight: np.ndarray, expected: tuple[int, ...]) -> None:
         raise UnsupportedNode(f"its weight has shape {list(weight.shape)}, where this input needs {list(expected)}")
 
 
-@onnx_converter("Conv", min_inputs=2)
-def _import_conv(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
-    """A 2-D ``Conv`` with constant weights (and bias) → Conv2D; one group per channel → DepthwiseConv2D."""
+def _read_convolution(
+    reader: OnnxReader, node: OnnxNode, attrs: Attributes, what: str
+) -> tuple[np.ndarray, np.ndarray | None, Shape, list[int], list[int], list[int]]:
+    """What ``Conv`` and ``ConvTranspose`` share: constant 4-D weight, optional bias, input shape, window."""
     weight = reader.require_constant(node.input[1], "weight")
     if weight.ndim != 4:
-        raise UnsupportedNode("only 2-D convolutions are supported")
+        raise UnsupportedNode(f"only 2-D {what} are supported")
     bias = reader.constant(node.input[2]) if len(node.input) > 2 else None
     shape = reader.spatial_shape(node)
     kernel = read_pair(attrs, "kernel_shape", list(weight.shape[2:]))
     strides, dilations = read_pair(attrs, "strides", [1, 1]), read_pair(attrs, "dilations", [1, 1])
+    return weight, bias, shape, kernel, strides, dilations
+
+
+@onnx_converter("Conv", min_inputs=2)
+def _import_conv(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """A 2-D ``Conv`` with constant weights (and bias) → Conv2D; one group per channel → DepthwiseConv2D."""
+    weight, bias, shape, kernel, strides, dilations = _read_convolution(reader, node, attrs, "convolutions")
     groups = read_int(attrs, "group", 1)
     params = {
         "kernel_size": kernel,
@@ -580,13 +588,7 @@ def _transposed_padding(
 @onnx_converter("ConvTranspose", min_inputs=2)
 def _import_conv_transpose(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
     """A 2-D ``ConvTranspose`` with constant weights (and bias) → Conv2DTranspose."""
-    weight = reader.require_constant(node.input[1], "weight")
-    if weight.ndim != 4:
-        raise UnsupportedNode("only 2-D transposed convolutions are supported")
-    bias = reader.constant(node.input[2]) if len(node.input) > 2 else None
-    shape = reader.spatial_shape(node)
-    kernel = read_pair(attrs, "kernel_shape", list(weight.shape[2:]))
-    strides, dilations = read_pair(attrs, "strides", [1, 1]), read_pair(attrs, "dilations", [1, 1])
+    weight, bias, shape, kernel, strides, dilations = _read_convolution(reader, node, attrs, "transposed convolutions")
     extra = read_ints(attrs, "output_padding", [0, 0], minimum=0)
     if len(extra) != 2:
         raise UnsupportedNode("only 2-D spatial operations are supported")
