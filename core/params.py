@@ -160,23 +160,30 @@ class PairParam(ParamSpec):
 
 @dataclass(frozen=True)
 class PaddingParam(ParamSpec):
-    """Spatial zero padding.
+    """Spatial padding, in pixels per side or by one of the named ``modes``.
 
     Accepted forms: ``"valid"`` (none), ``"same"`` (as much as keeps ``ceil(size /
     stride)``, the extra pixel at the bottom/right as in TensorFlow and ONNX
     ``SAME_UPPER``), ``p`` (all sides), ``[ph, pw]`` (symmetric per axis) or
     ``[top, left, bottom, right]`` (ONNX ``pads`` order). The canonical value is the
     string or a 4-tuple.
+
+    Attributes
+    ----------
+    modes
+        The named paddings accepted besides pixel counts; ``()`` where only pixels make
+        sense (a padding layer has no kernel or stride for ``"same"`` to follow).
     """
 
+    modes: tuple[str, ...] = ("valid", "same")
     kind: ClassVar[str] = "padding"
-    modes: ClassVar[tuple[str, ...]] = ("valid", "same")
 
     def coerce(self, value: Any) -> str | Padding4:
         if isinstance(value, str):
             if value in self.modes:
                 return value
-            raise ParamError(self.name, f"must be 'valid', 'same' or a number, got {value!r}")
+            named = "".join(f"{mode!r}, " for mode in self.modes)
+            raise ParamError(self.name, f"must be {named}p, [ph, pw] or [top, left, bottom, right], got {value!r}")
         if isinstance(value, (list, tuple)):
             numbers = [_as_int(self.name, v, 0, None) for v in value]
             if len(numbers) == 2:

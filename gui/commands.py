@@ -14,6 +14,7 @@ from PySide6.QtGui import QUndoCommand
 
 from core.graph.document import NetworkDocument
 from core.graph.events import Edge
+from core.graph.fileformat import input_reference
 
 Position = tuple[float, float]
 
@@ -72,7 +73,9 @@ class RemoveNodesCommand(QUndoCommand):
         for index, node_id, type_name, name, params, position in sorted(self.snapshots):
             self.document.add_node(type_name, params, name=name, position=position, node_id=node_id, index=index)
         for edge in sorted(self.edges, key=lambda e: (e.target, e.port)):
-            self.document.connect(edge.source, edge.target, edge.port)
+            self.document.connect(
+                edge.source, edge.target, edge.port, source_port=edge.source_port, missing_output_ok=True
+            )
 
 
 class MoveNodesCommand(QUndoCommand):
@@ -92,13 +95,24 @@ class MoveNodesCommand(QUndoCommand):
 
 
 class ConnectCommand(QUndoCommand):
-    def __init__(self, document: NetworkDocument, source_id: str, target_id: str, port: int | None = None) -> None:
+    """Connect output ``source_port`` of a layer to input ``port`` (the next free one) of another."""
+
+    def __init__(
+        self,
+        document: NetworkDocument,
+        source_id: str,
+        target_id: str,
+        port: int | None = None,
+        *,
+        source_port: int = 0,
+    ) -> None:
         super().__init__(f"Connect {document.node(source_id).name} → {document.node(target_id).name}")
         self.document, self.source_id, self.target_id, self.port = document, source_id, target_id, port
+        self.source_port = source_port
         self.edge: Edge | None = None
 
     def redo(self) -> None:
-        self.edge = self.document.connect(self.source_id, self.target_id, self.port)
+        self.edge = self.document.connect(self.source_id, self.target_id, self.port, source_port=self.source_port)
         self.port = self.edge.port
 
     def undo(self) -> None:
@@ -115,7 +129,8 @@ class DisconnectCommand(QUndoCommand):
         self.document.disconnect(self.edge)
 
     def undo(self) -> None:
-        self.document.connect(self.edge.source, self.edge.target, self.edge.port)
+        edge = self.edge
+        self.document.connect(edge.source, edge.target, edge.port, source_port=edge.source_port, missing_output_ok=True)
 
 
 class SetParamCommand(QUndoCommand):
@@ -170,6 +185,8 @@ class InsertFragmentCommand(QUndoCommand):
         Optional existing node that feeds the fragment: every layer that names ``entry``
         among its inputs (at that input's port), or without ``entry`` the first layer
         without inputs.
+    wire_port
+        The output of ``wire_from`` that feeds the fragment (0 but for layers with several).
     entry
         The name that stands for ``wire_from`` in the fragment's inputs (a template block's
         dropped Input layer, which may feed several of its layers: a residual's skip).
@@ -187,10 +204,11 @@ class InsertFragmentCommand(QUndoCommand):
         rewire: tuple[Edge, str] | None = None,
         text: str = "Insert layers",
         entry: str | None = None,
+        wire_port: int = 0,
     ) -> None:
         super().__init__(text)
         self.document, self.fragment, self.offset = document, fragment, offset
-        self.wire_from, self.rewire, self.entry = wire_from, rewire, entry
+        self.wire_from, self.rewire, self.entry, self.wire_port = wire_from, rewire, entry, wire_port
         self.node_ids: list[str] = []
         self.names: dict[str, str] = {}
         self.added_edges: list[Edge] = []
@@ -213,15 +231,25 @@ class InsertFragmentCommand(QUndoCommand):
         inside = {layer["name"] for layer in layers}
         for layer in layers:
             target = self.names["#" + layer["name"]]
-            for source in layer.get("inputs", []):
+            for source, source_port in map(input_reference, layer.get("inputs", [])):
                 if source in inside:
-                    self.added_edges.append(self.document.connect(self.names["#" + source], target))
+                    edge = self.document.connect(self.names["#" + source], target, source_port=source_port)
+                    self.added_edges.append(edge)
                 elif source == self.entry and self.wire_from is not None:
-                    self.added_edges.append(self.document.connect(self.wire_from, target))
+                    edge = self.document.connect(self.wire_from, target, source_port=self.wire_port)
+                    self.added_edges.append(edge)
         if self.wire_from is not None and self.entry is None:
-            first = next((layer for layer in layers if not [s for s in layer.get("inputs", []) if s in inside]), None)
+            first = next(
+                (
+                    layer
+                    for layer in layers
+                    if not [s for s in layer.get("inputs", []) if input_reference(s)[0] in inside]
+                ),
+                None,
+            )
             if first is not None and self.document.node(self.names["#" + first["name"]]).layer.max_inputs != 0:
-                self.added_edges.append(self.document.connect(self.wire_from, self.names["#" + first["name"]]))
+                first_id = self.names["#" + first["name"]]
+                self.added_edges.append(self.document.connect(self.wire_from, first_id, source_port=self.wire_port))
         if self.rewire is not None:
             edge, feeder = self.rewire
             self.document.disconnect(edge)
@@ -234,4 +262,4 @@ class InsertFragmentCommand(QUndoCommand):
             self.document.remove_node(node_id)
         if self.rewire is not None:
             edge, _ = self.rewire
-            self.document.connect(edge.source, edge.target, edge.port)
+            self.document.connect(edge.source, edge.target, edge.port, source_port=edge.source_port)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QWidget,
 )
 
 from core.engine.model import Model
@@ -28,6 +29,7 @@ from core.graph.document import NetworkDocument
 from core.graph.fileformat import (
     FORMAT_ID,
     FORMAT_VERSION,
+    input_reference,
     load_network,
     network_from_dict,
     network_to_dict,
@@ -48,6 +50,7 @@ from gui.panels.training_curves import TrainingCurvesPanel
 from gui.panels.training_panel import TrainingPanel
 from gui.recovery import Autosaver
 from gui.undo import GuardedUndoStack
+from gui.widgets.minimum_scroll_area import MinimumScrollArea
 from gui.workers.training_worker import WorkerMode
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,7 @@ BLOCKS = {
     "Squeeze-and-Excitation": "se_block",
     "EfficientNet MBConv": "mbconv",
     "ConvNeXt block": "convnext_block",
+    "ShuffleNetV2 unit": "shufflenet_unit",
     "ShuffleNetV2 down-sampling unit": "shufflenet_unit_down",
     "U-Net (small)": "unet_small",
     "Convolutional autoencoder": "conv_autoencoder",
@@ -83,6 +87,16 @@ MAX_RECENT = 8
 _NOT_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 """Characters some file system refuses in a file name, path separators among them."""
 PASTE_OFFSET = 40.0
+SIDE_DOCK_WIDTHS = (220, 360)
+"""Default widths of the layer palette (left) and the inspector (right), in pixels."""
+BOTTOM_DOCK_SHARE = 0.24
+"""Default share of the window's height for the bottom docks; the canvas keeps the rest."""
+MIN_BOTTOM_DOCK_HEIGHT = 160
+"""Least default height of the bottom docks, in pixels (a small window)."""
+ROOMY_DOCK_SHARE = 0.45
+"""Most of the window's height a bottom tab that needs room (See inside) takes when raised."""
+IMPORT_NOTES_LISTED = 8
+"""Import notes the message lists itself; all of them are in its details."""
 
 
 def release_clipboard(*_args: object) -> None:
@@ -104,13 +118,21 @@ def release_clipboard_at_exit() -> None:
         app.aboutToQuit.connect(release_clipboard)
 
 
+def _input_name(item: object) -> str | None:
+    """The layer an item of a fragment's ``"inputs"`` names; ``None`` for a malformed item (refused later)."""
+    try:
+        return input_reference(item)[0]
+    except ValueError:
+        return None
+
+
 def fragment_of(document: NetworkDocument, node_ids: list[str]) -> dict:
     """The selected layers in the file's layer format (inputs limited to the selection)."""
     data = network_to_dict(document)
     chosen = {document.node(i).name for i in node_ids}
     layers = [layer for layer in data["layers"] if layer["name"] in chosen]
     for layer in layers:
-        layer["inputs"] = [name for name in layer["inputs"] if name in chosen]
+        layer["inputs"] = [item for item in layer["inputs"] if input_reference(item)[0] in chosen]
     return {"layers": layers}
 
 
@@ -131,6 +153,9 @@ class MainWindow(QMainWindow):
         self.weights = NetworkWeights()
         self.weights_modified = False
         self._shown_once = False
+        self._layout_restored = False
+        self.import_notes_box: QMessageBox | None = None
+        """The message that lists the last import's notes, while it is open."""
         self.undo_stack = GuardedUndoStack(self)
         self.undo_stack.guard = self._allow_edit
         self.setWindowIcon(QIcon(str(RESOURCES_DIR / "icons" / "layerwise.svg")))
@@ -152,16 +177,21 @@ class MainWindow(QMainWindow):
         self.problems_dock = self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.summary_dock = self._dock("Summary", self.summary_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.training_dock = self._dock("Training", self.training_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.curves_dock = self._dock("Training curves", self.curves_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.inside_dock = self._dock("See inside", self.inside_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        # Scrolled, so that their minimum sizes do not hold the bottom docks (and the canvas) at their height.
+        self.curves_dock = self._dock(
+            "Training curves", self.curves_panel, Qt.DockWidgetArea.BottomDockWidgetArea, scrolled=True
+        )
+        self.inside_dock = self._dock(
+            "See inside", self.inside_panel, Qt.DockWidgetArea.BottomDockWidgetArea, scrolled=True
+        )
         self.tabifyDockWidget(self.problems_dock, self.summary_dock)
         self.tabifyDockWidget(self.summary_dock, self.curves_dock)
         self.tabifyDockWidget(self.curves_dock, self.inside_dock)
         self.tabifyDockWidget(self.inspector_dock, self.training_dock)
         self.problems_dock.raise_()
         self.inspector_dock.raise_()
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [210, 360], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.problems_dock], [260], Qt.Orientation.Vertical)
+        for dock in (self.curves_dock, self.inside_dock):
+            dock.visibilityChanged.connect(lambda visible, d=dock: visible and self._make_room_for(d))
         self.training_panel.weights_trained.connect(self._weights_trained)
         self.training_panel.running_changed.connect(self._training_running)
         # After _weights_trained, so that the provider already returns the new weights.
@@ -190,12 +220,48 @@ class MainWindow(QMainWindow):
         # Connected after the panel's own slot: the finished run is in its list by then.
         self.training_panel.worker.outcome_arrived.connect(lambda _outcome: self.autosaver.save_now())
 
-    def _dock(self, title: str, widget, area: Qt.DockWidgetArea) -> QDockWidget:
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, scrolled: bool = False) -> QDockWidget:
+        """Dock ``widget`` in ``area``; ``scrolled`` puts it in a scroll area when the dock is smaller."""
         dock = QDockWidget(title, self)
         dock.setObjectName(f"{title.lower()}_dock")
+        if scrolled:
+            widget = MinimumScrollArea(widget)
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    def apply_default_layout(self) -> None:
+        """Size the docks so that the canvas has most of the window.
+
+        The palette and the inspector get :data:`SIDE_DOCK_WIDTHS`, the bottom docks
+        :data:`BOTTOM_DOCK_SHARE` of the height. Applied when the window first shows
+        without a saved layout.
+        """
+        self.resizeDocks([self.palette_dock, self.inspector_dock], list(SIDE_DOCK_WIDTHS), Qt.Orientation.Horizontal)
+        bottom = max(MIN_BOTTOM_DOCK_HEIGHT, round(self.height() * BOTTOM_DOCK_SHARE))
+        self.resizeDocks([self.problems_dock], [bottom], Qt.Orientation.Vertical)
+
+    def _make_room_for(self, dock: QDockWidget) -> None:
+        """Grow the bottom docks when ``dock``, a tab that needs room, is raised in a short area.
+
+        Up to :data:`ROOMY_DOCK_SHARE` of the window; the rest stays scrollable.
+        """
+        if not self._shown_once or dock.isFloating():
+            return
+        if self.dockWidgetArea(dock) != Qt.DockWidgetArea.BottomDockWidgetArea:
+            return
+        scroll = dock.widget()
+        if not isinstance(scroll, MinimumScrollArea):
+            return
+        # The area's height counts the tab bar under the dock too.
+        below = self.statusBar().geometry().top() if self.statusBar().isVisible() else self.height()
+        area = max(dock.height(), below - dock.geometry().top())
+        wanted = min(
+            area - scroll.height() + scroll.minimum_content_size().height(),
+            round(self.height() * ROOMY_DOCK_SHARE),
+        )
+        if area < wanted:
+            self.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
 
     # -- menus -------------------------------------------------------------------------
 
@@ -446,6 +512,35 @@ class MainWindow(QMainWindow):
         if imported.notes:  # names the document could not keep as the model had them
             message += f"; {len(imported.notes)} renamed: " + "; ".join(imported.notes)
         self.statusBar().showMessage(message, 15000 if imported.notes else 6000)
+        if imported.notes:
+            self._show_import_notes(Path(chosen).name, len(imported.document), imported.notes)
+
+    def _show_import_notes(self, file_name: str, layers: int, notes: list[str]) -> None:
+        """Tell, in a message over the window, what the import could not keep as the model had it.
+
+        The message lists the first :data:`IMPORT_NOTES_LISTED` notes, and every note in its details.
+        It does not block: the imported network is already open behind it.
+        """
+        if self.import_notes_box is not None:
+            self.import_notes_box.close()
+        listed = "\n".join(f"• {note}" for note in notes[:IMPORT_NOTES_LISTED])
+        if len(notes) > IMPORT_NOTES_LISTED:
+            listed += f"\n… and {len(notes) - IMPORT_NOTES_LISTED} more (Show Details… lists them all)."
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "Model imported with notes",
+            f"Imported {file_name}: {layers} layers. "
+            f"{len(notes)} {'layer is' if len(notes) == 1 else 'layers are'} not named as in the model:",
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        box.setInformativeText(listed)
+        if len(notes) > IMPORT_NOTES_LISTED:
+            box.setDetailedText("\n".join(notes))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result: setattr(self, "import_notes_box", None))
+        self.import_notes_box = box
+        box.open()
 
     def export_onnx(self) -> None:
         from core.onnx_io.export import save_onnx
@@ -497,13 +592,15 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
-            self.restoreState(state)
+            self._layout_restored = self.restoreState(state)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._shown_once:
             # The view has its real size only now: fit the network opened before the window showed.
             self._shown_once = True
+            if not self._layout_restored:
+                self.apply_default_layout()
             QTimer.singleShot(0, self.view, lambda: self.view.fit_all(readable=True))
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -661,7 +758,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         inside = {layer["name"] for layer in fragment["layers"]}
         own = [
-            {**layer, "inputs": [name for name in layer.get("inputs", []) if name in inside]}
+            {**layer, "inputs": [item for item in layer.get("inputs", []) if _input_name(item) in inside]}
             for layer in fragment["layers"]
         ]
         try:  # a command must not fail half-way inside the undo stack: check the fragment first

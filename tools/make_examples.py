@@ -404,6 +404,36 @@ def convnext_block() -> NetworkDocument:
     return doc
 
 
+def shufflenet_branch_after_pointwise(stride: int) -> list[tuple[str, dict, str]]:
+    """ShuffleNetV2's working branch after its first 1×1 convolution: BN, ReLU, depthwise 3×3, 1×1, BN, ReLU."""
+    return [
+        bn("b_pointwise1_bn"),
+        relu("b_relu1"),
+        depthwise(3, "b_depthwise", stride),
+        bn("b_depthwise_bn"),
+        pointwise(58, "b_pointwise2"),
+        bn("b_pointwise2_bn"),
+        relu("b_relu2"),
+    ]
+
+
+def shufflenet_unit() -> NetworkDocument:
+    doc = NetworkDocument(
+        "ShuffleNetV2 unit",
+        "ShuffleNetV2's basic unit (Ma et al. 2018): a channel split sends one half of the channels "
+        "straight on and the other through 1×1 → depthwise 3×3 → 1×1; the halves are concatenated "
+        "and shuffled across two groups, so the next unit splits a mix of both. Input: 116×8×8.",
+    )
+    x = doc.add_node("Input", {"shape": [116, 8, 8]}, name="input")
+    split = doc.chain(x.id, [("ChannelSplit", {"parts": 2}, "split")])
+    right = doc.add_node("Conv2D", {"filters": 58, "kernel_size": 1, "bias": False}, name="b_pointwise1")
+    doc.connect(split.id, right.id, source_port=1)
+    right = doc.chain(right.id, shufflenet_branch_after_pointwise(stride=1))
+    concat = doc.merge("Concat", [split.id, right.id], name="concat")
+    doc.chain(concat.id, [("ChannelShuffle", {"groups": 2}, "shuffle")])
+    return doc
+
+
 def shufflenet_unit_down() -> NetworkDocument:
     doc = NetworkDocument(
         "ShuffleNetV2 down-sampling unit",
@@ -422,19 +452,7 @@ def shufflenet_unit_down() -> NetworkDocument:
             relu("a_relu"),
         ],
     )
-    right = doc.chain(
-        x.id,
-        [
-            pointwise(58, "b_pointwise1"),
-            bn("b_pointwise1_bn"),
-            relu("b_relu1"),
-            depthwise(3, "b_depthwise", 2),
-            bn("b_depthwise_bn"),
-            pointwise(58, "b_pointwise2"),
-            bn("b_pointwise2_bn"),
-            relu("b_relu2"),
-        ],
-    )
+    right = doc.chain(x.id, [pointwise(58, "b_pointwise1"), *shufflenet_branch_after_pointwise(stride=2)])
     concat = doc.merge("Concat", [left.id, right.id], name="concat")
     doc.chain(concat.id, [("ChannelShuffle", {"groups": 2}, "shuffle")])
     return doc
@@ -538,6 +556,7 @@ BUILDERS = {
     "se_block": se_block,
     "mbconv": mbconv,
     "convnext_block": convnext_block,
+    "shufflenet_unit": shufflenet_unit,
     "shufflenet_unit_down": shufflenet_unit_down,
     "unet_small": unet_small,
     "conv_autoencoder": conv_autoencoder,

@@ -23,6 +23,8 @@ class LayerFacts:
         Its output shape without the batch axis, e.g. ``(C, H, W)`` or ``(F,)``.
     source_id
         The id of the one layer feeding it; ``None`` for none or several.
+    source_port
+        Which output of that layer feeds it (0 but after a layer with several outputs).
     views
         The views it offers besides its feature maps (:meth:`Layer.inside_views`).
     geometry
@@ -39,6 +41,7 @@ class LayerFacts:
     views: tuple[str, ...]
     geometry: SpatialGeometry | None
     pools_by: str = ""
+    source_port: int = 0
 
     @property
     def modes(self) -> list[str]:
@@ -60,11 +63,19 @@ def layer_facts(document: NetworkDocument, node_id: str) -> LayerFacts:
     shape = check.shapes.get(node_id)
     if shape is None:
         raise LayerwiseError(f"layer {node.name!r} has no known output shape; fix the network's problems first")
-    sources = document.inputs_of(node_id)
-    source_id = sources[0].id if len(sources) == 1 else None
-    source_shape = check.shapes.get(source_id) if source_id is not None else None
+    edges = document.input_edges(node_id)
+    source_id = edges[0].source if len(edges) == 1 else None
+    source_shape = check.edge_shape(edges[0]) if len(edges) == 1 else None
     layer = node.layer
     geometry = layer.spatial_geometry([source_shape]) if source_shape is not None else None
     return LayerFacts(
-        node_id, node.name, node.type_name, tuple(shape), source_id, layer.inside_views(), geometry, layer.pools_by
+        node_id,
+        node.name,
+        node.type_name,
+        tuple(shape),
+        source_id,
+        layer.inside_views(),
+        geometry,
+        layer.pools_by,
+        edges[0].source_port if len(edges) == 1 else 0,
     )

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.engine.model import Model
 from core.errors import LayerwiseError
-from core.ops.sliding import Conv2DOp
+from core.ops.sliding import Conv2DOp, Conv2DTransposeOp
 from core.shapes import Shape, format_shape, is_image
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (1, 5, 25, 50, 75, 95, 99)
@@ -186,18 +186,41 @@ def mean_effective_receptive_field(
     return np.abs(gradients).sum(axis=1).mean(axis=0)
 
 
-def _conv_op(model: Model, node_id: str) -> Conv2DOp:
+def _conv_op(model: Model, node_id: str) -> Conv2DOp | Conv2DTransposeOp:
     name = _node_name(model, node_id)
     op = model.ops[node_id]
-    if not isinstance(op, Conv2DOp):
+    if not isinstance(op, (Conv2DOp, Conv2DTransposeOp)):
         raise IntrospectionError(
-            f"layer {name!r} ({model.document.node(node_id).type_name}) is not a Conv2D: it has no filters to show"
+            f"layer {name!r} ({model.document.node(node_id).type_name}) is not a Conv2D or a transposed "
+            "convolution: it has no filters to show"
         )
     return op
 
 
+def _kernels_by_output_channel(op: Conv2DOp | Conv2DTransposeOp) -> np.ndarray:
+    """The kernels ``(C_out, C_in / groups, kh, kw)``: row ``f`` holds what output channel ``f`` gets from each input.
+
+    A transposed convolution keeps its weight as ``(C_in, C_out / groups, kh, kw)``;
+    output channel ``j`` of group ``g`` gets kernel ``W[g·C_in/groups + i, j]`` from
+    input channel ``i`` of that group, so the weight is regrouped by output channel.
+    """
+    weight = op.params["weight"]
+    if isinstance(op, Conv2DOp):
+        return weight.copy()
+    groups = op.groups
+    per_group_in, per_group_out = op.channels // groups, op.filters // groups
+    kh, kw = weight.shape[2:]
+    grouped = weight.reshape(groups, per_group_in, per_group_out, kh, kw).transpose(0, 2, 1, 3, 4)
+    return grouped.reshape(op.filters, per_group_in, kh, kw).copy()
+
+
 def conv_filters(model: Model, node_id: str) -> np.ndarray:
-    """Return a copy of a Conv2D layer's kernels.
+    """Return a copy of a convolution's kernels, one filter per output channel.
+
+    For a Conv2D these are its weights as kept. For a transposed convolution, filter
+    ``f`` holds the kernel each input channel stamps onto output channel ``f``
+    (``weight[:, f]`` in ONNX's and PyTorch's layout, without groups); see
+    :func:`filters_are_stamped`.
 
     Returns
     -------
@@ -208,9 +231,24 @@ def conv_filters(model: Model, node_id: str) -> np.ndarray:
     Raises
     ------
     IntrospectionError
-        When the layer is not a Conv2D.
+        When the layer is neither a Conv2D nor a transposed convolution.
     """
-    return _conv_op(model, node_id).params["weight"].copy()
+    return _kernels_by_output_channel(_conv_op(model, node_id))
+
+
+def filters_are_stamped(model: Model, node_id: str) -> bool:
+    """Whether the layer's kernels are stamped onto its output, ``stride`` apart, one per input pixel.
+
+    True for a transposed convolution, whose output channel sums its input channels each
+    scattered through the kernel; false for a convolution, whose kernels slide over the
+    input and are matched with it.
+
+    Raises
+    ------
+    IntrospectionError
+        When the layer is neither a Conv2D nor a transposed convolution.
+    """
+    return isinstance(_conv_op(model, node_id), Conv2DTransposeOp)
 
 
 def channel_mixing_matrix(model: Model, node_id: str) -> np.ndarray:
@@ -225,6 +263,11 @@ def channel_mixing_matrix(model: Model, node_id: str) -> np.ndarray:
         When the layer is not a Conv2D or its kernel is not 1×1.
     """
     op = _conv_op(model, node_id)
+    if not isinstance(op, Conv2DOp):
+        raise IntrospectionError(
+            f"layer {_node_name(model, node_id)!r} is a transposed convolution; "
+            "a channel-mixing matrix needs a 1×1 convolution"
+        )
     if op.window.kernel != (1, 1):
         kh, kw = op.window.kernel
         raise IntrospectionError(

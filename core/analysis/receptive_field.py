@@ -248,7 +248,8 @@ def receptive_fields(document: NetworkDocument, check: GraphCheck | None = None)
     """Return the receptive field of every layer's output on the network input.
 
     ``None`` where it has no meaning: after a layer that discards the spatial layout
-    (Flatten, Dense), for vector inputs, and where the shape is unknown.
+    (Flatten, Dense), for vector inputs, and where the shape is unknown. The outputs of a
+    layer with several (a channel split) share its field: they differ in channels alone.
     """
     check = check or check_graph(document)
     fields: dict[str, ReceptiveField | None] = {n.id: None for n in document.nodes}
@@ -263,7 +264,7 @@ def receptive_fields(document: NetworkDocument, check: GraphCheck | None = None)
         incoming = [fields[s.id] for s in sources]
         if any(f is None for f in incoming):
             continue
-        input_shapes: list[Shape] = [check.shapes[s.id] for s in sources]  # type: ignore[misc]
+        input_shapes: list[Shape] = check.input_shapes(document, node.id)  # type: ignore[assignment]
         geometry = node.layer.spatial_geometry(input_shapes)
         if geometry is None:
             continue

@@ -10,6 +10,7 @@ from typing import Any
 
 from core.analysis.receptive_field import ReceptiveField, receptive_fields
 from core.graph.document import NetworkDocument
+from core.graph.events import Edge
 from core.graph.validation import Problem, check_graph
 from core.shapes import Shape, num_elements
 
@@ -29,8 +30,13 @@ class LayerSummary:
     macs
         Multiply-accumulates of one inference forward pass (see
         :meth:`core.layers.base.Layer.macs` for what counts).
+    inputs
+        The layers feeding it, in port order; ``"split (output 2)"`` for an output other than
+        the first of a layer with several.
+    output_shape
+        The shape of its output (of its first output, for a layer with several).
     activation_bytes
-        Size of the layer's float32 output for one sample.
+        Size of the layer's float32 output (all its outputs) for one sample.
     """
 
     node_id: str
@@ -114,6 +120,12 @@ class NetworkSummary:
         }
 
 
+def _input_label(document: NetworkDocument, edge: Edge) -> str:
+    """The name of ``edge``'s source, with the output it leaves when the source has several."""
+    source = document.node(edge.source)
+    return source.name if source.layer.output_count == 1 else f"{source.name} (output {edge.source_port + 1})"
+
+
 def summarize(document: NetworkDocument) -> NetworkSummary:
     """Analyse ``document``: one :class:`LayerSummary` per layer that can be ordered.
 
@@ -128,20 +140,21 @@ def _summarize(document: NetworkDocument) -> NetworkSummary:
     summary = NetworkSummary(document.name, problems=list(check.problems))
     for node in check.order:
         shape = check.shapes[node.id]
-        sources = document.inputs_of(node.id)
+        edges = document.input_edges(node.id)
         params = trainable = macs = memory = None
         if shape is not None:
-            input_shapes: list[Shape] = [check.shapes[s.id] for s in sources]  # type: ignore[misc]
+            input_shapes: list[Shape] = check.input_shapes(document, node.id)  # type: ignore[assignment]
             count = node.layer.param_count(input_shapes)
             params, trainable = count.total, count.trainable
             macs = node.layer.macs(input_shapes, shape)
-            memory = num_elements(shape) * BYTES_PER_VALUE
+            outputs = check.output_shapes[node.id] or [shape]
+            memory = sum(num_elements(output) for output in outputs) * BYTES_PER_VALUE
         summary.layers.append(
             LayerSummary(
                 node_id=node.id,
                 name=node.name,
                 type=node.type_name,
-                inputs=[s.name for s in sources],
+                inputs=[_input_label(document, edge) for edge in edges],
                 output_shape=shape,
                 params=params,
                 trainable_params=trainable,

@@ -259,7 +259,7 @@ def exact_span(
         if not sources:
             rows, columns = units
             return (min(rows), max(rows)), (min(columns), max(columns))
-        shapes = [check.shapes[source.id] for source in sources]
+        shapes = check.input_shapes(document, node.id)
         geometry = node.layer.spatial_geometry(shapes)  # type: ignore[arg-type]
         assert geometry is not None, "a layer with a receptive field has a geometry"
         read = tuple(_read_along(geometry, axis, units[axis]) for axis in range(2))
@@ -322,7 +322,7 @@ def receptive_field_by_depth(document: NetworkDocument) -> list[DepthPoint]:
             points.append(DepthPoint(node.name, 0, *field.size))
             continue
         base = max(depth.get(s.id, 0) for s in sources)
-        shapes = [check.shapes[s.id] for s in sources]
+        shapes = check.input_shapes(document, node.id)
         geometry = node.layer.spatial_geometry(shapes)  # type: ignore[arg-type]
         windowed = geometry is not None and geometry != IDENTITY_GEOMETRY
         depth[node.id] = base + 1 if windowed else base

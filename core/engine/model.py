@@ -90,19 +90,30 @@ class Model:
                 f"a trainable network has exactly one output (a layer nothing reads); this one has {len(outputs)}: {names}"
             )
         self.input_node, self.output_node = inputs[0], outputs[0]
-        self.shapes: dict[str, Shape] = {n.id: check.shapes[n.id] for n in self.order}  # type: ignore[misc]
+        if self.output_node.layer.output_count > 1:
+            raise LayerwiseError(
+                f"a trainable network ends in a layer with one output; its output {self.output_node.name!r} "
+                f"has {self.output_node.layer.output_count}: feed them into a layer that joins them (Concat, Add)"
+            )
+        # Several outputs: a list of arrays, in port order; the first is the layer's shape here.
+        self.output_counts = {n.id: n.layer.output_count for n in self.order}
+        self.output_shapes: dict[str, list[Shape]] = {n.id: check.output_shapes[n.id] for n in self.order}  # type: ignore[misc]
+        self.shapes: dict[str, Shape] = {n.id: self.output_shapes[n.id][0] for n in self.order}
         self.input_shape = self.shapes[self.input_node.id]
         self.output_shape = self.shapes[self.output_node.id]
-        self.sources = {n.id: [s.id for s in document.inputs_of(n.id)] for n in self.order}
+        edges = {n.id: document.input_edges(n.id) for n in self.order}
+        self.sources = {n.id: [e.source for e in edges[n.id]] for n in self.order}
+        self.source_ports = {n.id: [e.source_port for e in edges[n.id]] for n in self.order}
         self._reading_input = [n.id for n in self.order if self.input_node.id in self.sources[n.id]]
         self._position = {n.id: i for i, n in enumerate(self.order)}
-        self.ops: dict[str, Op] = {
-            n.id: n.layer.build([self.shapes[s] for s in self.sources[n.id]]) for n in self.order
-        }
+        self.ops: dict[str, Op] = {n.id: n.layer.build(self.input_shapes(n.id)) for n in self.order}
         # Cross-entropy reads the scores before a final Softmax or LogSoftmax (fused, stable).
+        scores = self.sources[self.output_node.id][:1]
         self.logits_node = (
-            document.node(self.sources[self.output_node.id][0])
-            if isinstance(self.ops[self.output_node.id], (SoftmaxOp, LogSoftmaxOp)) and len(self.output_shape) == 1
+            document.node(scores[0])
+            if isinstance(self.ops[self.output_node.id], (SoftmaxOp, LogSoftmaxOp))
+            and len(self.output_shape) == 1
+            and self.output_counts[scores[0]] == 1
             else self.output_node
         )
         # What the latest forward pass left for backward: the nodes whose ops hold their caches,
@@ -113,6 +124,18 @@ class Model:
         self._plans: dict[frozenset[str], tuple[frozenset[str], dict[str, int]]] = {}
         self._allocate()
         self.initialize(seed)
+
+    def inputs_of(self, node_id: str) -> list[tuple[str, int]]:
+        """``(source id, source port)`` of each input of ``node_id``, in port order."""
+        return list(zip(self.sources[node_id], self.source_ports[node_id]))
+
+    def input_shapes(self, node_id: str) -> list[Shape]:
+        """The shapes fed to ``node_id``, in port order (each from its source's output port)."""
+        return [self.output_shapes[source][port] for source, port in self.inputs_of(node_id)]
+
+    def _output(self, value: np.ndarray | list[np.ndarray], node_id: str, port: int = 0) -> np.ndarray:
+        """Output ``port`` of ``node_id`` from what its op returned (a list for several outputs)."""
+        return value[port] if self.output_counts[node_id] > 1 else value  # type: ignore[return-value]
 
     # -- parameters -----------------------------------------------------------------
 
@@ -228,8 +251,12 @@ class Model:
             self._plans[key] = (frozenset(needed), readers)
         return self._plans[key]
 
-    def _forward(self, x: np.ndarray, targets: Sequence[str], training: bool, record: bool) -> dict[str, np.ndarray]:
+    def _forward(
+        self, x: np.ndarray, targets: Sequence[str], training: bool, record: bool, ports: Sequence[int] | None = None
+    ) -> dict[str, np.ndarray]:
         """Run just the nodes ``targets`` depend on; return the targets' outputs in the engine layout.
+
+        ``ports`` picks the output of each target (its first by default) for layers with several.
 
         ``record`` keeps the ops' backward caches during inference: every op runs its caching
         (training) path except BatchNorm and Dropout, whose training paths compute something
@@ -243,12 +270,16 @@ class Model:
         # Forget the previous pass first: if this one fails half-way, no backward may trust the caches.
         self._recorded, self._frozen_inputs = frozenset(), {}
         frozen: dict[str, np.ndarray] = {}
-        values: dict[str, np.ndarray] = {}
+        values: dict[str, np.ndarray | list[np.ndarray]] = {}
         for node in self.order[: last + 1]:
             if node.id not in needed:
                 continue  # a branch the targets do not read
             sources = self.sources[node.id]
-            inputs = [values[s] for s in sources] if sources else [x.astype(self.dtype, copy=False)]
+            inputs = (
+                [self._output(values[s], s, p) for s, p in self.inputs_of(node.id)]
+                if sources
+                else [x.astype(self.dtype, copy=False)]
+            )
             op = self.ops[node.id]
             caching = training or (record and not isinstance(op, (BatchNormOp, DropoutOp)))
             if record and not training and isinstance(op, BatchNormOp):
@@ -260,7 +291,8 @@ class Model:
                     del values[source]
         if training or record:
             self._recorded, self._recorded_batch, self._frozen_inputs = needed, len(x), frozen
-        return {t: values[t] for t in targets}
+        ports = ports or [0] * len(targets)
+        return {t: self._output(values[t], t, port) for t, port in zip(targets, ports)}
 
     def _run(self, x: np.ndarray, training: bool, stop_at: Node) -> np.ndarray:
         return self._forward(x, (stop_at.id,), training, record=False)[stop_at.id]
@@ -298,6 +330,7 @@ class Model:
         -------
         dict[str, np.ndarray]
             Node id → output, batch-major: ``(N, C, H, W)`` for maps, ``(N, F)`` for vectors.
+            For a layer with several outputs, its first output.
 
         Raises
         ------
@@ -313,6 +346,23 @@ class Model:
         self.check_input(x)
         outputs = self._forward(x, tuple(node_ids), training, record=keep_for_backward)
         return {node_id: to_batch_major(value) for node_id, value in outputs.items()}
+
+    def forward_output(self, x: np.ndarray, node_id: str, port: int) -> np.ndarray:
+        """Output ``port`` of layer ``node_id`` for ``x`` (``(N, *input_shape)``), batch-major, at inference.
+
+        For any output of a layer with several (a channel split); :meth:`forward_to` gives the first.
+
+        Raises
+        ------
+        LayerwiseError
+            When the layer is not in this model, has no such output, or ``x`` does not fit the input.
+        """
+        node = self._require_node(node_id)
+        if not 0 <= port < self.output_counts[node_id]:
+            count = self.output_counts[node_id]
+            raise LayerwiseError(f"layer {node.name!r} has {count} output(s); output port {port} does not exist")
+        self.check_input(x)
+        return to_batch_major(self._forward(x, (node_id,), False, record=False, ports=(port,))[node_id])
 
     def _require_node(self, node_id: str) -> Node:
         if node_id not in self._position:
@@ -348,7 +398,7 @@ class Model:
         Parameters
         ----------
         node_id
-            The layer the gradient starts from.
+            The layer the gradient starts from (its first output, when it has several).
         grad
             ``(N, *output_shape of node_id)``, batch-major, N as in the forward pass.
         input_grad
@@ -388,7 +438,9 @@ class Model:
         """The backward loop shared by :meth:`backward` and :meth:`backward_from`."""
         for node in self._reading_input:
             self.ops[node].input_grad = input_grad
-        pending: dict[str, np.ndarray] = {start.id: to_channel_major(grad)}
+        # Per layer, the gradient of its output; for several outputs a list, None where none arrived.
+        pending: dict[str, np.ndarray | list[np.ndarray | None]] = {}
+        self._add_gradient(pending, start.id, 0, to_channel_major(grad))
         for node in reversed(self.order[: self._position[start.id] + 1]):
             upstream = pending.pop(node.id, None)
             if upstream is None:
@@ -400,14 +452,26 @@ class Model:
                 input_grads = _frozen_batchnorm_backward(op, frozen_input, upstream)  # type: ignore[arg-type]
             if node is self.input_node:
                 return input_grads[0]
-            for source, piece in zip(self.sources[node.id], input_grads):
-                if piece is None:
-                    continue
-                # Out of place: merge ops hand the same array to several inputs.
-                pending[source] = piece if source not in pending else pending[source] + piece
+            for (source, port), piece in zip(self.inputs_of(node.id), input_grads):
+                if piece is not None:
+                    self._add_gradient(pending, source, port, piece)
         if not input_grad:
             return None
         raise AssertionError("input not reached")
+
+    def _add_gradient(
+        self, pending: dict[str, np.ndarray | list[np.ndarray | None]], node_id: str, port: int, piece: np.ndarray
+    ) -> None:
+        """Add ``piece`` to the gradient of output ``port`` of ``node_id`` in ``pending``."""
+        count = self.output_counts[node_id]
+        if count > 1:
+            slots = pending.setdefault(node_id, [None] * count)
+            before = slots[port]  # type: ignore[index]
+            slots[port] = piece if before is None else before + piece  # type: ignore[index]
+        else:
+            # Out of place: merge ops hand the same array to several inputs.
+            before = pending.get(node_id)
+            pending[node_id] = piece if before is None else before + piece  # type: ignore[operator]
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Inference outputs for ``x`` in batches."""

@@ -9,7 +9,7 @@ def copy_network(document: NetworkDocument, *, keep_ids: bool) -> NetworkDocumen
     """Return an independent copy of ``document``: editing either leaves the other as it was.
 
     The copy has the same name, description, layers (names, types, parameters,
-    positions, in the same order) and edges (with their ports, in the same order).
+    positions, in the same order) and edges (with their input and output ports, in the same order).
     Listeners and memoised analyses are not copied.
 
     Parameters
@@ -33,5 +33,7 @@ def copy_network(document: NetworkDocument, *, keep_ids: bool) -> NetworkDocumen
         )
         ids[node.id] = twin.id
     for edge in document.edges:
-        copy.connect(ids[edge.source], ids[edge.target], edge.port)
+        copy.connect(
+            ids[edge.source], ids[edge.target], edge.port, source_port=edge.source_port, missing_output_ok=True
+        )
     return copy

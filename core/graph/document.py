@@ -369,22 +369,43 @@ class NetworkDocument:
 
     # -- edge edits ------------------------------------------------------------------
 
-    def connect(self, source_id: str, target_id: str, port: int | None = None) -> Edge:
-        """Connect ``source``'s output to input ``port`` of ``target``.
+    def connect(
+        self,
+        source_id: str,
+        target_id: str,
+        port: int | None = None,
+        *,
+        source_port: int = 0,
+        missing_output_ok: bool = False,
+    ) -> Edge:
+        """Connect output ``source_port`` of ``source`` to input ``port`` of ``target``.
 
         ``port=None`` takes the next free input. Cycles are allowed here (a file may
         contain one, and validation names it); interactive front ends ask
-        :func:`core.graph.validation.connection_problem` first.
+        :func:`core.graph.validation.connection_problem` first. ``missing_output_ok``
+        accepts an output the source does not have now: an edge made before its source's
+        output count shrank, put back by a file, a copy or an undo; validation names it.
 
         Raises
         ------
         GraphError
-            Unknown node, a node wired to itself, a port beyond the target's inputs
-            or one that is taken.
+            Unknown node, a node wired to itself, an output the source does not have,
+            a port beyond the target's inputs or one that is taken.
         """
         source, target = self.node(source_id), self.node(target_id)
         if source_id == target_id:
             raise GraphError(f"layer {source.name!r} cannot feed itself")
+        outputs = source.layer.output_count
+        if (
+            isinstance(source_port, bool)
+            or not isinstance(source_port, int)
+            or source_port < 0
+            or (source_port >= outputs and not missing_output_ok)
+        ):
+            raise GraphError(
+                f"{source.type_name} layer {source.name!r} has {outputs} output{'s' * (outputs != 1)}; "
+                f"output port {source_port} (counting from 0) does not exist"
+            )
         used = {e.port: e for e in self._in_edges[target_id]}
         if port is None:
             port = max(used, default=-1) + 1
@@ -398,7 +419,7 @@ class NetworkDocument:
         if port in used:
             taken_by = self._nodes[used[port].source].name
             raise GraphError(f"input {port + 1} of {target.name!r} is already fed by {taken_by!r}")
-        edge = Edge(source_id, target_id, port)
+        edge = Edge(source_id, target_id, port, source_port)
         self._edges.append(edge)
         self._in_edges[target_id].append(edge)
         self._out_edges[source_id].append(edge)

@@ -12,11 +12,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Edge:
-    """A connection from ``source``'s output to input ``port`` of ``target`` (node ids)."""
+    """A connection from output ``source_port`` of ``source`` to input ``port`` of ``target`` (node ids).
+
+    Ports count from 0; most layers have one output, so ``source_port`` is usually 0.
+    """
 
     source: str
     target: str
     port: int
+    source_port: int = 0
 
 
 @dataclass(frozen=True)

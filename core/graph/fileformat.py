@@ -46,16 +46,43 @@ def _plain_number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else round(float(value), 3)
 
 
+def input_entry(source_name: str, source_port: int) -> str | dict[str, Any]:
+    """One item of a layer's ``"inputs"``: the source's name, or ``{"from", "from_port"}`` for a later output."""
+    return source_name if source_port == 0 else {"from": source_name, "from_port": source_port}
+
+
+def input_reference(item: Any) -> tuple[str, int]:
+    """``(layer name, output port)`` named by one item of a layer's ``"inputs"``.
+
+    Raises
+    ------
+    ValueError
+        When ``item`` is neither a name nor ``{"from": name, "from_port": whole number ≥ 0}``.
+    """
+    if isinstance(item, str):
+        return item, 0
+    if not isinstance(item, dict) or set(item) != {"from", "from_port"} or not isinstance(item["from"], str):
+        raise ValueError(
+            'each input must be a layer name or {"from": layer name, "from_port": output number}, '
+            f"got {json.dumps(item, ensure_ascii=False)[:80]}"
+        )
+    port = item["from_port"]
+    if isinstance(port, bool) or not isinstance(port, int) or port < 0:
+        raise ValueError(f'"from_port" must be a whole number ≥ 0 (outputs count from 0), got {port!r}')
+    return item["from"], port
+
+
 def network_to_dict(document: NetworkDocument) -> dict[str, Any]:
     """Return the JSON data of ``document`` (layers in document order)."""
     layers = []
     for node in document.nodes:
+        edges = document.input_edges(node.id)
         layers.append(
             {
                 "name": node.name,
                 "type": node.type_name,
                 "params": node.layer.get_config(),
-                "inputs": [source.name for source in document.inputs_of(node.id)],
+                "inputs": [input_entry(document.node(e.source).name, e.source_port) for e in edges],
                 "position": [_plain_number(node.position[0]), _plain_number(node.position[1])],
             }
         )
@@ -68,13 +95,18 @@ def network_to_dict(document: NetworkDocument) -> dict[str, Any]:
     }
 
 
+def _flat(value: dict[str, Any]) -> bool:
+    """A mapping of plain values (an input ``{"from": …, "from_port": …}``): written on one line in a list."""
+    return not any(isinstance(v, (dict, list)) for v in value.values())
+
+
 def _format_json(value: Any, depth: int = 0) -> str:
     """Indented JSON in which lists of plain values stay on one line, as people write them."""
     pad, inner = "  " * depth, "  " * (depth + 1)
     if isinstance(value, dict) and value:
         items = (f"{inner}{json.dumps(k, ensure_ascii=False)}: {_format_json(v, depth + 1)}" for k, v in value.items())
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"
-    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+    if isinstance(value, list) and any(isinstance(v, list) or (isinstance(v, dict) and not _flat(v)) for v in value):
         return "[\n" + ",\n".join(f"{inner}{_format_json(v, depth + 1)}" for v in value) + f"\n{pad}]"
     return json.dumps(value, ensure_ascii=False)
 
@@ -164,15 +196,20 @@ def _add_edges(document: NetworkDocument, layers: list[dict[str, Any]]) -> None:
     for index, entry in enumerate(layers):
         where = _layer_where(index, entry)
         inputs = entry.get("inputs", [])
-        if not isinstance(inputs, list) or not all(isinstance(name, str) for name in inputs):
+        if not isinstance(inputs, list):
             raise _Reject('field "inputs" must be a list of layer names', where)
         target = by_name[entry["name"]]  # added by _add_layers
-        for port, source_name in enumerate(inputs):
+        for port, item in enumerate(inputs):
+            try:
+                source_name, source_port = input_reference(item)
+            except ValueError as exc:
+                raise _Reject(f'field "inputs[{port}]": {exc}', where) from None
             source = by_name.get(source_name)
             if source is None:
                 raise _Reject(f'field "inputs" names {source_name!r}, but no layer has that name', where)
             try:
-                document.connect(source.id, target.id, port)
+                # An output beyond the source's count opens, as a problem to repair (a file may hold one).
+                document.connect(source.id, target.id, port, source_port=source_port, missing_output_ok=True)
             except LayerwiseError as exc:
                 raise _Reject(f'field "inputs": {exc}', where) from None
 

@@ -3,7 +3,8 @@
 A simplified Sugiyama layout: rows by longest path from an input; an edge that spans
 several rows gets a placeholder in every row it crosses, so it keeps a column of its
 own and never runs through a node; rows are ordered by barycentres, one sweep down
-and one up, to keep branches side by side and edges short.
+and one up, to keep branches side by side and edges short. The layers fed by the outputs of
+a layer with several (a channel split) are ordered as those outputs are, left to right.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ ROW_SPACING = 120.0
 
 @dataclass
 class _Slot:
-    """A node, or a placeholder for a long edge, in one row."""
+    """A node, or a placeholder for a long edge, in one row.
+
+    ``shifts`` (one per entry of ``above``) move where a neighbour above counts in the
+    barycentre: by a fraction of a column per output port, so that the readers of a split
+    keep the order of its outputs.
+    """
 
     key: str
     above: list[str] = field(default_factory=list)
     below: list[str] = field(default_factory=list)
+    shifts: list[float] = field(default_factory=list)
 
 
 def _rows(document: NetworkDocument) -> dict[str, int]:
@@ -45,15 +52,19 @@ def _slots(document: NetworkDocument, row_of: dict[str, int]) -> tuple[dict[str,
         rows.setdefault(row_of[node.id], []).append(node.id)
     for index, edge in enumerate(document.edges):
         previous = edge.source
+        outputs = document.node(edge.source).layer.output_count
+        shift = 0.1 * (edge.source_port - (outputs - 1) / 2) / outputs
         for row in range(row_of[edge.source] + 1, row_of[edge.target]):
             key = f"edge{index}:{row}"
             slots[key] = _Slot(key)
             rows.setdefault(row, []).append(key)
             slots[previous].below.append(key)
             slots[key].above.append(previous)
-            previous = key
+            slots[key].shifts.append(shift)
+            previous, shift = key, 0.0
         slots[previous].below.append(edge.target)
         slots[edge.target].above.append(previous)
+        slots[edge.target].shifts.append(shift)
     return slots, rows
 
 
@@ -64,8 +75,11 @@ def _sweep(rows: dict[int, list[str]], slots: dict[str, _Slot], downward: bool) 
         previous = {key: index - (len(members) - 1) / 2 for index, key in enumerate(members)}
 
         def barycentre(key: str, previous: dict[str, float] = previous) -> float:
-            neighbours = slots[key].above if downward else slots[key].below
-            placed = [column[n] for n in neighbours if n in column]
+            slot = slots[key]
+            if downward:
+                placed = [column[n] + shift for n, shift in zip(slot.above, slot.shifts) if n in column]
+            else:
+                placed = [column[n] for n in slot.below if n in column]
             return sum(placed) / len(placed) if placed else previous[key]
 
         members.sort(key=barycentre)  # stable: the previous order breaks ties

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from core.errors import ShapeError
 from core.graph.document import NetworkDocument, Node
+from core.graph.events import Edge
 from core.shapes import Shape
 
 
@@ -52,22 +53,31 @@ class GraphCheck:
         Nodes in topological order (inputs before the layers they feed); nodes on or
         behind a cycle are left out.
     shapes
-        Output shape per node id; ``None`` where it cannot be inferred.
+        Output shape per node id (of its first output, for a layer with several); ``None``
+        where it cannot be inferred.
+    output_shapes
+        The shape of every output per node id, in port order; ``None`` where unknown.
     problems
         Root-cause problems, in topological order.
     """
 
     order: list[Node] = field(default_factory=list)
     shapes: dict[str, Shape | None] = field(default_factory=dict)
+    output_shapes: dict[str, list[Shape] | None] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def edge_shape(self, edge: Edge) -> Shape | None:
+        """The shape ``edge`` carries: that of its source's output ``source_port``; ``None`` when unknown."""
+        shapes = self.output_shapes.get(edge.source)
+        return shapes[edge.source_port] if shapes is not None and edge.source_port < len(shapes) else None
+
     def input_shapes(self, document: NetworkDocument, node_id: str) -> list[Shape | None]:
         """Shapes fed to ``node_id``, in port order."""
-        return [self.shapes.get(n.id) for n in document.inputs_of(node_id)]
+        return [self.edge_shape(e) for e in document.input_edges(node_id)]
 
 
 def _inputs_phrase(count: int) -> str:
@@ -151,7 +161,10 @@ def _check_graph(document: NetworkDocument) -> GraphCheck:
     check.problems.extend(_cycle_problems(document, unordered))
     for node in document.nodes:
         check.shapes[node.id] = None
+        check.output_shapes[node.id] = None
     for node in check.order:
+        missing = _missing_outputs(document, node)
+        check.problems.extend(missing)
         inputs = check.input_shapes(document, node.id)
         arity = _arity_problem(node, len(inputs))
         if arity:
@@ -160,10 +173,30 @@ def _check_graph(document: NetworkDocument) -> GraphCheck:
         if any(shape is None for shape in inputs):
             continue
         try:
-            check.shapes[node.id] = node.layer.output_shape(inputs)  # type: ignore[arg-type]
+            shapes = node.layer.output_shapes(inputs)  # type: ignore[arg-type]
         except ShapeError as exc:
             check.problems.append(Problem(node.id, node.name, str(exc)))
+            continue
+        check.output_shapes[node.id], check.shapes[node.id] = shapes, shapes[0]
     return check
+
+
+def _missing_outputs(document: NetworkDocument, node: Node) -> list[Problem]:
+    """Edges leaving an output ``node`` no longer has (its output count shrank after they were made)."""
+    count = node.layer.output_count
+    problems = []
+    for edge in document.output_edges(node.id):
+        if edge.source_port >= count:
+            target = document.node(edge.target).name
+            param = node.layer.output_count_param
+            why = f"{param} is {count}" if param else f"it has {count} output{'s' * (count != 1)}"
+            message = (
+                f"output {edge.source_port + 1} of {node.name!r} no longer exists ({why}): "
+                f"connect {target!r} to one of its outputs 1 to {count}"
+                + (f", or set {param} to {edge.source_port + 1} or more" if param else "")
+            )
+            problems.append(Problem(node.id, node.name, message, param or None))
+    return problems
 
 
 def validate(document: NetworkDocument) -> list[Problem]:
@@ -171,16 +204,21 @@ def validate(document: NetworkDocument) -> list[Problem]:
     return check_graph(document).problems
 
 
-def connection_problem(document: NetworkDocument, source_id: str, target_id: str) -> str | None:
-    """Return why wiring ``source`` into the next free input of ``target`` is impossible.
+def connection_problem(
+    document: NetworkDocument, source_id: str, target_id: str, *, source_port: int = 0
+) -> str | None:
+    """Return why wiring output ``source_port`` of ``source`` into the next free input of ``target`` is impossible.
 
-    Checks self-loops, a full target, cycles and — where the shapes are known —
-    whether the target accepts the source's output. Returns ``None`` when the
-    connection is fine.
+    Checks self-loops, a missing output, a full target, cycles and — where the shapes
+    are known — whether the target accepts the source's output. Returns ``None`` when
+    the connection is fine.
     """
     source, target = document.node(source_id), document.node(target_id)
     if source_id == target_id:
         return "a layer cannot feed itself"
+    outputs = source.layer.output_count
+    if not 0 <= source_port < outputs:
+        return f"{source.name!r} has {outputs} output{'s' * (outputs != 1)}; output {source_port + 1} does not exist"
     existing = document.inputs_of(target_id)
     limit = target.layer.max_inputs
     if limit == 0:
@@ -191,7 +229,8 @@ def connection_problem(document: NetworkDocument, source_id: str, target_id: str
     if document.reaches(target_id, source_id):
         return f"connecting {source.name!r} to {target.name!r} would close a cycle"
     check = check_graph(document)
-    shapes = [check.shapes.get(n.id) for n in existing] + [check.shapes.get(source_id)]
+    new_edge = Edge(source_id, target_id, len(existing), source_port)
+    shapes = [*check.input_shapes(document, target_id), check.edge_shape(new_edge)]
     if len(shapes) >= target.layer.min_inputs and all(s is not None for s in shapes):
         try:
             target.layer.output_shape(shapes)  # type: ignore[arg-type]

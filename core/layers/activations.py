@@ -9,17 +9,20 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import ParamError
 from core.layers.base import Layer, ParamCount
 from core.layers.onnx_reader import (
     Attributes,
     OnnxNode,
     OnnxReader,
     UnsupportedNode,
+    onnx_channels_last_converter,
     onnx_converter,
     onnx_pattern,
     per_channel,
     read_float,
     read_int,
+    shortest_float,
 )
 from core.layers.onnx_writer import OnnxExportError, OnnxWriter
 from core.ops.activations import (
@@ -28,9 +31,11 @@ from core.ops.activations import (
     GELUOp,
     HardSigmoidOp,
     HardSwishOp,
+    HardTanhOp,
     LogSoftmaxOp,
     PReLUOp,
     ReLU6Op,
+    SELUOp,
     SiLUOp,
     SoftplusOp,
 )
@@ -44,7 +49,9 @@ from core.shapes import Shape, format_shape
 # a unit normal input, as ReLU does. E[f(z)²] for z ~ N(0, 1) is 0.5 for ReLU and ReLU6, 0.53 for
 # PReLU (slope 0.25), 0.43 for GELU, 0.36 for SiLU and 0.33 for HardSwish; He's N(0, 2 / fan_in)
 # makes up for that half in a stack of weighted layers and such functions (He et al. derived it
-# for PReLU). Softplus (0.92, from its offset log 2) and the squashing functions get Glorot.
+# for PReLU). Softplus (0.92, from its offset log 2) and the squashing functions get Glorot, as
+# does SELU, which keeps E[f(z)²] = 1 (its fixed point; the SELU paper pairs it with LeCun's
+# N(0, 1 / fan_in), which Glorot's uniform, with variance 2 / (fan_in + fan_out), is closest to).
 
 
 @register
@@ -106,11 +113,58 @@ class ReLU6(Layer):
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
     ) -> str:
-        if onnx_export.opset < 11:
-            return onnx_export.node("Clip", inputs, name, min=0.0, max=6.0)
-        low = onnx_export.constant(f"{name}.min", np.array(0.0))
-        high = onnx_export.constant(f"{name}.max", np.array(6.0))
-        return onnx_export.node("Clip", [inputs[0], low, high], name)
+        return _export_clip(onnx_export, name, inputs[0], 0.0, 6.0)
+
+
+def _export_clip(onnx_export: OnnxWriter, name: str, source: str, low: float, high: float) -> str:
+    """``Clip`` of ``source`` to ``[low, high]``: bounds as attributes before opset 11, as inputs from it."""
+    if onnx_export.opset < 11:
+        return onnx_export.node("Clip", [source], name, min=low, max=high)
+    low_bound = onnx_export.constant(f"{name}.min", np.array(low))
+    high_bound = onnx_export.constant(f"{name}.max", np.array(high))
+    return onnx_export.node("Clip", [source, low_bound, high_bound], name)
+
+
+@register
+class HardTanh(Layer):
+    """``min(max(x, min_val), max_val)``: PyTorch's ``nn.Hardtanh``, a piecewise-linear tanh on [−1, 1] by default.
+
+    Both bounds are finite numbers, ``min_val < max_val``; a clip open on one side has no
+    HardTanh (ReLU is the clip to [0, ∞)). ONNX: ``Clip``, as ReLU6 (which is HardTanh
+    on [0, 6] and is what such a ``Clip`` imports as).
+    """
+
+    type_name = "HardTanh"
+    name_stem = "hard_tanh"
+    onnx_op = "Clip"
+    category = "Activation"
+    is_activation_function = True
+    summary = "Clips x to [min_val, max_val] (default [−1, 1]): a cheap piecewise-linear tanh."
+    param_specs = (
+        FloatParam("min_val", -1.0, "Lower bound: smaller inputs become it."),
+        FloatParam("max_val", 1.0, "Upper bound, above min_val: larger inputs become it."),
+    )
+
+    def describe(self) -> str:
+        return f"[{self.params['min_val']:g}, {self.params['max_val']:g}]"
+
+    def check_params(self) -> None:
+        if self.params["min_val"] >= self.params["max_val"]:
+            raise ParamError(
+                "max_val", f"must be greater than min_val ({self.params['min_val']:g}), got {self.params['max_val']:g}"
+            )
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        return HardTanhOp(self.params["min_val"], self.params["max_val"])
+
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
+        return _export_clip(onnx_export, name, inputs[0], self.params["min_val"], self.params["max_val"])
+
+    def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
+        # A Clip to [0, 6] reads back as ReLU6, which computes the same.
+        return ReLU6() if (self.params["min_val"], self.params["max_val"]) == (0, 6) else self
 
 
 @register
@@ -158,6 +212,51 @@ class ELU(_AlphaActivation):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return ELUOp(self.params["alpha"])
+
+
+SELU_ALPHA = 1.6732632423543772
+"""SELU's α (Klambauer et al. 2017, as PyTorch has it); ONNX's default is its single-precision value."""
+SELU_GAMMA = 1.0507009873554805
+"""SELU's scale γ (PyTorch's ``scale``); ONNX's default is its single-precision value."""
+
+
+@register
+class SELU(Layer):
+    """``γ·x`` for ``x > 0``, ``γ·α·(e^x − 1)`` otherwise: the scaled ELU of self-normalising networks.
+
+    With α ≈ 1.6733 and γ ≈ 1.0507 (the defaults, PyTorch's), activations of mean 0 and
+    variance 1 keep them through weighted layers initialised N(0, 1 / fan_in). ONNX
+    ``Selu`` with both attributes; an attribute holding the single-precision value of a
+    default reads back as that default.
+    """
+
+    type_name = "SELU"
+    onnx_op = "Selu"
+    category = "Activation"
+    is_activation_function = True
+    summary = "Scaled ELU, γ·x above zero and γ·α·(e^x − 1) below: keeps activations near mean 0, variance 1."
+    param_specs = (
+        FloatParam("alpha", SELU_ALPHA, "α: the output approached for very negative inputs is −γ·α.", minimum=0.0),
+        FloatParam("gamma", SELU_GAMMA, "γ: the scale of the whole function.", minimum=0.0, min_inclusive=False),
+    )
+
+    def describe(self) -> str:
+        alpha, gamma = self.params["alpha"], self.params["gamma"]
+        return "" if (alpha, gamma) == (SELU_ALPHA, SELU_GAMMA) else f"α {alpha:.5g}, γ {gamma:.5g}"
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        return SELUOp(self.params["alpha"], self.params["gamma"])
+
+    def onnx_attributes(self) -> dict[str, Any]:
+        return {"alpha": self.params["alpha"], "gamma": self.params["gamma"]}
+
+    @classmethod
+    def params_from_onnx(cls, attrs: Attributes) -> dict[str, Any]:
+        params = {}
+        for key, default in (("alpha", SELU_ALPHA), ("gamma", SELU_GAMMA)):
+            value = read_float(attrs, key, default)
+            params[key] = default if _single_precision_equal(value, default) else value
+        return params
 
 
 @register
@@ -385,7 +484,8 @@ class _OverChannels(Layer):
             return onnx_export.node(self.onnx_op, inputs, name, axis=1)
         last = onnx_export.node("Transpose", inputs, f"{name}_nhwc", perm=[0, 2, 3, 1])
         normalised = onnx_export.node(self.onnx_op, [last], f"{name}_{self.onnx_op.lower()}", axis=3)
-        return onnx_export.node("Transpose", [normalised], name, perm=[0, 3, 1, 2])
+        onnx_export.name_after_layer(normalised)  # the import names the layer after it
+        return onnx_export.node("Transpose", [normalised], f"{name}_nchw", perm=[0, 3, 1, 2])
 
 
 @register
@@ -420,8 +520,8 @@ class LogSoftmax(_OverChannels):
 
 
 # -- ONNX import ----------------------------------------------------------------------------
-# Relu, LeakyRelu, Sigmoid, Tanh, Elu, HardSigmoid, HardSwish, Swish, Gelu and Softplus are
-# read by the default converters of their layers' `onnx_op`.
+# Relu, LeakyRelu, Sigmoid, Tanh, Elu, Selu, HardSigmoid, HardSwish, Swish, Gelu and Softplus
+# are read by the default converters of their layers' `onnx_op`.
 
 _OVER_CHANNELS = {cls.onnx_op: cls for cls in (Softmax, LogSoftmax)}
 
@@ -445,50 +545,61 @@ def _import_softmax(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> No
     reader.add_layer(node, _OVER_CHANNELS[node.op_type].type_name, {}, [node.input[0]])
 
 
-@onnx_pattern("channels-last softmax", anchor="Transpose")
-def _import_channels_last_softmax(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
-    """Transpose(0, 2, 3, 1) → (Log)Softmax over the last axis → Transpose(0, 3, 1, 2): one per pixel.
+@onnx_channels_last_converter("Softmax")
+@onnx_channels_last_converter("LogSoftmax")
+def _import_channels_last_softmax(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """(Log)Softmax over the last axis of a channels-last map → one over the channels of each pixel.
 
     What the export writes before opset 13, whose (Log)Softmax cannot pick the channel axis alone.
     """
-    softmax = reader.producer_node(node.input[0])
-    if attrs.get("perm") != [0, 3, 1, 2] or softmax is None or softmax.op_type not in _OVER_CHANNELS:
-        return None
-    last = reader.producer_node(softmax.input[0])
-    if last is None or last.op_type != "Transpose" or reader.attributes(last).get("perm") != [0, 2, 3, 1]:
-        return None
-    source = last.input[0]
-    if reader.uses(node.input[0]) != 1 or reader.uses(softmax.input[0]) != 1 or not reader.is_computed(source):
-        return None
-    axis = reader.attributes(softmax).get("axis", 1 if reader.opset < 13 else -1)
-    if len(reader.shape(source)) != 3 or axis not in (3, -1):
-        return None
-    reader.add_layer(node, _OVER_CHANNELS[softmax.op_type].type_name, {}, [source])
-    return [softmax, last]
+    axis = read_int(attrs, "axis", 1 if reader.opset < 13 else -1)
+    if axis not in (-1, 3):
+        what = "softmax" if node.op_type == Softmax.onnx_op else "log-softmax"
+        raise UnsupportedNode(
+            f"{what} from axis {axis} of a channels-last (N×H×W×C) map has no layer; over the last axis "
+            "(the channels) it is one per pixel"
+        )
+    reader.add_layer(node, _OVER_CHANNELS[node.op_type].type_name, {}, [node.input[0]], reads_views=True)
 
 
 @onnx_converter("Clip")
 def _import_clip(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
-    """Clip to [0, 6] → ReLU6; to [0, ∞) → ReLU."""
+    """Clip to [0, 6] → ReLU6; to [0, ∞) → ReLU; to any other finite [low, high], low < high → HardTanh.
+
+    ReLU6 and HardTanh both write ``Clip``; this converter decides between them.
+    """
     bounds = _clip_bounds(reader, node)
     if bounds is None:
         raise UnsupportedNode("its bounds must be constant numbers")
     low, high = bounds
+    shown = f"[{'−∞' if low is None else f'{low:g}'}, {'∞' if high is None else f'{high:g}'}]"
     if low == 0 and high == 6:
         reader.add_layer(node, ReLU6.type_name, {}, [node.input[0]])
     elif low == 0 and high is None:
         reader.add_layer(node, ReLU.type_name, {}, [node.input[0]])
+    elif low is None or high is None:
+        raise UnsupportedNode(
+            f"clipping to {shown} has no layer: HardTanh needs two finite bounds (ReLU clips to [0, ∞))"
+        )
+    elif low >= high:
+        raise UnsupportedNode(f"clipping to {shown} has no layer: HardTanh needs its lower bound below the upper")
     else:
-        shown = f"[{'−∞' if low is None else f'{low:g}'}, {'∞' if high is None else f'{high:g}'}]"
-        raise UnsupportedNode(f"clipping to {shown} has no layer (ReLU6 clips to [0, 6], ReLU to [0, ∞))")
+        params = {"min_val": shortest_float(low), "max_val": shortest_float(high)}
+        reader.add_layer(node, HardTanh.type_name, params, [node.input[0]])
 
 
 @onnx_converter("PRelu", min_inputs=2)
 def _import_prelu(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
-    """PRelu with a constant slope per channel (or one for all) → PReLU."""
+    """PRelu with a constant slope per channel (or one for all) → PReLU.
+
+    From opset 7 the slope broadcasts as NumPy does (trailing axes first), so per channel
+    of N×C×H×W is C×1×1. Before, a slope of C values was matched to the channel axis
+    (axis 1) whatever the input's rank.
+    """
     slope = reader.require_constant(node.input[1], "slope")
     shape = reader.shape(node.input[0])
-    weight = per_channel(np.asarray(slope, np.float32), shape)
+    legacy = reader.opset < 7 and slope.ndim == 1 and slope.size == shape[0]
+    weight = np.asarray(slope, np.float32) if legacy else per_channel(np.asarray(slope, np.float32), shape)
     if weight is None:
         raise UnsupportedNode(
             f"a slope of shape {list(slope.shape)} is not per channel of a {format_shape(shape)} tensor"

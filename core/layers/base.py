@@ -108,9 +108,18 @@ class Layer:
         behind a layer already followed by one.
     offers_bottleneck_comparison
         The inspector compares its cost with and without a 1×1 reduction before it.
+    acts_pointwise
+        Computes each output value from the input values at the same channel, row and
+        column only (with at most one parameter per channel): Scale, Add, Multiply,
+        Dropout. Such a layer computes the same whatever the order of the axes, so the
+        ONNX import may apply it to a channels-last (N×H×W×C) tensor. Activation
+        functions are pointwise by definition and need not set it.
     pools_by
         For pooling windows: what each window keeps, in words (``"largest value"``);
         empty elsewhere. A non-empty value offers the See-inside before/after view.
+    output_count_param
+        The parameter that sets how many outputs the layer has (ChannelSplit: ``"parts"``);
+        empty for the layers with one output. See :attr:`output_count`.
     """
 
     type_name: ClassVar[str] = ""
@@ -128,7 +137,9 @@ class Layer:
     computes_weighted_sums: ClassVar[bool] = False
     normalises_batches: ClassVar[bool] = False
     offers_bottleneck_comparison: ClassVar[bool] = False
+    acts_pointwise: ClassVar[bool] = False
     pools_by: ClassVar[str] = ""
+    output_count_param: ClassVar[str] = ""
 
     def __init__(self, **params: Any) -> None:
         specs = {spec.name: spec for spec in self.param_specs}
@@ -180,11 +191,30 @@ class Layer:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
 
+    @property
+    def output_count(self) -> int:
+        """How many outputs (output ports) the layer has: 1, or the value of :attr:`output_count_param`.
+
+        Edges leave a layer from one of its outputs (``Edge.source_port``, counting from 0);
+        the engine hands a layer with several outputs a list of arrays.
+        """
+        return int(self.params[self.output_count_param]) if self.output_count_param else 1
+
     # -- rules ---------------------------------------------------------------------
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
-        """Return the output shape for ``input_shapes`` or raise :class:`ShapeError`."""
+        """Return the output shape for ``input_shapes`` or raise :class:`ShapeError`.
+
+        A layer with several outputs returns the shape of its first one here.
+        """
         return input_shapes[0]
+
+    def output_shapes(self, input_shapes: Sequence[Shape]) -> list[Shape]:
+        """Return the shape of each output, in port order, or raise :class:`ShapeError`.
+
+        One per :attr:`output_count`; ``[output_shape(input_shapes)]`` by default.
+        """
+        return [self.output_shape(input_shapes)]
 
     def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
         """Return how many parameters the layer has for these inputs."""
@@ -227,8 +257,11 @@ class Layer:
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
-    ) -> str:
-        """Add this layer's ONNX nodes (weights from ``op``); return the name of its output tensor."""
+    ) -> str | list[str]:
+        """Add this layer's ONNX nodes (weights from ``op``); return the name of its output tensor.
+
+        A layer with several outputs returns their names, in port order.
+        """
         if not self.onnx_op:
             raise NotImplementedError(f"{self.type_name} has no ONNX converter")
         return onnx_export.node(self.onnx_op, inputs, name, **self.onnx_attributes())

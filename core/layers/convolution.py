@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,10 +22,10 @@ from core.layers.onnx_reader import (
     read_ints,
     read_pair,
     read_string,
-    resolve_reshape,
+    rearrangement,
 )
 from core.layers.onnx_writer import OnnxWriter
-from core.ops.basic import ChannelShuffleOp, ChannelSliceOp
+from core.ops.basic import ChannelShuffleOp, ChannelSliceOp, ChannelSplitOp
 from core.ops.op import Op
 from core.ops.sliding import Conv2DOp, Conv2DTransposeOp, DepthwiseConv2DOp
 from core.params import BoolParam, IntParam, PaddingParam, PairParam
@@ -316,6 +317,9 @@ class Conv2DTranspose(Layer):
             text += f", {self.params['groups']} groups"
         return text
 
+    def inside_views(self) -> tuple[str, ...]:
+        return ("filters",)
+
     def check_params(self) -> None:
         if self.params["filters"] % self.params["groups"]:
             raise ParamError(
@@ -506,6 +510,64 @@ class ChannelSlice(Layer):
         return onnx_export.node("Slice", [inputs[0], *bounds], name)
 
 
+def _nearest_divisors(count: int, parts: int) -> list[int]:
+    """The divisors of ``count`` (at least 2) nearest below and above ``parts``."""
+    divisors = [d for d in range(2, count + 1) if count % d == 0]
+    below = [d for d in divisors if d < parts]
+    above = [d for d in divisors if d > parts]
+    return [*below[-1:], *above[:1]]
+
+
+@register
+class ChannelSplit(Layer):
+    """Splits the channels of a C×H×W map (or the features of a vector) into ``parts`` equal runs.
+
+    Output ``i`` (counting from 0) holds channels ``i·C/parts`` … ``(i + 1)·C/parts − 1``:
+    ``x.chunk(parts, dim=1)`` in PyTorch, one ONNX ``Split`` on axis 1. ShuffleNetV2's units
+    split their channels in two this way.
+    """
+
+    type_name = "ChannelSplit"
+    category = "Convolution"
+    name_stem = "split"
+    summary = "Splits the channels into equal parts, one output per part (e.g. two halves, as in ShuffleNetV2)."
+    param_specs = (IntParam("parts", 2, "Number of equal parts, one output each.", minimum=2, maximum=1024),)
+    output_count_param = "parts"
+
+    def describe(self) -> str:
+        return f"{self.params['parts']} parts"
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        return self.output_shapes(input_shapes)[0]
+
+    def output_shapes(self, input_shapes: Sequence[Shape]) -> list[Shape]:
+        shape, parts = input_shapes[0], self.params["parts"]
+        count, what = shape[0], "channels" if len(shape) == 3 else "features"
+        if count % parts:
+            choices = _nearest_divisors(count, parts)
+            if not choices:
+                raise ShapeError(f"ChannelSplit needs at least 2 {what} to split, but its input has {count}")
+            advice = " or ".join(str(d) for d in choices)
+            raise ShapeError(
+                f"ChannelSplit divides {count} {what} into {parts} parts; {count} is not a multiple of {parts}: "
+                f"set parts to {advice}"
+            )
+        return [(count // parts, *shape[1:])] * parts
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        return ChannelSplitOp(input_shapes[0][0], self.params["parts"])
+
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> list[str]:
+        parts = self.params["parts"]
+        sizes = [input_shapes[0][0] // parts] * parts
+        if onnx_export.opset < 13:  # the sizes became an input in opset 13
+            return onnx_export.node_with_outputs("Split", inputs, name, parts, axis=1, split=sizes)
+        split = onnx_export.constant(f"{name}.split", np.array(sizes))
+        return onnx_export.node_with_outputs("Split", [inputs[0], split], name, parts, axis=1)
+
+
 # -- ONNX import ----------------------------------------------------------------------------
 
 
@@ -610,32 +672,14 @@ def _import_conv_transpose(reader: OnnxReader, node: OnnxNode, attrs: Attributes
 @onnx_pattern("channel shuffle", anchor="Reshape")
 def _import_channel_shuffle(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
     """Reshape to N×g×(C/g)×H×W → Transpose(0, 2, 1, 3, 4) → Reshape to N×C×H×W: a ChannelShuffle of g groups."""
-    swap = reader.producer_node(node.input[0])
-    if swap is None or swap.op_type != "Transpose" or reader.uses(node.input[0]) != 1:
+    found = rearrangement(reader, node, attrs, (0, 2, 1, 3, 4))
+    if found is None:
         return None
-    split = reader.producer_node(swap.input[0])
-    if split is None or split.op_type != "Reshape" or reader.uses(swap.input[0]) != 1 or len(split.input) < 2:
+    channels, height, width = found.shape
+    if found.split[0] != 1 or found.split[3:] != [height, width] or found.merged != [1, channels, height, width]:
         return None
-    source = split.input[0]
-    if reader.attributes(swap).get("perm") != [0, 2, 1, 3, 4] or not reader.is_computed(source):
-        return None
-    shape = reader.shape(source)
-    split_target, merged_target = reader.constant(split.input[1]), reader.constant(node.input[1])
-    if len(shape) != 3 or split_target is None or merged_target is None:
-        return None
-    channels, height, width = shape
-    try:
-        grouped = resolve_reshape(split_target, (1, *shape), bool(read_int(reader.attributes(split), "allowzero", 0)))
-        if len(grouped) != 5 or grouped[0] != 1 or grouped[3:] != [height, width]:
-            return None
-        swapped = (1, grouped[2], grouped[1], height, width)
-        merged = resolve_reshape(merged_target, swapped, bool(read_int(attrs, "allowzero", 0)))
-    except UnsupportedNode:  # targets that fit no tensor here: another sub-graph
-        return None
-    if merged != [1, channels, height, width]:
-        return None
-    reader.add_layer(node, ChannelShuffle.type_name, {"groups": grouped[1]}, [source])
-    return [swap, split]
+    reader.add_layer(node, ChannelShuffle.type_name, {"groups": found.split[1]}, [found.source])
+    return list(found.nodes)
 
 
 @onnx_converter("Slice")
@@ -675,3 +719,65 @@ def _import_channel_slice(reader: OnnxReader, node: OnnxNode, attrs: Attributes)
         reader.alias(node.output[0], node.input[0])
         return
     reader.add_layer(node, ChannelSlice.type_name, {"start": start, "stop": stop}, [node.input[0]])
+
+
+_AXIS_NAMES = {0: "batch", 1: "channels", 2: "height", 3: "width"}
+
+
+@dataclass(frozen=True)
+class _SplitPart:
+    """One output of a ``Split`` node, as a node of its own (for a ChannelSlice named after it)."""
+
+    op_type: str
+    name: str
+    domain: str
+    input: tuple[str, ...]
+    output: tuple[str, ...]
+
+
+def _split_sizes(reader: OnnxReader, node: OnnxNode, attrs: Attributes, count: int) -> list[int]:
+    """The size of each output of a ``Split`` of ``count`` channels, from whichever form the opset uses."""
+    outputs = len(node.output)
+    if reader.opset < 13:
+        sizes = read_ints(attrs, "split", [], minimum=0) if "split" in attrs else None
+    elif len(node.input) > 1 and node.input[1]:
+        sizes = [int(v) for v in np.ravel(reader.require_constant(node.input[1], "split sizes"))]
+    else:
+        sizes = None
+    if sizes is None:
+        parts = read_int(attrs, "num_outputs", outputs) if reader.opset >= 18 else outputs
+        if parts != outputs or parts < 1:
+            raise UnsupportedNode(f"it names {outputs} outputs but splits into {parts} parts")
+        width = -(-count // parts)  # ONNX: equal parts, the last one smaller when they do not fit
+        sizes = [min(width, count - i * width) for i in range(parts)]
+    if len(sizes) != outputs:
+        raise UnsupportedNode(f"it gives {len(sizes)} split sizes for {outputs} outputs")
+    if sum(sizes) != count or min(sizes) < 1:
+        raise UnsupportedNode(f"its split sizes {sizes} do not divide the {count} channels into non-empty parts")
+    return sizes
+
+
+@onnx_converter("Split")
+def _import_split(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """A ``Split`` of the channel (or feature) axis: equal parts → ChannelSplit, unequal → one ChannelSlice each."""
+    shape = reader.shape(node.input[0])
+    rank = len(shape) + 1
+    axis = read_int(attrs, "axis", 0)
+    if not -rank <= axis < rank:
+        raise UnsupportedNode(f"its axis {axis} does not exist in a tensor of {rank} dimensions")
+    axis %= rank
+    if axis != 1:
+        raise UnsupportedNode(
+            f"splitting along axis {axis} ({_AXIS_NAMES[axis]}) has no layer; only the channel axis (1) has"
+        )
+    sizes = _split_sizes(reader, node, attrs, shape[0])
+    if len(sizes) == 1:
+        reader.alias(node.output[0], node.input[0])
+    elif len(set(sizes)) == 1:
+        reader.add_layer(node, ChannelSplit.type_name, {"parts": len(sizes)}, [node.input[0]])
+    else:
+        start = 0
+        for index, (output, size) in enumerate(zip(node.output, sizes)):
+            part = _SplitPart(node.op_type, f"{node.name}_{index + 1}" if node.name else "", node.domain, (), (output,))
+            reader.add_layer(part, ChannelSlice.type_name, {"start": start, "stop": start + size}, [node.input[0]])
+            start += size

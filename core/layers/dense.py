@@ -15,8 +15,8 @@ from core.layers.onnx_reader import (
     OnnxNode,
     OnnxReader,
     UnsupportedNode,
+    onnx_channels_last_converter,
     onnx_converter,
-    onnx_pattern,
     read_float,
     read_int,
     reshape_target,
@@ -27,7 +27,7 @@ from core.ops.basic import DenseOp, FlattenOp
 from core.ops.op import Op
 from core.params import BoolParam, IntParam
 from core.registry import register
-from core.shapes import Shape, describe_shape, format_shape, is_image, num_elements
+from core.shapes import Shape, describe_shape, format_shape, num_elements
 
 
 @register
@@ -149,58 +149,28 @@ def _import_matmul(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> Non
     reader.add_layer(node, Dense.type_name, params, [node.input[0]], {"weight": matrix.T})
 
 
-def _bias_operand(reader: OnnxReader, add: OnnxNode | None) -> tuple[str, np.ndarray] | None:
-    """The other operand and the constant of an Add with one constant operand."""
-    if add is None or add.op_type != "Add":
-        return None
-    for constant, other in ((add.input[1], add.input[0]), (add.input[0], add.input[1])):
-        value = reader.constant(constant)
-        if value is not None and reader.constant(other) is None:
-            return other, value
-    return None
-
-
-@onnx_pattern("channels-last pointwise linear", anchor="Transpose")
-def _import_channels_last_linear(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
-    """Transpose(0, 2, 3, 1) → MatMul by a constant (+ Add) → Transpose(0, 3, 1, 2): a 1×1 Conv2D.
+@onnx_channels_last_converter("MatMul", min_inputs=2)
+def _import_channels_last_linear(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """MatMul of a channels-last map by a constant C×F matrix → a 1×1 Conv2D without bias.
 
     A Linear layer applied to the channels of each pixel of an N×H×W×C map, as ConvNeXt
-    and other channels-last blocks write them; the Add of a constant over the last axis is
-    its bias. (Gemm cannot appear here: it takes 2-D inputs only.)
+    and other channels-last blocks write them; an Add of one value per channel after it
+    becomes its bias (the Add's import).
     """
-    if attrs.get("perm") != [0, 3, 1, 2]:
-        return None
-    tensor, taken, bias = node.input[0], [], None
-    add = reader.producer_node(tensor)
-    operand = _bias_operand(reader, add) if reader.uses(tensor) == 1 else None
-    if operand is not None:
-        (tensor, bias), taken = operand, [add]
-    matmul = reader.producer_node(tensor)
-    if matmul is None or matmul.op_type != "MatMul" or reader.uses(tensor) != 1:
-        return None
-    matrix = reader.constant(matmul.input[1])
-    transpose = reader.producer_node(matmul.input[0])
-    if matrix is None or matrix.ndim != 2 or transpose is None or transpose.op_type != "Transpose":
-        return None
-    source = transpose.input[0]
-    if reader.attributes(transpose).get("perm") != [0, 2, 3, 1] or reader.uses(matmul.input[0]) != 1:
-        return None
-    if not reader.is_computed(source) or not is_image(reader.shape(source)):
-        return None
-    channels, filters = matrix.shape
-    if reader.shape(source)[0] != channels:
-        return None
-    if bias is not None:
-        bias = np.asarray(bias, np.float32)
-        while bias.ndim > 1 and bias.shape[0] == 1:  # (1, 1, 1, F) → (F,)
-            bias = bias[0]
-        if bias.size not in (1, filters) or bias.ndim > 1:
-            return None
-        bias = np.broadcast_to(bias.reshape(-1), (filters,)).copy()
-    params = {"filters": int(filters), "kernel_size": 1, "bias": bias is not None}
-    weights = {"weight": matrix.T.reshape(filters, channels, 1, 1), "bias": bias}
-    reader.add_layer(node, Conv2D.type_name, params, [source], weights)
-    return [*taken, matmul, transpose]
+    source = node.input[0]
+    matrix = reader.require_constant(node.input[1], "matrix (its second input)")
+    if not reader.is_channels_last(source):
+        raise UnsupportedNode("only a channels-last map times a constant matrix is a layer")
+    channels = reader.shape(source)[0]
+    if matrix.ndim != 2 or matrix.shape[0] != channels:
+        raise UnsupportedNode(
+            f"a channels-last map of {channels} channels times a {format_shape(matrix.shape)} matrix has no layer; "
+            f"a pointwise convolution multiplies by a {channels}×F matrix"
+        )
+    filters = matrix.shape[1]
+    params = {"filters": int(filters), "kernel_size": 1, "bias": False}
+    weights = {"weight": np.asarray(matrix, np.float32).T.reshape(filters, channels, 1, 1)}
+    reader.add_layer(node, Conv2D.type_name, params, [source], weights, reads_views=True)
 
 
 def _flatten_or_alias(reader: OnnxReader, node: OnnxNode) -> None:

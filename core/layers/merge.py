@@ -14,6 +14,7 @@ from core.layers.onnx_reader import (
     OnnxNode,
     OnnxReader,
     UnsupportedNode,
+    onnx_channels_last_converter,
     onnx_converter,
     onnx_pattern,
     read_int,
@@ -35,6 +36,7 @@ class Add(Layer):
     type_name = "Add"
     onnx_op = "Sum"
     category = "Merge"
+    acts_pointwise = True
     summary = "Adds its inputs element by element; all must have the same shape (residual connections)."
     min_inputs = 2
     max_inputs = None
@@ -92,6 +94,7 @@ class Multiply(Layer):
 
     type_name = "Multiply"
     category = "Merge"
+    acts_pointwise = True
     summary = "Multiplies its two inputs element by element, or scales each channel of a map by a gate (squeeze-and-excitation)."
     min_inputs = 2
     max_inputs = 2
@@ -177,6 +180,24 @@ def _import_concat(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> Non
         reader.alias(node.output[0], inputs[0])
     else:
         reader.add_layer(node, Concat.type_name, {}, inputs)
+
+
+@onnx_channels_last_converter("Concat")
+def _import_concat_of_views(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """Concat of channels-last views along their last axis → Concat of the maps, along the channels."""
+    inputs = [name for name in node.input if name]
+    if not all(reader.is_channels_last(name) for name in inputs):
+        raise UnsupportedNode("it joins a channels-last (N×H×W×C) view with other tensors; Layerwise cannot align them")
+    axis = read_int(attrs, "axis", 1)
+    if axis not in (-1, 3):
+        raise UnsupportedNode(
+            f"concatenating channels-last (N×H×W×C) views along axis {axis} has no layer; along the last axis "
+            "(the channels) it is a Concat"
+        )
+    if len(inputs) == 1:
+        reader.alias(node.output[0], inputs[0])
+    else:
+        reader.add_layer(node, Concat.type_name, {}, inputs, reads_views=True)
 
 
 @onnx_pattern("Max of one tensor", anchor="Max")

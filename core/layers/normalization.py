@@ -15,6 +15,7 @@ from core.layers.onnx_reader import (
     OnnxNode,
     OnnxReader,
     UnsupportedNode,
+    onnx_channels_last_converter,
     onnx_converter,
     onnx_pattern,
     per_channel,
@@ -153,6 +154,7 @@ class Scale(Layer):
 
     type_name = "Scale"
     category = "Normalization"
+    acts_pointwise = True
     summary = "Multiplies each channel by a learned factor and adds a learned offset."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
@@ -281,7 +283,8 @@ class LayerNorm(Layer):
             normalised = _decomposed_normalisation(onnx_export, source, axes, epsilon, name)
             out = onnx_export.node("Add", [onnx_export.node("Mul", [normalised, gamma], f"{name}_scale"), beta], last)
         if channels_last:
-            out = onnx_export.node("Transpose", [out], name, perm=[0, 3, 1, 2])
+            onnx_export.name_after_layer(out)  # the import names the layer after it
+            out = onnx_export.node("Transpose", [out], f"{name}_nchw", perm=[0, 3, 1, 2])
         return out
 
     def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
@@ -428,6 +431,19 @@ def _import_affine(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> Non
     if operands is None:
         raise UnsupportedNode("only a per-channel constant operand is supported")
     source, value = operands
+    _import_constant_arithmetic(reader, node, node.op_type, source, value)
+
+
+@onnx_converter("Neg")
+def _import_negation(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """``−x`` is ``x · (−1)``: folded into the γ and β of a layer before, as a constant Mul is, or a Scale of γ = −1, β = 0."""
+    _import_constant_arithmetic(reader, node, "Mul", node.input[0], np.array(-1.0, np.float32))
+
+
+def _import_constant_arithmetic(
+    reader: OnnxReader, node: OnnxNode, op_type: str, source: str, value: np.ndarray
+) -> None:
+    """``source op_type value`` (``op_type`` one of Add, Sub, Mul, Div) as :func:`_import_affine` maps it."""
     shape = reader.shape(source)
     producer = reader.producer_layer(source)
     alone = producer is not None and reader.uses(source) == 1
@@ -441,9 +457,9 @@ def _import_affine(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> Non
         raise UnsupportedNode(
             f"a constant of shape {list(value.shape)} is not per channel of a {format_shape(shape)} tensor"
         )
-    additive = node.op_type in ("Add", "Sub")
+    additive = op_type in ("Add", "Sub")
     with np.errstate(divide="ignore", over="ignore"):  # infinite weights are refused when stored
-        vector = {"Add": vector, "Sub": -vector, "Mul": vector, "Div": 1 / vector}[node.op_type]
+        vector = {"Add": vector, "Sub": -vector, "Mul": vector, "Div": 1 / vector}[op_type]
     if alone and additive and producer.params.get("bias") is False:
         reader.set_layer_param(producer.name, "bias", True)
         reader.set_weight(producer.name, "bias", vector)
@@ -495,6 +511,23 @@ def _import_layer_norm(reader: OnnxReader, node: OnnxNode, attrs: Attributes) ->
     over = "all" if is_image(shape) else "channels"
     params = {"over": over, "epsilon": read_float(attrs, "epsilon", 1e-5)}
     reader.add_layer(node, LayerNorm.type_name, params, [node.input[0]], _scale_and_shift(reader, node, shape))
+
+
+@onnx_channels_last_converter("LayerNormalization", min_inputs=2)
+def _import_layer_norm_of_channels_last(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """LayerNormalization over the last axis of a channels-last map → LayerNorm over channels (ConvNeXt's)."""
+    if any(reader.uses(extra) for extra in node.output[1:] if extra):
+        raise UnsupportedNode("its Mean or InvStdDev output is used")
+    axis = read_int(attrs, "axis", -1)
+    if axis not in (-1, 3):
+        raise UnsupportedNode(
+            f"normalising a channels-last (N×H×W×C) map from axis {axis} on has no layer; over the last axis "
+            "(the channels) it is a LayerNorm over channels"
+        )
+    channels = reader.shape(node.input[0])[0]
+    params = {"over": "channels", "epsilon": read_float(attrs, "epsilon", 1e-5)}
+    weights = _scale_and_shift(reader, node, (channels,))
+    reader.add_layer(node, LayerNorm.type_name, params, [node.input[0]], weights, reads_views=True)
 
 
 def _with_constant(reader: OnnxReader, node: OnnxNode | None, op_type: str) -> tuple[str, np.ndarray] | None:
@@ -582,7 +615,8 @@ def _import_decomposed_normalisation(reader: OnnxReader, node: OnnxNode, attrs: 
 
     Over the channels, over C×H×W or over the features it is a LayerNorm; over H and W it is
     instance normalisation. The Mul and Add of γ and β that follow fold into it
-    (:func:`_import_affine`).
+    (:func:`_import_affine`). Of a channels-last view (ConvNeXt's LayerNorm before opset
+    17) the axes are the view's: its last axis is the channels.
     """
     found = _decomposed(reader, node)
     if found is None or not reader.is_computed(found.source):
@@ -591,7 +625,8 @@ def _import_decomposed_normalisation(reader: OnnxReader, node: OnnxNode, attrs: 
     rank = len(shape) + 1
     if any(not -rank <= axis < rank for axis in found.axes):
         return None
-    axes = sorted(axis % rank for axis in found.axes)
+    view = reader.is_channels_last(found.source)
+    axes = sorted(_CHANNELS_FIRST_AXIS[axis % rank] if view else axis % rank for axis in found.axes)
     params: dict[str, Any] = {"epsilon": found.epsilon}
     if axes == [1]:
         type_name, params["over"], affine = LayerNorm.type_name, "channels", shape[:1]
@@ -600,70 +635,17 @@ def _import_decomposed_normalisation(reader: OnnxReader, node: OnnxNode, attrs: 
     elif axes == [2, 3]:
         type_name, params["groups"], affine = GroupNorm.type_name, shape[0], shape[:1]
     else:
-        raise UnsupportedNode(f"normalising an N×{format_shape(shape)} tensor over axes {found.axes} has no layer")
+        shown = (
+            f"a channels-last view of an N×{format_shape(shape)} map" if view else f"an N×{format_shape(shape)} tensor"
+        )
+        raise UnsupportedNode(f"normalising {shown} over axes {found.axes} has no layer")
     weights = {"gamma": np.ones(affine, np.float32), "beta": np.zeros(affine, np.float32)}
-    reader.add_layer(node, type_name, params, [found.source], weights)
+    reader.add_layer(node, type_name, params, [found.source], weights, reads_views=view)
     return found.nodes
 
 
-def _from_channels_last(reader: OnnxReader, tensor: str, reads: int) -> OnnxNode | None:
-    """The Transpose(0, 2, 3, 1) of a computed C×H×W map that gives ``tensor``, read ``reads`` times."""
-    transpose = reader.producer_node(tensor)
-    if transpose is None or transpose.op_type != "Transpose" or reader.uses(tensor) != reads:
-        return None
-    if reader.attributes(transpose).get("perm") != [0, 2, 3, 1] or not reader.is_computed(transpose.input[0]):
-        return None
-    return transpose if is_image(reader.shape(transpose.input[0])) else None
-
-
-@onnx_pattern("channels-last layer normalisation", anchor="Transpose")
-def _import_channels_last_layer_norm(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
-    """Transpose(0, 2, 3, 1) → a normalisation over the last axis → Transpose(0, 3, 1, 2): LayerNorm over channels.
-
-    What torch writes for ConvNeXt's channels-last LayerNorm, and the export for images:
-    ``LayerNormalization(axis=-1)``, or before opset 17 its decomposition, each possibly
-    followed by a constant Mul (γ) and Add (β) over the channels.
-    """
-    if attrs.get("perm") != [0, 3, 1, 2]:
-        return None
-    tensor, taken, outer = node.input[0], [], {"Add": np.zeros(()), "Mul": np.ones(())}
-    for op_type in ("Add", "Mul"):  # y = (x̂ · γ + β) · γ' + β', looking back from the end
-        producer = reader.producer_node(tensor)
-        operand = _with_constant(reader, producer, op_type) if reader.uses(tensor) == 1 else None
-        if operand is not None:
-            tensor, outer[op_type] = operand
-            taken.append(producer)
-    core = reader.producer_node(tensor)
-    if core is None or reader.uses(tensor) != 1:
-        return None
-    if core.op_type == "LayerNormalization":
-        core_attrs = reader.attributes(core)
-        if core_attrs.get("axis", -1) not in (-1, 3) or any(reader.uses(out) for out in core.output[1:] if out):
-            return None
-        has_bias = len(core.input) > 2 and core.input[2]
-        inner = [reader.constant(core.input[1]), reader.constant(core.input[2]) if has_bias else np.zeros(())]
-        if inner[0] is None or inner[1] is None:
-            return None
-        source, reads, nodes = core.input[0], 1, [core]
-        epsilon = read_float(core_attrs, "epsilon", 1e-5)
-    else:
-        found = _decomposed(reader, core)
-        if found is None or found.axes not in ([-1], [3]):
-            return None
-        inner = [np.ones(()), np.zeros(())]
-        source, reads, nodes, epsilon = found.source, 2, [core, *found.nodes], found.epsilon
-    transpose = _from_channels_last(reader, source, reads)
-    if transpose is None:
-        return None
-    channels = (reader.shape(transpose.input[0])[0],)
-    gamma, beta, scale, shift = (_broadcast_onto(v, channels) for v in (*inner, outer["Mul"], outer["Add"]))
-    if gamma is None or beta is None or scale is None or shift is None:
-        return None
-    with np.errstate(over="ignore", invalid="ignore"):  # non-finite weights are refused when stored
-        weights = {"gamma": gamma * scale, "beta": beta * scale + shift}
-    params = {"over": "channels", "epsilon": epsilon}
-    reader.add_layer(node, LayerNorm.type_name, params, [transpose.input[0]], weights)
-    return [*taken, *nodes, transpose]
+_CHANNELS_FIRST_AXIS = (0, 2, 3, 1)
+"""Axis ``i`` of an N×H×W×C view is axis ``_CHANNELS_FIRST_AXIS[i]`` of the N×C×H×W map."""
 
 
 @onnx_converter("InstanceNormalization", min_inputs=3)

@@ -14,6 +14,14 @@ Two kinds of registration, both refusing duplicates:
   (Reshape → Transpose → Reshape is a ChannelShuffle). Rules are tried before the
   anchor's converter, and may look back through earlier nodes that nothing could map
   on their own: the importer defers refusing those until the end.
+- :func:`onnx_channels_last_converter` maps one op applied to a *channels-last* tensor:
+  after a ``Transpose(0, 2, 3, 1)`` of an N×C×H×W map, models such as ConvNeXt run
+  LayerNormalization, MatMul and elementwise ops over the last axis until a
+  ``Transpose(0, 3, 1, 2)`` brings the channels back. The importer keeps such a tensor as
+  the C×H×W map it is a view of; these converters say which layer an op on that view
+  is (a MatMul by a constant is a 1×1 Conv2D). Ops with none are imported as usual
+  when the layer they give acts pointwise (``Layer.acts_pointwise``, activation functions)
+  and refused otherwise.
 
 The attribute readers below raise :class:`UnsupportedNode` with a message the importer
 prefixes with the node (``Conv (conv1): its attribute 'strides' …``).
@@ -108,6 +116,10 @@ class OnnxReader(Protocol):
         """How many node inputs and graph outputs read ``tensor``."""
         ...
 
+    def is_channels_last(self, tensor: str) -> bool:
+        """Whether ``tensor`` is a channels-last (N×H×W×C) view of a computed map; its :meth:`shape` is C×H×W."""
+        ...
+
     def producer_node(self, tensor: str) -> OnnxNode | None:
         """The node whose output ``tensor`` is; ``None`` for graph inputs and initialisers."""
         ...
@@ -123,8 +135,18 @@ class OnnxReader(Protocol):
         params: Mapping[str, Any],
         inputs: Sequence[str],
         weights: Mapping[str, np.ndarray | None] | None = None,
+        *,
+        reads_views: bool = False,
     ) -> ImportedLayer:
         """Add a layer named after ``node``, fed by the computed ``inputs``, producing ``node.output[0]``.
+
+        A layer with several outputs (``Layer.output_count``) produces ``node.output[i]`` from
+        its output ``i``, each a computed tensor that later layers read from that output.
+
+        An input that is a channels-last view (:meth:`is_channels_last`) feeds the map it
+        shows; the output is a view too when ``node`` reads one. Only pointwise layers
+        compute the op on such inputs unchanged; any other layer is refused there unless
+        ``reads_views`` says the caller has read the op's axes as the view's.
 
         Raises
         ------
@@ -201,6 +223,7 @@ class PatternRule:
 
 
 _CONVERTERS: dict[str, ImportConverter] = {}
+_CHANNELS_LAST_CONVERTERS: dict[str, ImportConverter] = {}
 _PATTERNS: dict[str, PatternRule] = {}
 
 
@@ -225,6 +248,36 @@ def onnx_converter(op_type: str, *, min_inputs: int = 1) -> Callable[[Converter]
         return convert
 
     return register
+
+
+def onnx_channels_last_converter(op_type: str, *, min_inputs: int = 1) -> Callable[[Converter], Converter]:
+    """Decorator registering the converter of ONNX op ``op_type`` applied to a channels-last tensor.
+
+    The converter reads the data input as the C×H×W map it is a view of (its
+    :meth:`OnnxReader.shape`), interprets the op's last axis as the channels, and adds
+    the layer computing the op on that map; the importer marks its output channels-last.
+
+    Raises
+    ------
+    ValueError
+        When ``op_type`` has one already, naming both.
+    """
+
+    def register(convert: Converter) -> Converter:
+        taken = _CHANNELS_LAST_CONVERTERS.get(op_type)
+        if taken is not None:
+            raise ValueError(
+                f"ONNX op {op_type!r} has two channels-last converters: {taken.origin} and {_origin(convert)}"
+            )
+        _CHANNELS_LAST_CONVERTERS[op_type] = ImportConverter(op_type, convert, min_inputs, _origin(convert))
+        return convert
+
+    return register
+
+
+def channels_last_converters() -> dict[str, ImportConverter]:
+    """The converter of each ONNX op type applied to a channels-last tensor."""
+    return dict(_CHANNELS_LAST_CONVERTERS)
 
 
 def onnx_pattern(name: str, *, anchor: str) -> Callable[[Rule], Rule]:
@@ -457,6 +510,55 @@ def reshape_target(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> lis
     target = reader.require_constant(node.input[1], "target shape")
     source = (1, *reader.shape(node.input[0]))
     return resolve_reshape(target, source, bool(read_int(attrs, "allowzero", 0)))
+
+
+@dataclass(frozen=True)
+class Rearrangement:
+    """Reshape → Transpose → Reshape of a computed C×H×W map: what moves channels about (shuffles).
+
+    Attributes
+    ----------
+    source
+        The map's tensor, and ``shape`` its C×H×W shape.
+    split
+        The shape the first Reshape gives it, batch 1 included; ``merged`` the last one's.
+    nodes
+        The Transpose and the first Reshape, which a pattern ending at the last takes in.
+    """
+
+    source: str
+    shape: Shape
+    split: list[int]
+    merged: list[int]
+    nodes: tuple[OnnxNode, OnnxNode]
+
+
+def rearrangement(reader: OnnxReader, node: OnnxNode, attrs: Attributes, perm: Sequence[int]) -> Rearrangement | None:
+    """The Reshape → Transpose(``perm``) → Reshape ``node`` of a computed map, its tensors read once; else ``None``."""
+    moved = reader.producer_node(node.input[0])
+    if moved is None or moved.op_type != "Transpose" or reader.uses(node.input[0]) != 1:
+        return None
+    split = reader.producer_node(moved.input[0])
+    if split is None or split.op_type != "Reshape" or reader.uses(moved.input[0]) != 1 or len(split.input) < 2:
+        return None
+    source = split.input[0]
+    if reader.attributes(moved).get("perm") != list(perm) or not reader.is_computed(source):
+        return None
+    shape = reader.shape(source)
+    split_target, merged_target = reader.constant(split.input[1]), reader.constant(node.input[1])
+    if len(shape) != 3 or split_target is None or merged_target is None:
+        return None
+    try:
+        split_shape = resolve_reshape(
+            split_target, (1, *shape), bool(read_int(reader.attributes(split), "allowzero", 0))
+        )
+        if len(split_shape) != len(perm):
+            return None
+        moved_shape = [split_shape[axis] for axis in perm]
+        merged = resolve_reshape(merged_target, moved_shape, bool(read_int(attrs, "allowzero", 0)))
+    except UnsupportedNode:  # targets that fit no tensor here: another sub-graph
+        return None
+    return Rearrangement(source, shape, split_shape, merged, (moved, split))
 
 
 def squeeze_axes(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[int] | None:

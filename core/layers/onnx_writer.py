@@ -36,6 +36,19 @@ class OnnxWriter(Protocol):
         """Add one node with a single output named after it; return the output's name."""
         ...
 
+    def node_with_outputs(self, op_type: str, inputs: list[str], name: str, count: int, **attributes: Any) -> list[str]:
+        """Add one node with ``count`` outputs (``Split``); return their names, in order."""
+        ...
+
     def pad(self, source: str, pads: list[int], name: str) -> str:
         """Zero-pad the H and W axes of an N×C×H×W tensor by ``[top, left, bottom, right]``."""
+        ...
+
+    def name_after_layer(self, tensor: str) -> None:
+        """Give the layer's name to the node computing ``tensor``, not to the one computing the output.
+
+        For a layer whose own op sits between helper nodes — a per-pixel Softmax or a
+        LayerNorm over channels between the Transposes to channels-last and back — so
+        that the node named as the layer is the one an import names the layer after.
+        """
         ...

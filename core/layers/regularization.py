@@ -33,6 +33,7 @@ class Dropout(Layer):
     type_name = "Dropout"
     category = "Regularization"
     passes_values_through = True
+    acts_pointwise = True
     summary = "During training, zeroes a random fraction of units anew each step; does nothing at inference."
     param_specs = (
         FloatParam("rate", 0.5, "Probability of dropping each unit.", minimum=0.0, maximum=1.0, max_inclusive=False),

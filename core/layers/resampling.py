@@ -1,4 +1,4 @@
-"""Resampling layers: change the H×W grid without learning anything (up-sampling, padding)."""
+"""Resampling layers: change the H×W grid without learning anything (up-sampling, pixel shuffle, padding)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,18 @@ from core.layers.onnx_reader import (
     OnnxReader,
     UnsupportedNode,
     onnx_converter,
+    onnx_pattern,
     read_float,
+    read_int,
     read_ints,
     read_string,
+    rearrangement,
     shortest_float,
 )
 from core.layers.onnx_writer import OnnxExportError, OnnxWriter
 from core.ops.op import Op
-from core.ops.resampling import PadOp, UpsampleOp, bilinear_taps, nearest_taps
-from core.params import ChoiceParam, FloatParam, PaddingParam, PairParam
+from core.ops.resampling import PadOp, PixelShuffleOp, UpsampleOp, bilinear_taps, nearest_taps
+from core.params import ChoiceParam, FloatParam, IntParam, PaddingParam, PairParam
 from core.registry import register
 from core.shapes import Shape
 from core.window import AXES
@@ -189,6 +192,74 @@ class Upsample2D(Layer):
 
 
 @register
+class PixelShuffle(Layer):
+    """Depth to space (Shi et al. 2016): ``C·r²`` maps of ``H×W`` become ``C`` maps of ``rH×rW``.
+
+    Input channel ``c·r² + i·r + j`` fills the pixels ``(h·r + i, w·r + j)`` of output channel
+    ``c``, as PyTorch's ``nn.PixelShuffle`` orders them (ONNX ``DepthToSpace`` in ``CRD``
+    mode). Output pixel ``(y, x)`` reads input pixel ``(⌊y/r⌋, ⌊x/r⌋)`` (of some channel), so
+    for receptive fields it is an up-sampling by ``r``. ONNX: ``DepthToSpace`` (CRD) from
+    opset 11; before, ``Reshape`` → ``Transpose`` → ``Reshape``, as ``torch.onnx.export`` writes it.
+    """
+
+    type_name = "PixelShuffle"
+    name_stem = "pixel_shuffle"
+    category = "Resampling"
+    passes_values_through = True
+    summary = "Rearranges C·r² channels into C channels r times taller and wider (sub-pixel up-sampling)."
+    param_specs = (
+        IntParam(
+            "upscale_factor",
+            2,
+            "r: the height and width grow r-fold; the channels shrink r²-fold.",
+            minimum=1,
+            maximum=32,
+        ),
+    )
+
+    def describe(self) -> str:
+        return f"×{self.params['upscale_factor']}"
+
+    def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
+        channels, height, width = self.require_image(input_shapes[0])
+        factor = self.params["upscale_factor"]
+        block = factor * factor
+        if channels % block:
+            nearest = -(-channels // block) * block
+            raise ShapeError(
+                f"PixelShuffle with factor {factor} needs channels divisible by {block}; the input has {channels}: "
+                f"give it a multiple of {block} (such as {nearest}), or change the factor"
+            )
+        return (channels // block, height * factor, width * factor)
+
+    def spatial_geometry(self, input_shapes: Sequence[Shape]) -> SpatialGeometry:
+        # Output row u reads input row ⌊u/r⌋: the one multiple of r in [u − (r − 1), u], as nearest ×r.
+        factor = self.params["upscale_factor"]
+        return SpatialGeometry(kernel=(factor, factor), pad_begin=(factor - 1, factor - 1), upsample=(factor, factor))
+
+    def build(self, input_shapes: Sequence[Shape]) -> Op:
+        return PixelShuffleOp(self.params["upscale_factor"])
+
+    def export_onnx(
+        self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
+    ) -> str:
+        factor = self.params["upscale_factor"]
+        if onnx_export.opset >= 11:  # the CRD mode came with opset 11
+            return onnx_export.node("DepthToSpace", inputs, name, blocksize=factor, mode="CRD")
+        channels, height, width = input_shapes[0]
+        kept = channels // (factor * factor)
+        split = onnx_export.constant(f"{name}.split_shape", np.array([0, kept, factor, factor, height, width]))
+        merged = onnx_export.constant(f"{name}.merged_shape", np.array([0, kept, height * factor, width * factor]))
+        blocks = onnx_export.node("Reshape", [inputs[0], split], f"{name}_split")
+        moved = onnx_export.node("Transpose", [blocks], f"{name}_move", perm=list(_SHUFFLE_PERM))
+        return onnx_export.node("Reshape", [moved, merged], name)
+
+
+_SHUFFLE_PERM = (0, 1, 4, 2, 5, 3)
+"""N×C×r×r×H×W → N×C×H×r×W×r: the Transpose of a pixel shuffle written out (and of DepthToSpace CRD)."""
+
+
+@register
 class Pad2D(Layer):
     """Adds rows and columns around each map: a constant, the mirror image of the border, or the edge.
 
@@ -203,7 +274,9 @@ class Pad2D(Layer):
     passes_values_through = True
     summary = "Adds rows and columns around each map: a constant, a mirror image of the border, or copies of the edge."
     param_specs = (
-        PaddingParam("pads", (1, 1, 1, 1), "Rows and columns added: p, [ph, pw] or [top, left, bottom, right]."),
+        PaddingParam(
+            "pads", (1, 1, 1, 1), "Rows and columns added: p, [ph, pw] or [top, left, bottom, right].", modes=()
+        ),
         ChoiceParam(
             "mode",
             "constant",
@@ -221,10 +294,6 @@ class Pad2D(Layer):
         return f"{amount}, {mode}" + (
             f" {self.params['value']:g}" if mode == "constant" and self.params["value"] else ""
         )
-
-    def check_params(self) -> None:
-        if isinstance(self.params["pads"], str):
-            raise ParamError("pads", f"must be p, [ph, pw] or [top, left, bottom, right], got {self.params['pads']!r}")
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         channels, height, width = self.require_image(input_shapes[0])
@@ -405,3 +474,46 @@ def _import_resize(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> Non
         raise UnsupportedNode("it needs constant scales or sizes")
     params["mode"] = _resize_mode(attrs, asymmetric, whole)
     reader.add_layer(node, Upsample2D.type_name, params, [node.input[0]])
+
+
+@onnx_converter("DepthToSpace")
+def _import_depth_to_space(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """DepthToSpace in CRD mode (PyTorch's order) → PixelShuffle; DCR (the default) only where it is the same.
+
+    DCR reads the channels as ``(i·r + j)·C + c``, TensorFlow's order; it matches CRD's
+    ``c·r² + i·r + j`` when one channel comes out (or ``r`` is 1).
+    """
+    channels, _, _ = reader.spatial_shape(node)
+    factor = read_int(attrs, "blocksize")
+    if factor < 1:
+        raise UnsupportedNode(f"its blocksize must be at least 1, got {factor}")
+    mode = read_string(attrs, "mode", "DCR") if reader.opset >= 11 else "DCR"
+    if mode not in ("CRD", "DCR"):
+        raise UnsupportedNode(f"its mode {mode!r} is not CRD or DCR")
+    if mode == "DCR" and channels != factor * factor and factor != 1:
+        raise UnsupportedNode(
+            f"mode DCR (depth, column, row: TensorFlow's channel order) with blocksize {factor} on {channels} channels "
+            "has no layer; PixelShuffle orders the channels as CRD (PyTorch's)"
+        )
+    reader.add_layer(node, PixelShuffle.type_name, {"upscale_factor": factor}, [node.input[0]])
+
+
+@onnx_pattern("pixel shuffle", anchor="Reshape")
+def _import_pixel_shuffle(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
+    """Reshape to N×C×r×r×H×W → Transpose(0, 1, 4, 2, 5, 3) → Reshape to N×C×rH×rW: a PixelShuffle by r.
+
+    What ``torch.onnx.export`` writes for ``nn.PixelShuffle`` before opset 11, and the export.
+    """
+    found = rearrangement(reader, node, attrs, _SHUFFLE_PERM)
+    if found is None:
+        return None
+    _, height, width = found.shape
+    _, kept, rows, columns, *spatial = found.split
+    if found.split[0] != 1 or spatial != [height, width] or found.merged != [1, kept, height * rows, width * columns]:
+        return None
+    if rows != columns:
+        raise UnsupportedNode(
+            f"a pixel shuffle by {rows} rows and {columns} columns has no layer; PixelShuffle uses one factor for both"
+        )
+    reader.add_layer(node, PixelShuffle.type_name, {"upscale_factor": rows}, [found.source])
+    return list(found.nodes)

@@ -45,6 +45,7 @@ class OnnxExport:
         self.initializers: list[onnx.TensorProto] = []
         self._names: set[str] = set()
         self._node_names = set(layer_names)  # reserved for the layers' own nodes
+        self.layer_tensor: str | None = None  # set by name_after_layer while a layer writes itself
 
     def unique(self, name: str) -> str:
         """A tensor name: ``name``, or ``name_1``, ``name_2`` … when taken."""
@@ -56,6 +57,17 @@ class OnnxExport:
         node_name = _unique(name, self._node_names)
         self.nodes.append(helper.make_node(op_type, inputs, [output], name=node_name, **attributes))
         return output
+
+    def node_with_outputs(self, op_type: str, inputs: list[str], name: str, count: int, **attributes: Any) -> list[str]:
+        """Add one node with ``count`` outputs, ``name_0`` … ``name_{count − 1}``; return their names."""
+        outputs = [self.unique(f"{name}_{index}") for index in range(count)]
+        node_name = _unique(name, self._node_names)
+        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=node_name, **attributes))
+        return outputs
+
+    def name_after_layer(self, tensor: str) -> None:
+        """Give the layer being written its name on the node computing ``tensor`` (see :class:`OnnxWriter`)."""
+        self.layer_tensor = tensor
 
     def name_layer_node(self, tensor: str, layer: str, since: int) -> None:
         """Name the node computing ``tensor`` (added since node ``since``) after ``layer``."""
@@ -90,6 +102,11 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _output(tensor: str | list[str], port: int) -> str:
+    """The tensor of output ``port`` of a layer that wrote ``tensor`` (one name, or one per output)."""
+    return tensor if isinstance(tensor, str) else tensor[port]
+
+
 def ir_version_for(opset: int) -> int:
     """The lowest IR version that carries ``opset`` (what onnxruntime expects for it)."""
     return helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
@@ -107,7 +124,7 @@ def export_model(model: Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     if not MIN_OPSET <= opset <= newest:
         raise OnnxExportError(f"opset must be between {MIN_OPSET} and {newest}, got {opset}")
     context = OnnxExport(opset, {node.name for node in model.order})
-    tensors: dict[str, str] = {}
+    tensors: dict[str, str | list[str]] = {}  # layer id → its output tensor, or one per output port
     input_node = model.input_node
     graph_input = helper.make_tensor_value_info(
         context.unique(input_node.name), TensorProto.FLOAT, [BATCH, *model.input_shape]
@@ -116,26 +133,29 @@ def export_model(model: Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     for node in model.order:
         if node is input_node:
             continue
-        inputs = [tensors[source] for source in model.sources[node.id]]
-        since = len(context.nodes)
+        inputs = [_output(tensors[source], port) for source, port in model.inputs_of(node.id)]
+        since, context.layer_tensor = len(context.nodes), None
         try:
-            input_shapes = [model.shapes[source] for source in model.sources[node.id]]
+            input_shapes = model.input_shapes(node.id)
             tensors[node.id] = node.layer.export_onnx(context, node.name, inputs, input_shapes, model.ops[node.id])
         except OnnxExportError as exc:
             raise OnnxExportError(f"layer {node.name!r}: {exc}") from None
-        context.name_layer_node(tensors[node.id], node.name, since)
-    final = tensors[model.output_node.id]
+        context.name_layer_node(context.layer_tensor or _output(tensors[node.id], 0), node.name, since)
+    final = _output(tensors[model.output_node.id], 0)
     if final == graph_input.name or final != model.output_node.name:
         final = context.node("Identity", [final], model.output_node.name)
     graph_output = helper.make_tensor_value_info(final, TensorProto.FLOAT, [BATCH, *model.output_shape])
+    graph_inputs, ir_version = [graph_input], ir_version_for(opset)
+    if ir_version < 4:  # IR 3 (opsets 7 and 8) lists every initialiser among the graph's inputs too
+        graph_inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in context.initializers]
     graph = helper.make_graph(
-        context.nodes, model.document.name or "network", [graph_input], [graph_output], context.initializers
+        context.nodes, model.document.name or "network", graph_inputs, [graph_output], context.initializers
     )
     exported = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", opset)],
         producer_name="Layerwise",
-        ir_version=ir_version_for(opset),
+        ir_version=ir_version,
         doc_string=model.document.description,
     )
     try:

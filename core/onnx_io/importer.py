@@ -32,19 +32,20 @@ from core.graph.document import NetworkDocument, Node, free_name, holdable_name,
 from core.graph.fileformat import MAX_LAYERS
 from core.graph.layout import apply_layered_layout
 from core.graph.validation import check_graph
-from core.layers import layer_types
+from core.layers import layer_class, layer_types
 from core.layers.onnx_reader import (
     Attributes,
     ImportedLayer,
     OnnxReader,
     PatternRule,
     UnsupportedNode,
+    channels_last_converters,
     import_converters,
     onnx_converter,
     pattern_rules,
 )
 from core.onnx_io.folding import FOLDERS, MAX_FOLDED_BYTES, FoldError, attributes_of, fold, fold_inputs, tensor_array
-from core.shapes import Shape, format_shape
+from core.shapes import Shape, format_shape, is_image
 
 MAX_MODEL_BYTES = 2 << 30
 """Protobuf cannot hold more in one file; larger models use external data."""
@@ -224,13 +225,19 @@ class _Importer:
             except FoldError as exc:
                 raise OnnxImportError(f"initializer {tensor.name!r} is damaged: {exc}") from None
         self.converters = import_converters(layer_types())
+        self.channels_last_converters = channels_last_converters()
+        # ONNX tensors that are N×H×W×C views of computed maps (shapes kept as C×H×W), and
+        # the (type, inputs) of layers a channels-last converter made from such views.
+        self.channels_last: set[str] = set()
+        self.translated: set[tuple[str, tuple[str, ...]]] = set()
         self.rules: dict[str, list[PatternRule]] = {}
         for rule in pattern_rules():
             self.rules.setdefault(rule.anchor, []).append(rule)
         self.fold_budget = MAX_FOLDED_BYTES
         self.produced = {t.name for t in self.graph.initializer} | {i.name for i in self.graph.input}
         self.producers: dict[str, int] = {}  # ONNX tensor → index of the node computing it
-        self.tensors: dict[str, str] = {}  # ONNX tensor → id of the layer producing it
+        # ONNX tensor → (id of the layer producing it, which of the layer's outputs it is)
+        self.tensors: dict[str, tuple[str, int]] = {}
         self.layer_inputs: dict[str, tuple[str, ...]] = {}  # layer id → the ONNX tensors feeding it
         self.shapes: dict[str, Shape] = {}
         # node index → (op, node, why) it is refused, unless a rule takes it in
@@ -278,12 +285,15 @@ class _Importer:
     def uses(self, tensor: str) -> int:
         return self.use_counts[tensor]
 
+    def is_channels_last(self, tensor: str) -> bool:
+        return tensor in self.channels_last
+
     def producer_node(self, tensor: str) -> onnx.NodeProto | None:
         index = self.producers.get(tensor)
         return None if index is None else self.graph.node[index]
 
     def producer_layer(self, tensor: str) -> ImportedLayer | None:
-        return self._imported(self.document.node(self.tensors[tensor])) if tensor in self.tensors else None
+        return self._imported(self.document.node(self.tensors[tensor][0])) if tensor in self.tensors else None
 
     def add_layer(
         self,
@@ -292,23 +302,38 @@ class _Importer:
         params: Mapping[str, Any],
         inputs: Sequence[str],
         weights: Mapping[str, np.ndarray | None] | None = None,
+        *,
+        reads_views: bool = False,
     ) -> ImportedLayer:
         if len(self.names) >= MAX_LAYERS:
             raise OnnxImportError(
                 f"the model maps to more than {MAX_LAYERS:,} layers; Layerwise holds at most that many"
             )
         shapes = [self.shape(tensor) for tensor in inputs]
+        layer_reads_views = self._check_layout(type_name, inputs, reads_views)
+        # The output is a view when the node reads one; a rule's anchor reading nothing
+        # computed (its sub-graph's end) gives what the layer reads. A layer folded across
+        # a Transpose back (a Scale joining the one before it) reads views, gives a map.
+        node_reads = [name for name in node.input if name in self.tensors]
+        channels_last = any(name in self.channels_last for name in node_reads) if node_reads else layer_reads_views
         arrays = {key: _finite(key, value) for key, value in (weights or {}).items() if value is not None}
         try:
             layer_node = self.document.add_node(type_name, dict(params), name=self.layer_name(node))
             self._note_name(layer_node, node.name or node.output[0], f"{node.op_type} node")
             for tensor in inputs:
-                self.document.connect(self.tensors[tensor], layer_node.id)
-            shape = layer_node.layer.output_shape(shapes)
+                source, source_port = self.tensors[tensor]
+                self.document.connect(source, layer_node.id, source_port=source_port)
+            output_shapes = layer_node.layer.output_shapes(shapes)
         except LayerwiseError as exc:  # parameters no layer accepts, more inputs than a layer takes
             raise UnsupportedNode(str(exc)) from None
-        self.tensors[node.output[0]] = layer_node.id
-        self.shapes[node.output[0]] = shape
+        # Output i of the node is output i of the layer (a Split's parts); unnamed ones are unused.
+        for port, (output, shape) in enumerate(zip(node.output, output_shapes)):
+            if not output:
+                continue
+            self.tensors[output] = (layer_node.id, port)
+            self.shapes[output] = shape
+            if channels_last and is_image(shape):  # features have no channel axis to move
+                self.channels_last.add(output)
         self.layer_inputs[layer_node.id] = tuple(inputs)
         self.weights.update(((layer_node.name, key), array) for key, array in arrays.items())
         return self._imported(layer_node)
@@ -316,6 +341,35 @@ class _Importer:
     def alias(self, output: str, source: str) -> None:
         self.shapes[output] = self.shape(source)
         self.tensors[output] = self.tensors[source]
+        if source in self.channels_last:
+            self.channels_last.add(output)
+
+    def _check_layout(self, type_name: str, inputs: Sequence[str], reads_views: bool) -> bool:
+        """Whether a ``type_name`` layer on ``inputs`` reads channels-last views; refuse one that cannot.
+
+        The layer computes on the C×H×W maps the views show, which gives the op's result
+        (as a view again) only for layers acting pointwise, and for the layers that
+        channels-last converters and rules chose for the op (``reads_views``), which may
+        be added again on the same views (a constant Mul folding into it).
+        """
+        last = [tensor in self.channels_last for tensor in inputs]
+        if not any(last):
+            return False
+        if not all(last):
+            raise UnsupportedNode(
+                "it combines a channels-last (N×H×W×C) tensor with a channels-first one; Layerwise cannot align them"
+            )
+        cls = layer_class(type_name)
+        key = (type_name, tuple(inputs))
+        if reads_views:
+            self.translated.add(key)
+        elif not (cls.acts_pointwise or cls.is_activation_function or key in self.translated):
+            raise UnsupportedNode(
+                f"it would be a {type_name} layer on a channels-last (N×H×W×C) tensor, whose axes it would mistake; "
+                "on such a tensor only pointwise operations, MatMul by a constant matrix, normalisation or softmax "
+                "over the last axis, and a Transpose(0, 3, 1, 2) back map to layers"
+            )
+        return True
 
     def set_layer_param(self, layer: str, param: str, value: Any) -> None:
         try:
@@ -393,14 +447,17 @@ class _Importer:
         except LayerwiseError as exc:
             raise OnnxImportError(f"input {graph_input.name!r}: {exc}") from None
         self._note_name(node, graph_input.name, "input")
-        self.tensors[graph_input.name] = node.id
+        self.tensors[graph_input.name] = (node.id, 0)
         self.shapes[graph_input.name] = shape
 
     def _fold_shape(self, node: onnx.NodeProto) -> bool:
         """``Shape``/``Size`` of a computed tensor: constant from its known shape (batch 1)."""
         if node.op_type not in ("Shape", "Size") or not node.input or node.input[0] not in self.shapes:
             return False
-        full = np.array((1, *self.shapes[node.input[0]]), dtype=np.int64)
+        shape = self.shapes[node.input[0]]
+        if node.input[0] in self.channels_last:  # the view's shape, N×H×W×C
+            shape = (*shape[1:], shape[0])
+        full = np.array((1, *shape), dtype=np.int64)
         self.constants[node.output[0]] = full if node.op_type == "Shape" else np.array(full.prod(), dtype=np.int64)
         return True
 
@@ -445,6 +502,14 @@ class _Importer:
             self._defer(index, node, f"has an unreadable attribute ({exc})")
             return
         try:
+            if not blocked and self._follow_layout(node, attrs):
+                return
+            if not blocked and any(name in self.channels_last for name in inputs):
+                translate = self.channels_last_converters.get(node.op_type)
+                if translate is not None:
+                    translate.convert(self, node, attrs)
+                    return
+                node = self._with_channels_first_constants(node)
             if self._match(rules, node, attrs):
                 return
             converter = self.converters.get(node.op_type)
@@ -456,6 +521,56 @@ class _Importer:
                 converter.convert(self, node, attrs)
         except UnsupportedNode as exc:
             self._defer(index, node, str(exc))
+
+    def _follow_layout(self, node: onnx.NodeProto, attrs: Attributes) -> bool:
+        """A Transpose of a computed map to channels-last (0, 2, 3, 1) or back (0, 3, 1, 2): whether it was one.
+
+        Either is the same map, viewed the other way; no layer is added.
+        """
+        source = node.input[0] if node.op_type == "Transpose" else ""
+        if source not in self.tensors:
+            return False
+        perm, output = attrs.get("perm"), node.output[0]
+        if source in self.channels_last:
+            if perm != [0, 3, 1, 2]:
+                return False
+        elif perm != [0, 2, 3, 1] or not is_image(self.shapes[source]):
+            return False
+        else:
+            self.channels_last.add(output)
+        self.tensors[output], self.shapes[output] = self.tensors[source], self.shapes[source]
+        return True
+
+    def _with_channels_first_constants(self, node: onnx.NodeProto) -> onnx.NodeProto:
+        """``node`` with each float constant it applies to a channels-last view moved to the channels axis.
+
+        Over N×H×W×C a constant of shape ``(C,)`` or ``(1, 1, 1, C)`` holds one value per
+        channel; the layers, computing on the C×H×W map, read it as ``(C, 1, 1)``. Single
+        values stay as they are.
+
+        Raises
+        ------
+        UnsupportedNode
+            For a constant of any other shape (one value per position, say).
+        """
+        channels = next(self.shapes[name][0] for name in node.input if name in self.channels_last)
+        moved_node = None
+        for position, name in enumerate(node.input):
+            value = self.constant(name)
+            if value is None or value.dtype.kind != "f" or value.size <= 1:
+                continue
+            if value.size != channels or value.shape[-1] != channels:
+                raise UnsupportedNode(
+                    f"its constant {name!r} of shape {list(value.shape)} is not one value per channel of the "
+                    f"channels-last (N×H×W×C) tensor with {channels} channels it meets"
+                )
+            moved = f"{name} (channels first)"
+            self.constants[moved] = value.reshape(channels, 1, 1)
+            if moved_node is None:
+                moved_node = onnx.NodeProto()
+                moved_node.CopyFrom(node)
+            moved_node.input[position] = moved
+        return moved_node if moved_node is not None else node
 
     def _match(self, rules: list[PatternRule], node: onnx.NodeProto, attrs: Attributes) -> bool:
         """Try the pattern rules anchored at ``node``; the first that matches drops the refusals it takes in."""
@@ -535,7 +650,20 @@ class _Importer:
         output = self.graph.output[0].name
         if output not in self.tensors:
             raise OnnxImportError(f"the model's output {output!r} is not computed by a layer Layerwise can represent")
-        self._prune(self.tensors[output])
+        if output in self.channels_last:
+            raise OnnxImportError(
+                f"the model's output {output!r} is a channels-last (N×H×W×C) map; Layerwise's maps are N×C×H×W, "
+                "so the model would need a Transpose(0, 3, 1, 2) at its end"
+            )
+        output_id, output_port = self.tensors[output]
+        count = self.document.node(output_id).layer.output_count
+        if count > 1:
+            raise OnnxImportError(
+                f"the model's output {output!r} is output {output_port + 1} of layer "
+                f"{self.document.node(output_id).name!r}, which has {count}; Layerwise networks end in a layer "
+                "with one output"
+            )
+        self._prune(output_id)
         problems = check_graph(self.document).problems
         if problems:
             raise OnnxImportError("the imported network does not compute: " + "; ".join(map(str, problems)))
@@ -594,3 +722,20 @@ def _finite(key: str, value: np.ndarray) -> np.ndarray:
 def _identity(reader: OnnxReader, node: onnx.NodeProto, attrs: Attributes) -> None:
     """Identity of a computed tensor: the same tensor."""
     reader.alias(node.output[0], node.input[0])
+
+
+@onnx_converter("Transpose")
+def _transpose(reader: OnnxReader, node: onnx.NodeProto, attrs: Attributes) -> None:
+    """A Transpose the import does not follow: it maps to no layer.
+
+    The importer follows a map to its channels-last view, Transpose(0, 2, 3, 1), and back,
+    Transpose(0, 3, 1, 2), before converters are asked; pattern rules take in others
+    (the one in a ChannelShuffle).
+    """
+    shape = reader.shape(node.input[0]) if reader.is_computed(node.input[0]) else None
+    of = f" of an N×{format_shape(shape)} tensor" if shape is not None else ""
+    view = " (a channels-last view)" if reader.is_channels_last(node.input[0]) else ""
+    raise UnsupportedNode(
+        f"a Transpose with perm {attrs.get('perm')}{of}{view} has no layer; only Transpose(0, 2, 3, 1) of a map to "
+        "channels-last and Transpose(0, 3, 1, 2) back are followed"
+    )

@@ -52,6 +52,49 @@ class ReLU6Op(ElementwiseOp):
         np.multiply(grad_output, (saved > 0) & (saved < 6), out=out)
 
 
+class HardTanhOp(ElementwiseOp):
+    """``y = min(max(x, low), high)``; ``dy/dx = 1`` for ``low < x < high``, else 0 (as PyTorch's)."""
+
+    def __init__(self, low: float, high: float) -> None:
+        super().__init__()
+        self.low, self.high = low, high
+
+    def function(self, x: np.ndarray, out: np.ndarray) -> None:
+        np.clip(x, x.dtype.type(self.low), x.dtype.type(self.high), out=out)
+
+    def gradient(self, grad_output: np.ndarray, saved: np.ndarray, out: np.ndarray) -> None:
+        # The output is strictly inside (low, high) exactly where the input is.
+        kind = saved.dtype.type
+        np.multiply(grad_output, (saved > kind(self.low)) & (saved < kind(self.high)), out=out)
+
+
+class SELUOp(ElementwiseOp):
+    """``y = γ·x`` for ``x > 0``, ``γ·α·(e^x − 1)`` otherwise (Klambauer et al. 2017).
+
+    ``dy/dx`` is ``γ`` above zero and ``γ·α·e^x = y + γ·α`` below; ``y > 0`` exactly where
+    ``x > 0`` (γ > 0), so the output is all backward needs.
+    """
+
+    def __init__(self, alpha: float, gamma: float) -> None:
+        super().__init__()
+        self.alpha, self.gamma = alpha, gamma
+
+    def function(self, x: np.ndarray, out: np.ndarray) -> None:
+        # α·(e^min(x,0) − 1) + max(x, 0), times γ: each term vanishes on the other side of 0.
+        kind = x.dtype.type
+        np.minimum(x, 0, out=out)
+        np.expm1(out, out=out)
+        out *= kind(self.alpha)
+        out += np.maximum(x, 0)
+        out *= kind(self.gamma)
+
+    def gradient(self, grad_output: np.ndarray, saved: np.ndarray, out: np.ndarray) -> None:
+        kind = saved.dtype.type
+        np.add(saved, kind(self.gamma * self.alpha), out=out)
+        np.putmask(out, saved > 0, kind(self.gamma))
+        out *= grad_output
+
+
 class HardSigmoidOp(ElementwiseOp):
     """``y = max(0, min(1, α·x + β))``; ``dy/dx = α`` where ``0 < y < 1``, else 0."""
 

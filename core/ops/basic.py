@@ -211,6 +211,33 @@ class ChannelSliceOp(Op):
         return [d_x]
 
 
+class ChannelSplitOp(Op):
+    """Split channels (or features) into ``parts`` equal runs: one output per run.
+
+    Axis 0 of C×N×H×W maps, axis 1 of N×F vectors. Forward returns a list of
+    ``parts`` arrays, C/parts×N×H×W (or N×F/parts); backward takes one gradient per
+    output (``None`` for an output nothing reads) and concatenates them.
+    """
+
+    def __init__(self, channels: int, parts: int) -> None:
+        super().__init__()
+        self.channels, self.parts = channels, parts
+        self.width = channels // parts
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> list[np.ndarray]:  # type: ignore[override]
+        x = inputs[0]
+        w = self.width
+        if x.ndim == 4:
+            return [x[i * w : (i + 1) * w] for i in range(self.parts)]
+        return [x[:, i * w : (i + 1) * w] for i in range(self.parts)]
+
+    def backward(self, grad_output: list[np.ndarray | None]) -> list[np.ndarray | None]:  # type: ignore[override]
+        known = next(g for g in grad_output if g is not None)
+        axis = 0 if known.ndim == 4 else 1
+        pieces = [np.zeros_like(known) if g is None else g for g in grad_output]
+        return [np.concatenate(pieces, axis=axis)]
+
+
 class LRNOp(Op):
     """Local response normalisation across channels (axis 0), as ONNX LRN.
 

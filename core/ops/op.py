@@ -77,11 +77,19 @@ class Op:
         return {}
 
     def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
-        """Return the output for a batch. Image tensors are C×N×H×W, vectors N×F."""
+        """Return the output for a batch. Image tensors are C×N×H×W, vectors N×F.
+
+        The op of a layer with several outputs (``Layer.output_count`` > 1) returns a list
+        of arrays, one per output, in port order.
+        """
         raise NotImplementedError
 
     def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
-        """Write parameter gradients into ``self.grads``; return one gradient per input."""
+        """Write parameter gradients into ``self.grads``; return one gradient per input.
+
+        The op of a layer with several outputs receives a list of gradients, one per
+        output, ``None`` for an output that reaches no loss (at least one is an array).
+        """
         raise NotImplementedError
 
 

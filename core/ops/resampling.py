@@ -1,4 +1,4 @@
-"""Resampling runtimes on C×N×H×W tensors: up-sampling by interpolation, and padding.
+"""Resampling runtimes on C×N×H×W tensors: up-sampling by interpolation, pixel shuffle, and padding.
 
 Up-sampling is separable: each axis maps its ``n`` input rows onto ``n_out ≥ n`` output
 rows through a few *taps*, an input index and a weight per output row
@@ -126,6 +126,37 @@ class UpsampleOp(Op):
         (fh, fw) = self.repeats
         blocks = grad_output.reshape(channels, batch, self.rows.size_in, fh, self.columns.size_in, fw)
         return [blocks.sum(axis=(3, 5))]
+
+
+class PixelShuffleOp(Op):
+    """Depth to space by a factor ``r``: a ``(C·r²)×N×H×W`` tensor becomes ``C×N×(H·r)×(W·r)``.
+
+    Input channel ``c·r² + i·r + j`` fills the pixels ``(h·r + i, w·r + j)`` of output channel
+    ``c`` (PyTorch's ``pixel_shuffle``, ONNX ``DepthToSpace`` in ``CRD`` mode): a reshape to
+    ``C×r×r×N×H×W``, a transpose to ``C×N×H×r×W×r`` and a reshape. Backward is the inverse
+    permutation of the gradient (space to depth).
+    """
+
+    _FORWARD = (0, 3, 4, 1, 5, 2)
+    """``C×r×r×N×H×W`` (channel, row offset i, column offset j, …) → ``C×N×H×r×W×r``."""
+    _BACKWARD = (0, 3, 5, 1, 2, 4)
+    """The inverse of :attr:`_FORWARD`."""
+
+    def __init__(self, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
+        x, r = inputs[0], self.factor
+        channels, batch, height, width = x.shape
+        blocks = x.reshape(channels // (r * r), r, r, batch, height, width).transpose(self._FORWARD)
+        return np.ascontiguousarray(blocks).reshape(channels // (r * r), batch, height * r, width * r)
+
+    def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        r = self.factor
+        channels, batch, height, width = grad_output.shape
+        blocks = grad_output.reshape(channels, batch, height // r, r, width // r, r).transpose(self._BACKWARD)
+        return [np.ascontiguousarray(blocks).reshape(channels * r * r, batch, height // r, width // r)]
 
 
 def pad_sources(size: int, begin: int, end: int, mode: str) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.atomic import atomic_write_text
+from core.csv_cells import csv_row
 from core.training.events import (
     ActivationsMeasured,
     BatchEnded,
@@ -373,14 +374,16 @@ def runs_to_csv(runs: list[RunHistory]) -> str:
     """Per-epoch figures of ``runs`` as CSV text (empty cells where a value is missing).
 
     Run names are written as they are (quoted where CSV needs it: commas, quotes, line
-    breaks), and numbers in their shortest exact form, so a CSV reader gets both back.
+    breaks), but for a leading apostrophe before a name a spreadsheet would read as a
+    formula (:func:`~core.csv_cells.csv_text_cell`; :func:`~core.csv_cells.text_from_csv_cell`
+    gives it back), and numbers in their shortest exact form, so a CSV reader gets both back.
     """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for run in runs:
         for row in run.epoch_rows():
-            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+            writer.writerow(csv_row({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}))
     return buffer.getvalue()
 
 

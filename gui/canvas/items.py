@@ -21,6 +21,13 @@ PORT_SPACING = 22.0
 BODY_LINE = 16.0
 
 
+def _nearest_port(scene_point: QPointF, centres: list[QPointF]) -> int | None:
+    """The index of the port centre nearest ``scene_point`` within the (generous) hit area, if any."""
+    reach = [(point - scene_point).manhattanLength() for point in centres]
+    near = [index for index, distance in enumerate(reach) if distance <= PORT_RADIUS * 3]
+    return min(near, key=reach.__getitem__) if near else None
+
+
 def theme_of(item: QGraphicsItem) -> CanvasTheme:
     """The theme of the scene showing ``item`` (light while it is in none)."""
     return getattr(item.scene(), "theme", LIGHT)
@@ -29,7 +36,9 @@ def theme_of(item: QGraphicsItem) -> CanvasTheme:
 class NodeItem(QGraphicsObject):
     """One layer: coloured header with name and type, a body with key facts, ports.
 
-    The item's position is the node's centre, as in the document.
+    Input ports are spread along the top edge, output ports (one per output of the
+    layer, in port order from left to right) along the bottom edge. The item's position
+    is the node's centre, as in the document.
     """
 
     def __init__(self, node: Node) -> None:
@@ -48,7 +57,7 @@ class NodeItem(QGraphicsObject):
         self.lines: list[str] = []
         self.problem: str | None = None
         self.input_ports = 0
-        self.has_output = True
+        self.output_ports = 1
         self.edges: list[EdgeItem] = []
         self._rect = QRectF()
         self.update_from(node, [], None, 0)
@@ -56,15 +65,15 @@ class NodeItem(QGraphicsObject):
     # -- content -------------------------------------------------------------------
 
     def update_from(self, node: Node, lines: list[str], problem: str | None, input_ports: int) -> None:
-        """Take the node's name, facts and problem; resize; redraw."""
+        """Take the node's name, facts, problem and ports (one output per layer output); resize; redraw."""
         self.prepareGeometryChange()
         self.title, self.type_name, self.lines = node.name, node.type_name, lines
         self.category = node.layer.category
         self.problem = problem
         self.input_ports = input_ports
-        self.has_output = True
+        self.output_ports = node.layer.output_count
         height = NODE_HEADER_HEIGHT + 8 + BODY_LINE * max(len(lines), 1)
-        width = max(NODE_WIDTH, (input_ports - 1) * PORT_SPACING + 40)
+        width = max(NODE_WIDTH, (max(input_ports, self.output_ports) - 1) * PORT_SPACING + 40)
         self._rect = QRectF(-width / 2, -height / 2, width, height)
         self.setToolTip(problem or f"{node.name} ({node.type_name})\n{node.layer.summary}")
         self.update()
@@ -77,18 +86,21 @@ class NodeItem(QGraphicsObject):
         x = (port - (count - 1) / 2) * PORT_SPACING
         return self.mapToScene(QPointF(x, self._rect.top()))
 
-    def output_port_position(self) -> QPointF:
-        return self.mapToScene(QPointF(0, self._rect.bottom()))
+    def output_port_position(self, port: int = 0) -> QPointF:
+        """Scene position of output ``port`` (spread along the bottom edge)."""
+        x = (port - (self.output_ports - 1) / 2) * PORT_SPACING
+        return self.mapToScene(QPointF(x, self._rect.bottom()))
 
     def input_port_at(self, scene_point: QPointF) -> int | None:
         """The input port under ``scene_point`` (generous hit area), if any."""
-        for port in range(self.input_ports):
-            if (self.input_port_position(port) - scene_point).manhattanLength() <= PORT_RADIUS * 3:
-                return port
-        return None
+        return _nearest_port(scene_point, [self.input_port_position(port) for port in range(self.input_ports)])
+
+    def output_port_at(self, scene_point: QPointF) -> int | None:
+        """The output port under ``scene_point`` (generous hit area), if any."""
+        return _nearest_port(scene_point, [self.output_port_position(port) for port in range(self.output_ports)])
 
     def is_on_output_port(self, scene_point: QPointF) -> bool:
-        return self.has_output and (self.output_port_position() - scene_point).manhattanLength() <= PORT_RADIUS * 3
+        return self.output_port_at(scene_point) is not None
 
     # -- geometry and painting -------------------------------------------------------
 
@@ -102,8 +114,7 @@ class NodeItem(QGraphicsObject):
         path.addRoundedRect(self._rect, 6, 6)
         reach = PORT_RADIUS * 2
         ports = [self.mapFromScene(self.input_port_position(p)) for p in range(self.input_ports)]
-        if self.has_output:
-            ports.append(self.mapFromScene(self.output_port_position()))
+        ports += [self.mapFromScene(self.output_port_position(p)) for p in range(self.output_ports)]
         for centre in ports:
             path.addEllipse(centre, reach, reach)
         return path.simplified()
@@ -167,8 +178,8 @@ class NodeItem(QGraphicsObject):
         painter.setBrush(QBrush(colour))
         for port in range(self.input_ports):
             painter.drawEllipse(self.mapFromScene(self.input_port_position(port)), PORT_RADIUS, PORT_RADIUS)
-        if self.has_output:
-            painter.drawEllipse(self.mapFromScene(self.output_port_position()), PORT_RADIUS, PORT_RADIUS)
+        for port in range(self.output_ports):
+            painter.drawEllipse(self.mapFromScene(self.output_port_position(port)), PORT_RADIUS, PORT_RADIUS)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
@@ -178,11 +189,12 @@ class NodeItem(QGraphicsObject):
 
 
 class EdgeItem(QGraphicsPathItem):
-    """A connection drawn as a vertical S-curve, labelled with the tensor shape it carries."""
+    """A connection from output ``source_port`` of a node to input ``port`` of another, drawn as a
+    vertical S-curve, labelled with the tensor shape it carries."""
 
-    def __init__(self, source: NodeItem, target: NodeItem, port: int) -> None:
+    def __init__(self, source: NodeItem, target: NodeItem, port: int, source_port: int = 0) -> None:
         super().__init__()
-        self.source, self.target, self.port = source, target, port
+        self.source, self.target, self.port, self.source_port = source, target, port, source_port
         self.label = ""
         self._label_at: QPointF | None = None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
@@ -204,7 +216,7 @@ class EdgeItem(QGraphicsPathItem):
     def update_path(self) -> None:
         """An S-curve; an edge spanning several rows runs straight down its source's column
         (the layout keeps that column free) and curves only in the last row."""
-        start = self.source.output_port_position()
+        start = self.source.output_port_position(self.source_port)
         end = self.target.input_port_position(self.port)
         path = QPainterPath(start)
         self._label_at = None

@@ -18,8 +18,8 @@ from core.analysis.report import format_count
 from core.analysis.summary import summarize
 from core.graph.document import NetworkDocument, Node
 from core.graph.events import DocumentEvent, Edge, EdgeAdded, EdgeRemoved, NodeAdded, NodeMoved, NodeRemoved
-from core.graph.validation import connection_problem
-from core.shapes import format_shape
+from core.graph.validation import check_graph, connection_problem
+from core.shapes import Shape, format_shape
 from gui.canvas.items import EdgeItem, NodeItem
 from gui.canvas.style import LIGHT, CanvasTheme
 from gui.commands import ConnectCommand, DisconnectCommand, MoveNodesCommand, RemoveNodesCommand
@@ -29,6 +29,13 @@ def input_port_count(node: Node, connected: int) -> int:
     """Ports drawn on top: fixed arity, or one free port beyond the connected ones for merges."""
     limit = node.layer.max_inputs
     return connected + 1 if limit is None else limit
+
+
+def _outputs_text(shapes: list[Shape]) -> str:
+    """``6×28×28``; for several outputs ``3 × 2×28×28`` when they are alike, else each shape."""
+    if len(shapes) > 1 and len(set(shapes)) == 1:
+        return f"{len(shapes)} × {format_shape(shapes[0])}"
+    return ", ".join(format_shape(shape) for shape in shapes)
 
 
 class NetworkScene(QGraphicsScene):
@@ -47,7 +54,7 @@ class NetworkScene(QGraphicsScene):
         self.edge_items: dict[Edge, EdgeItem] = {}
         self._unsubscribe: Callable[[], None] | None = None
         self._refresh_pending = False
-        self._connect_from: NodeItem | None = None
+        self._connect_from: tuple[NodeItem, int] | None = None  # the node and output a drag started at
         self._preview: QGraphicsPathItem | None = None
         self.selectionChanged.connect(self._announce_selection)
         self.set_document(document)
@@ -83,7 +90,7 @@ class NetworkScene(QGraphicsScene):
         self.node_items[node_id] = item
 
     def _add_edge_item(self, edge: Edge) -> None:
-        item = EdgeItem(self.node_items[edge.source], self.node_items[edge.target], edge.port)
+        item = EdgeItem(self.node_items[edge.source], self.node_items[edge.target], edge.port, edge.source_port)
         self.addItem(item)
         self.edge_items[edge] = item
 
@@ -115,6 +122,7 @@ class NetworkScene(QGraphicsScene):
         """Recompute shapes, parameter counts and problems, and show them on the items."""
         self._refresh_pending = False
         summary = summarize(self.document)
+        check = check_graph(self.document)
         facts = {layer.node_id: layer for layer in summary.layers}
         problems = {p.node_id: p.message for p in summary.problems if p.node_id}
         for node_id, item in self.node_items.items():
@@ -123,14 +131,14 @@ class NetworkScene(QGraphicsScene):
             lines = [node.layer.describe() or node.layer.summary.split(":")[0]]
             if layer is not None and layer.output_shape is not None:
                 params = f"  ·  {format_count(layer.params)} params" if layer.params else ""
-                lines.append(f"→ {format_shape(layer.output_shape)}{params}")
+                lines.append(f"→ {_outputs_text(check.output_shapes[node_id] or [layer.output_shape])}{params}")
             problem = problems.get(node_id)
             if problem:
                 lines.append(problem)
             connected = len(self.document.input_edges(node_id))
             item.update_from(node, lines, problem, input_port_count(node, connected))
         for edge, item in self.edge_items.items():
-            shape = facts[edge.source].output_shape if edge.source in facts else None
+            shape = check.edge_shape(edge)
             item.set_label(format_shape(shape) if shape is not None else "")
             item.update_path()
 
@@ -167,8 +175,9 @@ class NetworkScene(QGraphicsScene):
 
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         item = self._node_at(event.scenePos())
-        if item is not None and item.is_on_output_port(event.scenePos()):
-            self._connect_from = item
+        port = item.output_port_at(event.scenePos()) if item is not None else None
+        if item is not None and port is not None:
+            self._connect_from = (item, port)
             self._preview = QGraphicsPathItem()
             self._preview.setPen(QPen(QColor(self.theme.edge_selected), 2))
             self._preview.setZValue(2)
@@ -179,7 +188,8 @@ class NetworkScene(QGraphicsScene):
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._connect_from is not None and self._preview is not None:
-            start, end = self._connect_from.output_port_position(), event.scenePos()
+            item, port = self._connect_from
+            start, end = item.output_port_position(port), event.scenePos()
             bend = max(abs(end.y() - start.y()) * 0.5, 30.0)
             path = QPainterPath(start)
             path.cubicTo(start + QPointF(0, bend), end - QPointF(0, bend), end)
@@ -189,26 +199,26 @@ class NetworkScene(QGraphicsScene):
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._connect_from is not None:
-            source, self._connect_from = self._connect_from, None
+            (source, port), self._connect_from = self._connect_from, None
             if self._preview is not None:
                 self.removeItem(self._preview)
                 self._preview = None
             target = self._node_at(event.scenePos())
             if target is not None and target is not source:
-                self.try_connect(source.node_id, target.node_id, event.screenPos())
+                self.try_connect(source.node_id, target.node_id, event.screenPos(), source_port=port)
             return
         super().mouseReleaseEvent(event)
         self._commit_moves()
 
-    def try_connect(self, source_id: str, target_id: str, screen_pos=None) -> bool:
-        """Connect if possible (one undo step); otherwise say why, at the cursor."""
-        reason = connection_problem(self.document, source_id, target_id)
+    def try_connect(self, source_id: str, target_id: str, screen_pos=None, *, source_port: int = 0) -> bool:
+        """Connect output ``source_port`` of the source if possible (one undo step); otherwise say why, at the cursor."""
+        reason = connection_problem(self.document, source_id, target_id, source_port=source_port)
         if reason is not None:
             self.connection_refused.emit(reason)
             if screen_pos is not None:
                 QToolTip.showText(screen_pos, f"Cannot connect: {reason}")
             return False
-        self.undo_stack.push(ConnectCommand(self.document, source_id, target_id))
+        self.undo_stack.push(ConnectCommand(self.document, source_id, target_id, source_port=source_port))
         return True
 
     def _commit_moves(self) -> None:

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.analysis.inside import LayerFacts, layer_facts
-from core.analysis.introspection import channel_mixing_matrix, conv_filters, feature_maps
+from core.analysis.introspection import channel_mixing_matrix, conv_filters, feature_maps, filters_are_stamped
 from core.errors import LayerwiseError
 from core.layers.base import IDENTITY_GEOMETRY
 from core.shapes import format_shape, is_image
@@ -375,7 +375,10 @@ class FeatureMapsView(QWidget):
             return
         x = sample.x if sample is not None else None
         if mode == "filters":
-            fn = lambda compiled: conv_filters(compiled.model, facts.node_id)  # noqa: E731
+            fn = lambda compiled: (  # noqa: E731
+                conv_filters(compiled.model, facts.node_id),
+                filters_are_stamped(compiled.model, facts.node_id),
+            )
         elif mode == "mixing":
             fn = lambda compiled: channel_mixing_matrix(compiled.model, facts.node_id)  # noqa: E731
         elif mode == "pooling":
@@ -402,7 +405,8 @@ class FeatureMapsView(QWidget):
         if mode == "maps":
             self._show_maps(np.asarray(result))
         elif mode == "filters":
-            self._show_filters(np.asarray(result))
+            kernels, stamped = result  # type: ignore[misc]
+            self._show_filters(np.asarray(kernels), stamped)
         elif mode == "mixing":
             self._show_mixing(np.asarray(result))
         else:
@@ -458,7 +462,12 @@ class FeatureMapsView(QWidget):
         sample = self.chooser.sample()
         return html.escape(sample.description) if sample is not None else "the input"
 
-    def _show_filters(self, kernels: np.ndarray) -> None:
+    def _show_filters(self, kernels: np.ndarray, stamped: bool = False) -> None:
+        """Show ``kernels`` ``(C_out, C_in / groups, kh, kw)``, one filter per output channel.
+
+        ``stamped``: the layer is a transposed convolution, whose input pixels stamp the
+        kernels onto the output, rather than a convolution sliding them over its input.
+        """
         facts = self.facts
         document = self.host.document
         assert facts is not None and document is not None
@@ -474,11 +483,19 @@ class FeatureMapsView(QWidget):
             self.filter_index.setVisible(False)
             more = f" (the first {len(shown)} of {out_channels})" if len(shown) < out_channels else ""
             colours = "as colour images, mid-grey for zero" if rgb else "blue negative, red positive"
-            self.header.setText(
-                f"<b>{html.escape(facts.name)}</b> has {out_channels} filters of {per_filter}×{kh}×{kw}{more}, "
-                f"{colours}. "
-                f"Each reads {'the image' if reads_input else source} directly: these are the patterns it looks for."
-            )
+            if stamped:
+                self.header.setText(
+                    f"<b>{html.escape(facts.name)}</b> is a transposed convolution with {out_channels} filters "
+                    f"of {per_filter}×{kh}×{kw}{more}, {colours}, one per output channel. Each pixel of "
+                    f"{'the image' if reads_input else source} stamps filter <i>f</i>, scaled by its value, onto "
+                    "output channel <i>f</i>, stride pixels apart: these are the patterns it paints."
+                )
+            else:
+                self.header.setText(
+                    f"<b>{html.escape(facts.name)}</b> has {out_channels} filters of {per_filter}×{kh}×{kw}{more}, "
+                    f"{colours}. "
+                    f"Each reads {'the image' if reads_input else source} directly: these are the patterns it looks for."
+                )
         else:
             self.filter_index.setRange(0, out_channels - 1)
             self.filter_index.setSuffix(f" of {out_channels}")
@@ -489,12 +506,23 @@ class FeatureMapsView(QWidget):
             first_in = (index // (out_channels // groups)) * per_filter if groups > 1 else 0
             self.grid.set_samples(filter_tiles(slices, rgb=False), [f"in {first_in + k}" for k in range(len(slices))])
             more = f" (the first {len(slices)} shown)" if len(slices) < per_filter else ""
-            self.header.setText(
-                f"Filter {index} of <b>{html.escape(facts.name)}</b> is {per_filter}×{kh}×{kw}: it has "
-                f"<b>{per_filter} channels, one per channel of {source}</b>{more}. Its output is the sum of "
-                f"{per_filter} 2-D convolutions, one per slice, plus a bias. Blue is negative, red positive, "
-                "on one scale for all slices."
-            )
+            if stamped:
+                kept = f"weight[{first_in}:{first_in + per_filter}, {index % (out_channels // groups)}]"
+                self.header.setText(
+                    f"Filter {index} of <b>{html.escape(facts.name)}</b>, a transposed convolution, is "
+                    f"{per_filter}×{kh}×{kw}: <b>one kernel per channel of {source}</b>{more}, what that channel "
+                    f"adds to output channel {index}. Each input pixel stamps its kernel, scaled by its value, onto "
+                    f"the output, stride pixels apart; output channel {index} is the sum of these stamps plus a "
+                    f"bias. The slices are {kept} as PyTorch and ONNX keep the weight. Blue is negative, red "
+                    "positive, on one scale for all slices."
+                )
+            else:
+                self.header.setText(
+                    f"Filter {index} of <b>{html.escape(facts.name)}</b> is {per_filter}×{kh}×{kw}: it has "
+                    f"<b>{per_filter} channels, one per channel of {source}</b>{more}. Its output is the sum of "
+                    f"{per_filter} 2-D convolutions, one per slice, plus a bias. Blue is negative, red positive, "
+                    "on one scale for all slices."
+                )
         self.pages.setCurrentWidget(self.grid)
 
     def _groups(self) -> int:
@@ -572,8 +600,9 @@ class FeatureMapsView(QWidget):
 def _pooling_pair(compiled: CompiledModel, x: np.ndarray, facts: LayerFacts) -> tuple[np.ndarray, np.ndarray]:
     """The pooling layer's input and output for one sample, ``(C, H, W)`` and ``(C, h, w)``."""
     assert facts.source_id is not None
-    outputs = compiled.model.forward_to(x[None], [facts.source_id, facts.node_id])
-    before, after = outputs[facts.source_id][0], outputs[facts.node_id][0]
+    model = compiled.model
+    before = model.forward_output(x[None], facts.source_id, facts.source_port)[0]
+    after = model.forward_to(x[None], [facts.node_id])[facts.node_id][0]
     if not (is_image(before.shape) and is_image(after.shape)):
         raise LayerwiseError(f"layer {facts.name!r} does not pool a feature map")
     return before, after

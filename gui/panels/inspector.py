@@ -37,6 +37,7 @@ from core.analysis.summary import LayerSummary, NetworkSummary, summarize
 from core.errors import LayerwiseError, ParamError
 from core.graph.document import NetworkDocument
 from core.graph.events import DocumentEvent, NodeMoved, NodeRemoved
+from core.graph.validation import check_graph
 from core.shapes import Shape, format_shape, is_image
 from gui.commands import (
     ConnectCommand,
@@ -311,6 +312,7 @@ class BottleneckSection(QWidget):
                 self._document,
                 fragment,
                 wire_from=edge.source,
+                wire_port=edge.source_port,
                 rewire=(edge, relu_name),
                 text=f"Insert 1×1 bottleneck before {node.name}",
             )
@@ -365,7 +367,10 @@ class SeparableSection(QWidget):
             for column, (figure, _) in enumerate(figures, start=1):
                 self.cells[figure, variant] = _value_label()
                 self.table.addWidget(self.cells[figure, variant], row, column)
-        layout.addLayout(self.table)
+        # Where no comparison applies (a 1×1 kernel), the reason shows instead of a table of dashes.
+        self.figures = QWidget()
+        self.figures.setLayout(self.table)
+        layout.addWidget(self.figures)
         layout.addWidget(self.error_label)
         layout.addWidget(self.rewrite_button, 0, Qt.AlignmentFlag.AlignRight)
 
@@ -380,7 +385,8 @@ class SeparableSection(QWidget):
             comparison = None
             self.error_label.setText(str(exc))
         self.error_label.setVisible(comparison is None)
-        self.rewrite_button.setEnabled(comparison is not None)
+        self.figures.setVisible(comparison is not None)
+        self.rewrite_button.setVisible(comparison is not None)
         for key in ("params", "macs"):
             if comparison is None:
                 for variant in ("as_is", "separable", "ratio"):
@@ -422,7 +428,9 @@ class SeparableSection(QWidget):
         }
         stack = self._undo_stack
         stack.beginMacro(f"Rewrite {node.name} as depthwise + 1×1")
-        insert = InsertFragmentCommand(document, fragment, wire_from=source.source, text="Insert depthwise + 1×1")
+        insert = InsertFragmentCommand(
+            document, fragment, wire_from=source.source, wire_port=source.source_port, text="Insert depthwise + 1×1"
+        )
         stack.push(insert)
         if insert.node_ids:  # empty when a running training refused the change
             for edge in outputs:
@@ -617,9 +625,10 @@ class NodeInspector(QWidget):
             self.curve.set_layer(node.layer)  # follows alpha edits
 
     def _input_shape(self, by_id: dict[str, LayerSummary]) -> Shape | None:
-        sources = self._document.inputs_of(self.node_id)
-        source = by_id.get(sources[0].id) if len(sources) == 1 else None
-        return source.output_shape if source else None
+        edges = self._document.input_edges(self.node_id)
+        if len(edges) != 1 or by_id.get(edges[0].source) is None:
+            return None
+        return check_graph(self._document).edge_shape(edges[0])
 
     def _show_problems(self, messages: Sequence[str]) -> None:
         self.problem_label.setVisible(bool(messages))

@@ -131,7 +131,9 @@ def range_text(spec: ParamSpec) -> str:
         text = _bound_text(spec.minimum, spec.maximum, "≥", "≤")
         return f"each axis {text}" if isinstance(spec, PairParam) and text else text
     if isinstance(spec, PaddingParam):
-        return "'valid', 'same' or explicit pixels per side (≥ 0)"
+        if not spec.modes:
+            return "pixels per side (≥ 0)"
+        return f"{', '.join(repr(mode) for mode in spec.modes)} or explicit pixels per side (≥ 0)"
     return ""
 
 
@@ -379,14 +381,18 @@ class PairEditor(ParamEditor):
 
 
 class PaddingEditor(ParamEditor):
-    """A mode combo (valid / same / explicit) and four per-side spin boxes for explicit padding."""
+    """A mode combo (the spec's named modes and explicit) and four per-side spin boxes for explicit padding.
+
+    Where the spec names no modes (padding is always in pixels) the combo stays hidden.
+    """
 
     def _build_control(self) -> QWidget:
-        self.mode = self._watch(ComboBox((*PaddingParam.modes, EXPLICIT)))
+        modes: tuple[str, ...] = self.spec.modes if isinstance(self.spec, PaddingParam) else ()
+        self.mode = self._watch(ComboBox((*modes, EXPLICIT)))
+        self.mode.setVisible(bool(modes))
         self.mode.currentTextChanged.connect(self._on_mode_changed)
         self.sides = {
-            side: self._watch(SpinBox(0, INT_LIMIT, f"Zero rows or columns added at the {side}"))
-            for side in PADDING_SIDES
+            side: self._watch(SpinBox(0, INT_LIMIT, f"Rows or columns added at the {side}")) for side in PADDING_SIDES
         }
         for spin in self.sides.values():
             spin.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
@@ -409,7 +415,7 @@ class PaddingEditor(ParamEditor):
 
     @property
     def label_height(self) -> int:
-        return self.mode.sizeHint().height()
+        return self.mode.sizeHint().height() if not self.mode.isHidden() else super().label_height
 
     @property
     def explicit_values(self) -> tuple[int, int, int, int]:

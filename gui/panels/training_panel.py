@@ -330,7 +330,8 @@ class TrainingPanel(QWidget):
         if self.document is None:
             return None
         sinks = [node for node in self.document.nodes if not self.document.output_edges(node.id)]
-        shape = check_graph(self.document).shapes.get(sinks[0].id) if len(sinks) == 1 else None
+        single = len(sinks) == 1 and sinks[0].layer.output_count == 1  # the engine's rule for an output
+        shape = check_graph(self.document).shapes.get(sinks[0].id) if single else None
         return int(shape[0]) if shape is not None and len(shape) == 1 else None
 
     def _show_weights(self) -> None:

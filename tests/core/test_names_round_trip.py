@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.csv_cells import csv_text_cell, text_from_csv_cell
 from core.engine.model import Model, WeightsError
 from core.engine.network_weights import NetworkWeights
 from core.engine.weights_file import INDEX, weight_key, weights_bytes
@@ -170,11 +171,14 @@ def test_any_name_round_trips_through_every_file(layer_names, run_name):
         assert imported.notes == []
         assert_same_state(imported.weights, state)
 
-        # The training-curves CSV: names, and numbers in their exact shortest form.
+        # The training-curves CSV: names (a spreadsheet reads none as a formula), and numbers
+        # in their exact shortest form.
         write_runs_csv(root / "runs.csv", [run])
         with open(root / "runs.csv", encoding="utf-8", newline="") as handle:
             rows = list(csv.DictReader(handle))
-        assert [row["run"] for row in rows] == [run_name, run_name]
+        assert [row["run"] for row in rows] == [csv_text_cell(run_name)] * 2
+        assert [text_from_csv_cell(row["run"]) for row in rows] == [run_name, run_name]
+        assert not rows[0]["run"].startswith(("=", "+", "-", "@", "\t", "\r"))
         for row, expected in zip(rows, run.epoch_rows(), strict=True):
             for column, value in expected.items():
                 if column != "run":

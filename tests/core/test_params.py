@@ -6,6 +6,7 @@ import pytest
 
 from core.errors import ParamError
 from core.params import BoolParam, FloatParam, IntParam, PaddingParam, PairParam, ShapeParam
+from core.registry import layer_class
 
 
 def test_int_refuses_bools_and_fractions_and_names_the_bound():
@@ -77,6 +78,23 @@ def test_padding_forms(given, canonical, as_json):
 def test_padding_refusals(bad):
     with pytest.raises(ParamError):
         PaddingParam("padding", "valid", "help").coerce(bad)
+
+
+def test_padding_without_named_modes_takes_pixels_only():
+    spec = PaddingParam("pads", (1, 1, 1, 1), "help", modes=())
+    assert spec.coerce([1, 2]) == (1, 2, 1, 2)
+    for named in ("valid", "same"):
+        with pytest.raises(
+            ParamError, match=f"must be p, \\[ph, pw\\] or \\[top, left, bottom, right\\], got '{named}'"
+        ):
+            spec.coerce(named)
+    with pytest.raises(ParamError, match="must be 'valid', 'same', p, \\[ph, pw\\]"):
+        PaddingParam("padding", "valid", "help").coerce("full")
+
+
+def test_pad2d_names_no_padding_modes():
+    pads = next(spec for spec in layer_class("Pad2D").param_specs if spec.name == "pads")
+    assert isinstance(pads, PaddingParam) and pads.modes == ()
 
 
 def test_shape_accepts_images_and_vectors_only():

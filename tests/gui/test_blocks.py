@@ -16,6 +16,7 @@ CASES = {
     "se_block": ("cifar_cnn", "conv2_relu", "se_pool"),
     "mbconv": ("mobilenet_cifar", "s1_pointwise_relu6", "expand"),
     "convnext_block": ("cifar_cnn", "conv2_relu", "depthwise"),
+    "shufflenet_unit": ("mobilenet_cifar", "s1_pointwise_relu6", "split"),
     "shufflenet_unit_down": ("mobilenet_cifar", "s1_pointwise_relu6", "a_depthwise"),
     "unet_small": ("lenet5", "input", "enc1_conv"),
     "conv_autoencoder": ("lenet5", "input", "enc1"),
@@ -68,3 +69,13 @@ def test_insert_block_wires_the_residual_shortcut_too(make_window):
     window.insert_block("inverted_residual", "MobileNetV2 inverted residual")
     add = next(n for n in doc.nodes if n.name not in before and n.type_name == "Add")
     assert selected in doc.inputs_of(add.id) and len(doc.inputs_of(add.id)) == 2
+
+
+def test_the_shufflenet_unit_keeps_its_branch_on_the_second_half_of_the_split(make_window):
+    window = make_window("mobilenet_cifar")
+    doc = window.document
+    window.scene.node_items[doc.node_by_name("s1_pointwise_relu6").id].setSelected(True)
+    window.insert_block("shufflenet_unit", "ShuffleNetV2 unit")
+    split = doc.node_by_name("split")
+    readers = {doc.node(edge.target).name: edge.source_port for edge in doc.output_edges(split.id)}
+    assert readers == {"concat": 0, "b_pointwise1": 1}

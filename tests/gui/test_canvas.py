@@ -10,9 +10,13 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.examples import example_path
+from core.graph.events import Edge
 from core.graph.fileformat import load_network, network_to_dict
+from core.graph.validation import validate
 from gui.commands import (
     AddNodeCommand,
+    ConnectCommand,
+    DisconnectCommand,
     InsertFragmentCommand,
     MoveNodesCommand,
     RemoveNodesCommand,
@@ -83,6 +87,64 @@ def test_dragging_from_an_output_port_to_a_node_creates_an_edge(window):
     send_mouse(vp, QEvent.Type.MouseButtonRelease, end, buttons=Qt.MouseButton.NoButton)
     assert [n.name for n in doc.inputs_of(side.node_id)] == ["input"]
     assert len(window.scene.edge_items) == len(doc.edges)
+
+
+def test_dragging_from_the_second_output_of_a_split_connects_that_output(window):
+    doc, scene = window.document, window.scene
+    window.undo_stack.push(AddNodeCommand(doc, "ChannelSplit", {"parts": 3}, (400, 0), name="split"))
+    window.undo_stack.push(AddNodeCommand(doc, "ReLU", None, (400, 200), name="side"))
+    split, side = doc.node_by_name("split"), doc.node_by_name("side")
+    window.undo_stack.push(ConnectCommand(doc, doc.node_by_name("conv1").id, split.id))
+    scene.refresh_facts()
+    item = scene.node_items[split.id]
+    ports = [item.output_port_position(port) for port in range(3)]
+    assert len({(p.x(), p.y()) for p in ports}) == 3  # spread along the bottom edge
+    assert all(item.sceneBoundingRect().contains(p) for p in ports)  # the node is wide enough for them
+    window.view.resetTransform()
+    window.view.centerOn(QPointF(400, 100))
+    start = window.view.mapFromScene(ports[1])
+    end = window.view.mapFromScene(scene.node_items[side.id].input_port_position(0))
+    assert item.output_port_at(window.view.mapToScene(start)) == 1
+    steps = window.undo_stack.count()
+    vp = window.view.viewport()
+    send_mouse(vp, QEvent.Type.MouseButtonPress, start)
+    send_mouse(vp, QEvent.Type.MouseMove, (start + end) / 2)
+    send_mouse(vp, QEvent.Type.MouseMove, end)
+    send_mouse(vp, QEvent.Type.MouseButtonRelease, end, buttons=Qt.MouseButton.NoButton)
+    assert doc.input_edges(side.id) == [Edge(split.id, side.id, 0, 1)]
+    assert window.undo_stack.count() == steps + 1
+    edge_item = scene.edge_items[Edge(split.id, side.id, 0, 1)]
+    assert edge_item.path().pointAtPercent(0) == ports[1]  # drawn from the output it leaves
+    scene.refresh_facts()
+    assert edge_item.label == "2×28×28"
+    assert item.lines[1] == "→ 3 × 2×28×28"
+    window.undo_stack.undo()
+    assert doc.input_edges(side.id) == [] and len(scene.edge_items) == len(doc.edges)
+    window.undo_stack.redo()
+    assert doc.input_edges(side.id) == [Edge(split.id, side.id, 0, 1)]
+
+
+def test_deleting_and_undoing_keeps_the_output_each_edge_leaves(window):
+    doc = window.document
+    window.undo_stack.push(AddNodeCommand(doc, "ChannelSplit", {"parts": 3}, (400, 0), name="split"))
+    window.undo_stack.push(AddNodeCommand(doc, "Concat", None, (400, 200), name="join"))
+    split, join = doc.node_by_name("split").id, doc.node_by_name("join").id
+    window.undo_stack.push(ConnectCommand(doc, doc.node_by_name("conv1").id, split))
+    for port in (2, 0):
+        window.undo_stack.push(ConnectCommand(doc, split, join, source_port=port))
+    before = snapshot(window)
+    window.undo_stack.push(SetParamCommand(doc, split, "parts", 2))  # output 3 is gone: a problem, no crash
+    assert [p.node_name for p in validate(doc)] == ["split"]
+    window.scene.refresh_facts()
+    window.undo_stack.push(RemoveNodesCommand(doc, [split]))  # with the edge from the missing output
+    window.undo_stack.undo()
+    assert [p.node_name for p in validate(doc)] == ["split"]
+    window.undo_stack.undo()
+    assert snapshot(window) == before
+    assert [e.source_port for e in doc.input_edges(join)] == [2, 0]
+    window.undo_stack.push(DisconnectCommand(doc, doc.input_edges(join)[0]))
+    window.undo_stack.undo()
+    assert snapshot(window) == before
 
 
 def test_a_refused_connection_leaves_the_document_unchanged(window, qtbot):
@@ -184,6 +246,22 @@ def test_copy_paste_duplicates_the_selection_with_its_inner_edges(window):
     assert [n.type_name for n in doc.inputs_of(relu.id)] == ["Conv2D"]
     window.undo_stack.undo()
     assert len(doc) == before
+
+
+def test_duplicating_a_split_keeps_the_output_each_inner_edge_leaves(window):
+    doc = window.document
+    window.undo_stack.push(AddNodeCommand(doc, "ChannelSplit", {"parts": 3}, (400, 0), name="split"))
+    window.undo_stack.push(AddNodeCommand(doc, "ReLU", None, (400, 200), name="side"))
+    split, side = doc.node_by_name("split").id, doc.node_by_name("side").id
+    window.undo_stack.push(ConnectCommand(doc, doc.node_by_name("conv1").id, split))
+    window.undo_stack.push(ConnectCommand(doc, split, side, source_port=2))
+    window.scene.clearSelection()
+    for node_id in (split, side):
+        window.scene.node_items[node_id].setSelected(True)
+    window.duplicate()
+    copies = {doc.node(i).type_name: doc.node(i) for i in window.scene.selected_node_ids()}
+    assert set(copies) == {"ChannelSplit", "ReLU"}
+    assert doc.input_edges(copies["ReLU"].id) == [Edge(copies["ChannelSplit"].id, copies["ReLU"].id, 0, 2)]
 
 
 def test_insert_block_is_wired_to_the_selection(window):

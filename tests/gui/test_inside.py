@@ -296,6 +296,29 @@ def test_feature_maps_filters_mixing_and_pooling(qtbot, digits):
     panel.shutdown()
 
 
+def test_filters_of_a_transposed_convolution_by_output_channel(qtbot):
+    panel, document = make_panel(qtbot, "conv_autoencoder")
+    view = panel.feature_maps
+    panel.tabs.setCurrentWidget(view)
+    dec1 = layer_id(document, "dec1")
+    panel.select_layer(dec1)
+    assert view.mode_buttons["filters"].isEnabled() and not view.mode_buttons["mixing"].isEnabled()
+    view.set_mode("filters")
+    view.filter_index.setValue(3)
+    settle(qtbot, panel)
+    model = Model(document)
+    kernels = conv_filters(model, dec1)
+    channels = model.ops[dec1].params["weight"].shape[0]
+    assert kernels.shape == (16, channels, 2, 2)
+    np.testing.assert_allclose(view.shown, kernels[3])
+    np.testing.assert_allclose(view.shown, model.ops[dec1].params["weight"][:, 3])
+    assert view.grid.count() == min(channels, 64)
+    header = view.header.text()
+    assert "a transposed convolution" in header and "stamps its kernel" in header
+    assert f"weight[0:{channels}, 3]" in header
+    panel.shutdown()
+
+
 def test_channel_mixing_matrix_of_a_1x1_convolution(qtbot):
     panel, document = make_panel(qtbot, "squeezenet_fire")
     view = panel.feature_maps

@@ -195,6 +195,25 @@ def test_padding_editor_modes_and_sides(panel, document):
     assert all(spin.isEnabled() for spin in editor.sides.values())
 
 
+def test_pad2d_editor_offers_pixels_only(qtbot, panel, document, stack):
+    conv1 = document.node_by_name("conv1")
+    pad = document.add_node("Pad2D", {"pads": [1, 2, 1, 2], "mode": "reflect"}, name="pad")
+    document.connect(conv1.id, pad.id)
+    editor = select(panel, document, "pad").editors["pads"]
+    assert isinstance(editor, PaddingEditor)
+    modes = [editor.mode.itemText(i) for i in range(editor.mode.count())]
+    assert "valid" not in modes and "same" not in modes
+    assert editor.mode.isHidden()  # nothing to choose: padding is always in pixels
+    assert editor.explicit_values == (1, 2, 1, 2)
+    assert all(spin.isEnabled() for spin in editor.sides.values())
+    assert "Valid: pixels per side (≥ 0)" in editor.toolTip() and "'same'" not in editor.toolTip()
+    editor.sides["bottom"].setValue(3)
+    assert params_of(document, "pad")["pads"] == (1, 2, 3, 2)
+    assert stack.count() == 1
+    conv_modes = select(panel, document, "conv1").editors["padding"].mode
+    assert [conv_modes.itemText(i) for i in range(conv_modes.count())] == ["valid", "same", "explicit"]
+
+
 def test_shape_editor_parses_and_refuses(qtbot, panel, document, stack):
     view = select(panel, document, "input")
     editor = view.editors["shape"]
@@ -304,6 +323,22 @@ def test_figures_match_summary(panel, document):
         assert view.problem_label.isHidden()
 
 
+def test_the_parts_of_a_split_are_edited_and_an_output_they_drop_is_a_problem(panel, document, stack):
+    split = document.add_node("ChannelSplit", {"parts": 3}, name="split")
+    document.connect(document.node_by_name("conv1").id, split.id)
+    side = document.add_node("ReLU", name="side")
+    document.connect(split.id, side.id, source_port=2)
+    view = select(panel, document, "split")
+    assert list(view.editors) == ["parts"] and isinstance(view.editors["parts"], IntEditor)
+    assert view.figures["output_shape"].text() == "2×28×28"
+    view.editors["parts"].spin.setValue(2)
+    assert params_of(document, "split")["parts"] == 2 and stack.count() == 1
+    assert not view.problem_label.isHidden()
+    assert "output 3 of 'split' no longer exists (parts is 2)" in view.problem_label.text()
+    stack.undo()
+    assert view.problem_label.isHidden()
+
+
 def test_problem_is_shown_and_figures_unknown(panel, document):
     view = select(panel, document, "conv2")
     document.set_param(view.node_id, "kernel_size", 30)
@@ -393,6 +428,20 @@ def test_separable_comparison_and_rewrite_in_one_undo_step(panel, document, stac
     stack.undo()
     assert network_to_dict(document) == before
     assert select(panel, document, "fc1").separable is None
+
+
+def test_a_pointwise_convolution_shows_why_it_has_no_separable_form(panel, document, stack):
+    conv2 = document.node_by_name("conv2")
+    document.set_param(conv2.id, "kernel_size", 1)
+    section = select(panel, document, "conv2").separable
+    assert not section.isHidden()
+    assert section.figures.isHidden() and section.rewrite_button.isHidden()
+    assert "1×1 convolution has no spatial part" in section.error_label.text()
+    assert not section.error_label.isHidden()
+    document.set_param(conv2.id, "kernel_size", 3)
+    section = select(panel, document, "conv2").separable
+    assert not section.figures.isHidden() and not section.rewrite_button.isHidden()
+    assert section.error_label.isHidden()
 
 
 # -- selection and context ----------------------------------------------------------

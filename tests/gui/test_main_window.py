@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import onnx
+from onnx import TensorProto, helper
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -202,9 +203,85 @@ def test_an_imported_model_keeps_its_node_names_and_says_which_it_could_not(wind
     )
 
 
+def test_import_notes_are_listed_in_a_message_over_the_imported_network(window, monkeypatch, tmp_path):
+    clean = tmp_path / "clean.onnx"
+    onnx.save(torch_named_model(), clean)
+    # Twelve nodes of one name: eleven layers must be renamed.
+    nodes = [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"], "act") for i in range(12)]
+    shape = [1, 2, 4, 4]
+    graph = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("t0", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("t12", TensorProto.FLOAT, shape)],
+    )
+    chain = tmp_path / "chain.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), chain)
+    chosen = [(str(clean), ""), (str(chain), "")]
+    monkeypatch.setattr(main_window_module.QFileDialog, "getOpenFileName", lambda *args, **kwargs: chosen.pop(0))
+
+    window.undo_stack.setClean()
+    window.import_onnx()
+    assert window.import_notes_box is None  # nothing to tell
+
+    window.undo_stack.setClean()
+    window.import_onnx()
+    box = window.import_notes_box
+    assert box is not None and box.isVisible()
+    assert [node.name for node in window.document.nodes][:3] == ["t0", "act", "act_1"]
+    assert box.text() == "Imported chain.onnx: 13 layers. 11 layers are not named as in the model:"
+    listed = box.informativeText().splitlines()
+    assert listed[0] == "• Relu node 'act' became layer 'act_1': another layer has that name"
+    assert len(listed) == 9
+    assert listed[-1] == "… and 3 more (Show Details… lists them all)."
+    details = box.detailedText().splitlines()
+    assert len(details) == 11 and details[-1] == "Relu node 'act' became layer 'act_11': another layer has that name"
+    box.accept()
+    assert window.import_notes_box is None
+    assert "11 renamed" in window.statusBar().currentMessage()
+
+
 def test_save_dialogs_suggest_a_file_name_not_a_path_from_the_network_title():
     assert suggested_file_name("LeNet-5", ".json") == "LeNet-5.json"
     assert suggested_file_name("../../etc/passwd", ".onnx") == "_.._etc_passwd.onnx"
     assert suggested_file_name("C:\\net\x00", ".json") == "C__net_.json"
     assert suggested_file_name("..", ".json") == "network.json"
     assert suggested_file_name("批次 1", ".json") == "批次 1.json"
+
+
+def test_the_default_layout_gives_the_canvas_most_of_the_height(make_window, qtbot):
+    win = make_window()
+    win.resize(1440, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    # The docks take their default sizes once the shown window lays itself out.
+    qtbot.waitUntil(lambda: win.view.height() > 2.5 * win.problems_dock.height())
+    assert win.problems_dock.height() >= 150  # the problems stay readable
+    assert win.view.height() > 0.65 * win.height()
+    assert win.view.width() > 0.55 * win.width()
+
+
+def test_see_inside_gets_room_when_raised_and_a_saved_layout_is_kept(make_window, qtbot):
+    win = make_window()
+    win.resize(1440, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.view.height() > 2.5 * win.problems_dock.height())
+    default_bottom = win.problems_dock.height()
+    win.inside_dock.raise_()
+    qtbot.waitUntil(lambda: win.inside_dock.height() > default_bottom + 50)
+    assert win.inside_dock.height() <= 0.45 * win.height()
+    assert win.view.height() > win.inside_dock.height()
+    # The panel fills its scroll area, never below its minimum (nothing squeezed), never above the room there is.
+    scroll = win.inside_dock.widget()
+    minimum = scroll.minimum_content_size()
+    assert scroll.widget().height() == max(scroll.viewport().height(), minimum.height())
+    assert scroll.widget().width() == max(scroll.viewport().width(), minimum.width())
+    grown = win.inside_dock.height()
+    assert win.close()
+
+    again = make_window()
+    again.show()
+    qtbot.waitExposed(again)
+    qtbot.wait(20)
+    assert again.inside_dock.height() == grown  # the saved layout, not the default

@@ -15,6 +15,7 @@ from core.analysis.introspection import (
     conv_filters,
     effective_receptive_field,
     feature_maps,
+    filters_are_stamped,
     mean_effective_receptive_field,
     unit_input_gradients,
 )
@@ -360,6 +361,32 @@ def test_conv_filters_and_the_mixing_matrix_of_a_grouped_pointwise_convolution()
         channel_mixing_matrix(model, c3)
     with pytest.raises(IntrospectionError, match="'input' \\(Input\\) is not a Conv2D"):
         conv_filters(model, doc.node_by_name("input").id)
+
+
+def test_transposed_convolution_filters_are_its_kernels_by_output_channel():
+    # One input pixel stamps each kernel once: output channel f is the sum of its filter's
+    # slices weighted by the input channels of its group, plus its bias.
+    upconv = ("Conv2DTranspose", {"filters": 6, "kernel_size": 3, "stride": 2, "groups": 2}, "up")
+    doc, up = network((4, 1, 1), upconv)
+    model = Model(doc, dtype=np.float64)
+    random_weights = np.random.default_rng(3).standard_normal(model.ops[up.id].params["weight"].shape)
+    model.ops[up.id].params["weight"][...] = random_weights  # (C_in 4, C_out / groups 3, 3, 3)
+    filters = conv_filters(model, up.id)
+    assert filters.shape == (6, 2, 3, 3)
+    np.testing.assert_array_equal(filters[4], random_weights[2:4, 1])  # group 1, its second output channel
+    x = sample(model)
+    groups = x[:, 0, 0].reshape(2, 2)
+    expected = np.concatenate([np.einsum("fikl,i->fkl", filters[g * 3 : (g + 1) * 3], groups[g]) for g in range(2)])
+    bias = model.ops[up.id].params["bias"]
+    np.testing.assert_allclose(feature_maps(model, x, up.id), expected + bias[:, None, None])
+    assert filters_are_stamped(model, up.id)
+    filters[...] = 0  # a copy
+    assert model.ops[up.id].params["weight"].any()
+    assert doc.node(up.id).layer.inside_views() == ("filters",)
+    with pytest.raises(IntrospectionError, match="'up' is a transposed convolution"):
+        channel_mixing_matrix(model, up.id)
+    conv_doc, c3 = network((2, 5, 5), conv(3, 3, name="c3"))
+    assert not filters_are_stamped(Model(conv_doc), c3.id)
 
 
 # -- activation percentiles ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Receptive fields through up-sampling (Conv2DTranspose, Upsample2D), padding and depthwise layers.
+"""Receptive fields through up-sampling (Conv2DTranspose, Upsample2D, PixelShuffle), padding and depthwise layers.
 
 Every unit's field is checked against brute force: its taps followed back layer by layer,
 from each layer's own definition (not its :class:`SpatialGeometry`), padding positions
@@ -45,6 +45,8 @@ def direct_taps(layer, input_shape, unit: int, axis: int) -> list[int]:
             return [unit * size_in // size_out]
         x = Fraction(2 * unit + 1, 2) * size_in / size_out - Fraction(1, 2)  # before the clamp at the edges
         return [x.__floor__(), x.__floor__() + 1]
+    if type_name == "PixelShuffle":  # output pixel (y, x) comes from input pixel (y // r, x // r)
+        return [unit // params["upscale_factor"]]
     if type_name == "Pad2D":
         return [unit - params["pads"][axis]]
     if type_name in ("GlobalAvgPool2D", "GlobalMaxPool2D"):
@@ -141,20 +143,29 @@ def random_layer(rng: random.Random, side: int):
     return ("Pad2D", {"pads": [rng.randint(0, 2) for _ in range(4)], "mode": mode})
 
 
-def random_chain(rng: random.Random):
+def grown_chain(rng: random.Random, largest_side: int, grow):
+    """Input of 2 channels → ``grow(rng, document, input node, side)``, retried until it computes and stays small."""
     while True:
-        side = rng.randint(3, 9)
+        side = rng.randint(3, largest_side)
         document = NetworkDocument("random")
         node = document.add_node("Input", {"shape": [2, side, side + rng.randint(0, 3)]}, name="input")
         try:
-            for _ in range(rng.randint(1, 4)):
-                type_name, params = random_layer(rng, side)
-                node = document.chain(node.id, [(type_name, params, None)])
+            node = grow(rng, document, node, side)
         except LayerwiseError:
             continue
         check = check_graph(document)
         if check.ok and max(check.shapes[node.id][1:]) <= 40:
             return document, node
+
+
+def random_chain(rng: random.Random):
+    def grow(rng, document, node, side):
+        for _ in range(rng.randint(1, 4)):
+            type_name, params = random_layer(rng, side)
+            node = document.chain(node.id, [(type_name, params, None)])
+        return node
+
+    return grown_chain(rng, 9, grow)
 
 
 def test_random_chains_with_up_sampling_equal_brute_force():
@@ -181,6 +192,46 @@ def test_what_random_chains_really_read_lies_in_the_clipped_regions():
         checked += 1
 
 
+def random_pixel_shuffle_chain(rng: random.Random):
+    """Input → random layers, each pixel shuffle fed by a convolution giving it 2·r² channels."""
+
+    def grow(rng, document, node, side):
+        for _ in range(rng.randint(1, 3)):
+            factor = rng.randint(1, 3)
+            kernel = [rng.randint(1, 3), rng.randint(1, 3)]
+            pads = [rng.randint(0, kernel[axis % 2] - 1) for axis in range(4)]
+            conv = ("Conv2D", {"filters": 2 * factor * factor, "kernel_size": kernel, "padding": pads}, None)
+            node = document.chain(node.id, [conv, ("PixelShuffle", {"upscale_factor": factor}, None)])
+            if rng.random() < 0.5:
+                type_name, params = random_layer(rng, side)
+                node = document.chain(node.id, [(type_name, params, None)])
+        return node
+
+    return grown_chain(rng, 8, grow)
+
+
+def test_random_chains_with_pixel_shuffles_equal_brute_force():
+    rng = random.Random(5)
+    units = 0
+    factors = set()
+    for _ in range(60):
+        document, last = random_pixel_shuffle_chain(rng)
+        units += assert_fields_equal_brute_force(document, last)
+        factors |= {n.layer.params["upscale_factor"] for n in document.nodes if n.type_name == "PixelShuffle"}
+    assert units > 2000 and factors == {1, 2, 3}
+
+
+def test_what_pixel_shuffles_really_read_lies_in_the_clipped_regions():
+    rng = random.Random(13)
+    checked = 0
+    while checked < 10:
+        document, last = random_pixel_shuffle_chain(rng)
+        if any(node.type_name == "Pad2D" and node.layer.params["mode"] != "constant" for node in document.nodes):
+            continue
+        assert_real_reads_lie_in_the_clipped_region(document, last, checked)
+        checked += 1
+
+
 # -- by hand ------------------------------------------------------------------------------------
 
 
@@ -191,6 +242,15 @@ def test_up_sampling_by_two_halves_the_stride():
     assert [field.height.span(u) for u in range(4)] == [(0, 0), (0, 0), (1, 1), (1, 1)]
     assert receptive_field_cells(field) == ("1~", "1/2", "0") and not field.uniform
     assert field.to_json() == {"size": [1, 1], "stride": ["1/2", "1/2"], "padding": [0, 0], "aligned": True}
+
+
+def test_a_pixel_shuffle_by_two_has_the_field_of_nearest_up_sampling_by_two():
+    shuffled, node = network((4, 8, 8), ("PixelShuffle", {}, "up"))
+    upsampled, reference = network((4, 8, 8), ("Upsample2D", {}, "up"))
+    field, expected = receptive_fields(shuffled)[node.id], receptive_fields(upsampled)[reference.id]
+    assert field.to_json() == expected.to_json()
+    assert [field.height.span(u) for u in range(4)] == [(0, 0), (0, 0), (1, 1), (1, 1)]
+    assert_fields_equal_brute_force(shuffled, node)
 
 
 def test_a_stride_two_convolution_then_up_sampling_by_two_pairs_the_units():

@@ -37,6 +37,20 @@ def merged(layer_type, shapes):
     return doc
 
 
+def split(parts, reads, input_shape=IMAGE):
+    """Input → ChannelSplit into ``parts`` → Concat of its outputs ``reads`` (ports, in that order).
+
+    A port read twice sums two gradients; a port not read gets none.
+    """
+    doc = NetworkDocument("check")
+    entry = doc.add_node("Input", {"shape": list(input_shape)}, name="input")
+    under_test = doc.chain(entry.id, [("ChannelSplit", {"parts": parts}, "under_test")])
+    join = doc.add_node("Concat", name="join")
+    for port in reads:
+        doc.connect(under_test.id, join.id, source_port=port)
+    return doc
+
+
 CASES = {
     "conv_3x3_padded": single("Conv2D", {"filters": 3, "kernel_size": 3, "padding": 1}),
     "conv_strided_asymmetric": single(
@@ -64,6 +78,8 @@ CASES = {
     ),
     "upsample_nearest": single("Upsample2D", {"scale": [2, 3]}),
     "upsample_nearest_size": single("Upsample2D", {"size": [14, 18]}),
+    "pixel_shuffle_2": single("PixelShuffle"),
+    "pixel_shuffle_3": single("PixelShuffle", {"upscale_factor": 3}, input_shape=(18, 3, 2)),
     "pad_constant": single("Pad2D", {"pads": [1, 2, 0, 3], "value": 0.5}),
     "pad_reflect": single("Pad2D", {"pads": [2, 1, 3, 2], "mode": "reflect"}),
     "pad_replicate": single("Pad2D", {"pads": [3, 0, 1, 4], "mode": "replicate"}),
@@ -91,6 +107,8 @@ CASES = {
     "channel_shuffle": single("ChannelShuffle", {"groups": 2}),
     "channel_slice_map": single("ChannelSlice", {"start": 1, "stop": 3}),
     "channel_slice_vector": single("ChannelSlice", {"start": 2, "stop": 5}, input_shape=VECTOR),
+    "channel_split_map_reordered_and_repeated": split(2, [1, 0, 1]),
+    "channel_split_vector_one_part_unread": split(3, [2, 0], input_shape=(6,)),
     "lrn_odd": single("LRN", {"size": 3, "alpha": 0.5, "beta": 0.75, "bias": 1.5}),
     "lrn_even": single("LRN", {"size": 4, "alpha": 0.3, "beta": 0.6, "bias": 2.0}),
     "relu": single("ReLU"),
@@ -98,6 +116,9 @@ CASES = {
     "sigmoid": single("Sigmoid"),
     "tanh": single("Tanh"),
     "elu": single("ELU", {"alpha": 0.7}),
+    "selu": single("SELU"),
+    "selu_vector": single("SELU", {"alpha": 1.2, "gamma": 0.8}, input_shape=VECTOR),
+    "hard_tanh": single("HardTanh", {"min_val": -0.5, "max_val": 1.2}),
     "relu6": single("ReLU6"),
     "prelu_map": single("PReLU"),
     "prelu_vector": single("PReLU", input_shape=VECTOR),

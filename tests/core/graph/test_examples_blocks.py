@@ -15,6 +15,7 @@ NEW_EXAMPLES = {
     "se_block": ((32, 16, 16), "se_scale", (32, 16, 16)),
     "mbconv": ((24, 16, 16), "add", (24, 16, 16)),
     "convnext_block": ((32, 16, 16), "add", (32, 16, 16)),
+    "shufflenet_unit": ((116, 8, 8), "shuffle", (116, 8, 8)),
     "shufflenet_unit_down": ((24, 16, 16), "shuffle", (116, 8, 8)),
     "unet_small": ((1, 32, 32), "classes", (2, 32, 32)),
     "conv_autoencoder": ((1, 28, 28), "reconstruction", (1, 28, 28)),
@@ -63,3 +64,13 @@ def test_conv_autoencoder_parameters_by_hand():
 def test_mobilenet_cifar_is_small():
     trainable, _ = _params("mobilenet_cifar")
     assert trainable < 100_000
+
+
+def test_shufflenet_unit_splits_its_channels_with_one_layer():
+    doc = load_network(example_path("shufflenet_unit"))
+    split = doc.node_by_name("split")
+    assert split.type_name == "ChannelSplit" and split.layer.output_count == 2
+    readers = {doc.node(edge.target).name: edge.source_port for edge in doc.output_edges(split.id)}
+    assert readers == {"concat": 0, "b_pointwise1": 1}
+    # The untouched half, then the branch: 58 + 58 channels, shuffled.
+    assert _params("shufflenet_unit")[0] == 58 * 58 + 58 * 9 + 58 * 58 + 2 * 3 * 58

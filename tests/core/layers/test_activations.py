@@ -11,6 +11,7 @@ import pytest
 from core.analysis.summary import summarize
 from core.engine.losses import softmax_cross_entropy
 from core.engine.model import Model
+from core.errors import ParamError
 from core.graph.document import NetworkDocument
 from core.layers import layer_class
 from core.onnx_io.export import MIN_OPSET, OnnxExportError, export_model
@@ -38,6 +39,12 @@ FORMULAS = {
         0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
     ),
     ("Softplus", ()): lambda x: np.log1p(np.exp(x)),
+    ("SELU", ()): lambda x: np.where(
+        x > 0, 1.0507009873554805 * x, 1.0507009873554805 * 1.6732632423543772 * np.expm1(np.minimum(x, 0))
+    ),
+    ("SELU", (("alpha", 0.5), ("gamma", 2.0))): lambda x: np.where(x > 0, 2 * x, np.expm1(np.minimum(x, 0))),
+    ("HardTanh", ()): lambda x: np.clip(x, -1, 1),
+    ("HardTanh", (("min_val", -0.5), ("max_val", 3.0))): lambda x: np.clip(x, -0.5, 3),
 }
 """Each new elementwise activation (and a configuration) with its closed form."""
 CURVES = [
@@ -75,7 +82,7 @@ def test_derivative_over_the_whole_range(type_name, params, formula):
 
 
 def test_which_are_curves_and_which_want_he_initialisation():
-    curves = {"ReLU6", "PReLU", "HardSigmoid", "HardSwish", "SiLU", "GELU", "Softplus"}
+    curves = {"ReLU6", "PReLU", "HardSigmoid", "HardSwish", "SiLU", "GELU", "Softplus", "SELU", "HardTanh"}
     relu_like = {"ReLU6", "PReLU", "HardSwish", "SiLU", "GELU"}
     for type_name in [*curves, "LogSoftmax"]:
         cls = layer_class(type_name)
@@ -163,10 +170,23 @@ def test_clip_to_0_and_6_is_relu6_and_to_0_is_relu(opset):
 
     assert imported_layers(assert_same_as_onnxruntime(clip(0.0, 6.0))) == [("ReLU6", {})]
     assert imported_layers(assert_same_as_onnxruntime(clip(0.0, None))) == [("ReLU", {})]
-    with pytest.raises(OnnxImportError, match=r"Clip \(y\): clipping to \[-1, 1\] has no layer"):
-        import_model(clip(-1.0, 1.0))
-    with pytest.raises(OnnxImportError, match=r"Clip \(y\): clipping to \[−∞, 6\] has no layer"):
+    assert imported_layers(assert_same_as_onnxruntime(clip(-1.0, 1.0))) == [
+        ("HardTanh", {"min_val": -1.0, "max_val": 1.0})
+    ]
+    # Bounds read as the shortest decimal of their single-precision value.
+    assert imported_layers(assert_same_as_onnxruntime(clip(-0.1, 0.7))) == [
+        ("HardTanh", {"min_val": -0.1, "max_val": 0.7})
+    ]
+    with pytest.raises(
+        OnnxImportError, match=r"Clip \(y\): clipping to \[−∞, 6\] has no layer: HardTanh needs two finite bounds"
+    ):
         import_model(clip(None, 6.0))
+    with pytest.raises(OnnxImportError, match=r"Clip \(y\): clipping to \[2, ∞\] has no layer"):
+        import_model(clip(2.0, None))
+    with pytest.raises(
+        OnnxImportError, match=r"clipping to \[1, 1\] has no layer: HardTanh needs its lower bound below"
+    ):
+        import_model(clip(1.0, 1.0))
 
 
 def test_clip_with_a_computed_bound_is_refused():
@@ -190,6 +210,20 @@ def test_prelu_reads_its_slopes(shape, slope):
     assert_same_as_onnxruntime(model)
 
 
+def test_before_opset_7_a_slope_of_c_values_is_per_channel_whatever_the_rank():
+    # PRelu-6 matched a 1-D slope to axis 1; from opset 7 it broadcasts along the last axis.
+    slope = np.array([0.1, -0.2, 0.3], np.float32)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    imported = import_model(build_model([n("PRelu", ["x", "slope"], ["y"])], (1, 3, 4, 5), "y", {"slope": slope}, 6))
+    np.testing.assert_array_equal(imported.weights["y/weight"], slope)
+    model = Model(imported.document)
+    model.load_state_dict(imported.weights)
+    np.testing.assert_allclose(model.forward(x), np.where(x > 0, x, x * slope[:, None, None]), rtol=1e-6)
+    later = build_model([n("PRelu", ["x", "slope"], ["y"])], (1, 3, 4, 5), "y", {"slope": slope}, 7)
+    with pytest.raises(OnnxImportError, match=r"PRelu \(y\): a slope of shape \[3\] is not per channel"):
+        import_model(later)
+
+
 def test_prelu_with_a_slope_per_pixel_is_refused():
     model = build_model(
         [n("PRelu", ["x", "slope"], ["y"])], (1, 2, 3, 3), "y", {"slope": np.ones((2, 3, 3), np.float32)}
@@ -203,6 +237,32 @@ def test_hard_sigmoid_reads_onnx_defaults_and_pytorch_slope():
     assert imported_layers(assert_same_as_onnxruntime(plain)) == [("HardSigmoid", {"alpha": 0.2, "beta": 0.5})]
     pytorch = build_model([n("HardSigmoid", ["x"], ["y"], alpha=1 / 6)], (1, 3), "y")
     assert imported_layers(assert_same_as_onnxruntime(pytorch)) == [("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5})]
+
+
+def test_selu_reads_onnx_defaults_as_pytorch_constants():
+    # ONNX's defaults are the single-precision values of PyTorch's constants.
+    plain = build_model([n("Selu", ["x"], ["y"])], (1, 3, 4, 4), "y")
+    assert imported_layers(assert_same_as_onnxruntime(plain)) == [
+        ("SELU", {"alpha": 1.6732632423543772, "gamma": 1.0507009873554805})
+    ]
+    written = build_model([n("Selu", ["x"], ["y"], alpha=1.6732632423543772, gamma=1.0507009873554805)], (1, 3), "y")
+    assert imported_layers(assert_same_as_onnxruntime(written)) == [
+        ("SELU", {"alpha": 1.6732632423543772, "gamma": 1.0507009873554805})
+    ]
+    other = build_model([n("Selu", ["x"], ["y"], alpha=1.2, gamma=0.3)], (1, 3), "y")
+    assert imported_layers(assert_same_as_onnxruntime(other)) == [("SELU", {"alpha": 1.2, "gamma": 0.3})]
+
+
+def test_selu_without_a_positive_scale_is_refused():
+    with pytest.raises(OnnxImportError, match=r"Selu \(y\): gamma must be > 0, got 0$"):
+        import_model(build_model([n("Selu", ["x"], ["y"], gamma=0.0)], (1, 3), "y"))
+
+
+def test_hard_tanh_needs_its_lower_bound_below_the_upper():
+    with pytest.raises(ParamError, match=r"max_val.*must be greater than min_val \(1\), got 1"):
+        layer_class("HardTanh")(min_val=1.0, max_val=1.0)
+    with pytest.raises(ParamError, match=r"must be a finite number"):
+        layer_class("HardTanh")(max_val=math.inf)
 
 
 def test_swish_with_another_alpha_is_refused():

@@ -23,6 +23,9 @@ REFERENCES = {
     "GELU": ({}, lambda x: F.gelu(x, approximate="none")),
     "GELU-tanh": ({"approximate": "tanh"}, lambda x: F.gelu(x, approximate="tanh")),
     "Softplus": ({}, F.softplus),
+    "SELU": ({}, F.selu),
+    "HardTanh": ({}, F.hardtanh),
+    "HardTanh-asymmetric": ({"min_val": -0.5, "max_val": 3.0}, lambda x: F.hardtanh(x, -0.5, 3.0)),
     "LogSoftmax": ({}, lambda x: F.log_softmax(x, dim=1)),
 }
 """Layer configuration and the PyTorch function (PReLU's takes the slopes too)."""

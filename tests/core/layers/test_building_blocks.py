@@ -138,6 +138,29 @@ def test_interpolation_taps():
     assert pad_sources(2, 1, 1, "constant").tolist() == [-1, 0, 1, -1]
 
 
+def test_pixel_shuffle_shapes_and_errors():
+    layer = create_layer("PixelShuffle", {"upscale_factor": 3})
+    assert layer.output_shape([(18, 4, 5)]) == (2, 12, 15)
+    assert layer.describe() == "×3" and layer.macs([(18, 4, 5)], (2, 12, 15)) == 0
+    with pytest.raises(
+        ShapeError,
+        match=r"PixelShuffle with factor 3 needs channels divisible by 9; the input has 16: "
+        r"give it a multiple of 9 \(such as 18\), or change the factor",
+    ):
+        layer.output_shape([(16, 4, 5)])
+    with pytest.raises(ShapeError, match="PixelShuffle needs a C×H×W map as its input"):
+        layer.output_shape([(18,)])
+
+
+def test_pixel_shuffle_moves_each_channel_to_its_place_in_the_block():
+    # Channel c·r² + i·r + j fills the pixels (h·r + i, w·r + j) of output channel c.
+    model = Model(single("PixelShuffle", {}, input_shape=(8, 2, 3)), dtype=np.float64)
+    x = np.arange(2 * 8 * 2 * 3, dtype=np.float64).reshape(2, 8, 2, 3)
+    y = model.forward(x)
+    for c, i, j, h, w in itertools.product(range(2), range(2), range(2), range(2), range(3)):
+        assert y[1, c, 2 * h + i, 2 * w + j] == x[1, 4 * c + 2 * i + j, h, w]
+
+
 def test_pad_shapes_and_errors():
     layer = create_layer("Pad2D", {"pads": [1, 2, 3, 4], "mode": "reflect"})
     assert layer.output_shape([(2, 5, 6)]) == (2, 9, 12)

@@ -78,6 +78,7 @@ REFERENCES = {
         {"mode": "bilinear", "size": [10, 13]},
         lambda x, p: F.interpolate(x, size=(10, 13), mode="bilinear", align_corners=False),
     ),
+    "pixel shuffle ×2": ("PixelShuffle", {}, lambda x, p: F.pixel_shuffle(x, 2)),
     "pad constant": (
         "Pad2D",
         {"pads": [1, 2, 0, 3], "value": 0.5},

@@ -13,8 +13,10 @@ from core.layers import layer_types
 from core.layers.base import Layer
 from core.layers.onnx_reader import (
     UnsupportedNode,
+    channels_last_converters,
     default_converter,
     import_converters,
+    onnx_channels_last_converter,
     onnx_converter,
     onnx_pattern,
     pattern_rules,
@@ -64,6 +66,15 @@ def test_a_second_converter_for_an_op_is_refused_naming_both():
         ValueError, match=r"'Conv' has two import converters: core\.layers\.convolution\._import_conv and .*_nothing"
     ):
         onnx_converter("Conv")(_nothing)
+
+
+def test_a_second_channels_last_converter_for_an_op_is_refused_naming_both():
+    assert channels_last_converters()["MatMul"].origin == "core.layers.dense._import_channels_last_linear"
+    with pytest.raises(
+        ValueError, match=r"'MatMul' has two channels-last converters: core\.layers\.dense\..* and .*_nothing"
+    ):
+        onnx_channels_last_converter("MatMul")(_nothing)
+    assert channels_last_converters()["MatMul"].convert is not _nothing
 
 
 def test_a_second_pattern_of_one_name_is_refused_naming_both():

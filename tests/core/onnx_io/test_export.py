@@ -21,13 +21,18 @@ def test_every_layer_type_is_exported_by_some_case():
     assert {cls.type_name for cls in layer_types()} <= exported
 
 
-@pytest.mark.parametrize("opset", [DEFAULT_OPSET, 11, 9])
+@pytest.mark.parametrize("opset", [DEFAULT_OPSET, 11, 9, 8, 7])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_each_layer_case_matches_onnxruntime(case, opset):
+    # Opsets 7 and 8 are IR 3, whose graphs list the initialisers among their inputs.
     model = Model(CASES[case], seed=1)
     randomize(model)
     if any(n.type_name == "LRN" and n.layer.params["size"] % 2 == 0 for n in model.order):
         with pytest.raises(OnnxExportError, match="layer 'under_test': onnxruntime runs LRN with an odd size only"):
+            export_model(model, opset)
+        return
+    if opset < 9 and any(n.type_name == "GELU" and n.layer.params["approximate"] == "none" for n in model.order):
+        with pytest.raises(OnnxExportError, match=f"the exact GELU needs ONNX's Erf, which opset {opset} lacks"):
             export_model(model, opset)
         return
     exported = export_model(model, opset)

@@ -318,6 +318,103 @@ def test_dilated_average_pooling_is_refused():
         import_model(build_model([node], (1, 2, 9, 8), "y", opset=19))
 
 
+# -- pixel shuffle ------------------------------------------------------------------------------------
+
+
+def pixel_shuffle_written_out(channels, rows, columns, height, width, opset=9):
+    """Reshape to N×C×r×r×H×W → Transpose(0, 1, 4, 2, 5, 3) → Reshape to N×C×rH×rW, as old exporters write it."""
+    nodes = [
+        n("Reshape", ["x", "split"], ["blocks"]),
+        n("Transpose", ["blocks"], ["moved"], perm=[0, 1, 4, 2, 5, 3]),
+        n("Reshape", ["moved", "merged"], ["y"]),
+    ]
+    constants = {
+        "split": np.array([0, channels, rows, columns, height, width]),
+        "merged": np.array([0, channels, height * rows, -1]),
+    }
+    return build_model(nodes, (1, channels * rows * columns, height, width), "y", constants, opset=opset)
+
+
+@pytest.mark.parametrize("opset", [11, 13, 18])
+def test_depth_to_space_in_crd_mode_is_a_pixel_shuffle(opset):
+    node = n("DepthToSpace", ["x"], ["y"], blocksize=3, mode="CRD")
+    model = assert_same_as_onnxruntime(build_model([node], (1, 18, 3, 4), "y", opset=opset))
+    assert [(layer.type_name, dict(layer.layer.params)) for layer in model.order[1:]] == [
+        ("PixelShuffle", {"upscale_factor": 3})
+    ]
+
+
+def test_depth_to_space_of_channels_the_blocks_do_not_divide_says_what_to_change():
+    node = n("DepthToSpace", ["x"], ["y"], blocksize=2, mode="CRD")
+    with pytest.raises(
+        OnnxImportError,
+        match=r"DepthToSpace \(y\): PixelShuffle with factor 2 needs channels divisible by 4; the input has 6",
+    ):
+        import_model(build_model([node], (1, 6, 3, 3), "y"))
+
+
+@pytest.mark.parametrize("opset", [9, 11])
+def test_depth_to_space_in_dcr_mode_is_a_pixel_shuffle_only_with_one_channel_out(opset):
+    one_out = build_model([n("DepthToSpace", ["x"], ["y"], blocksize=2)], (1, 4, 3, 3), "y", opset=opset)
+    model = assert_same_as_onnxruntime(one_out)
+    assert [layer.type_name for layer in model.order[1:]] == ["PixelShuffle"] and model.output_shape == (1, 6, 6)
+    with pytest.raises(
+        OnnxImportError,
+        match=r"DepthToSpace \(y\): mode DCR \(depth, column, row: TensorFlow's channel order\) with blocksize 2 "
+        r"on 8 channels has no layer; PixelShuffle orders the channels as CRD \(PyTorch's\)",
+    ):
+        import_model(build_model([n("DepthToSpace", ["x"], ["y"], blocksize=2)], (1, 8, 3, 3), "y", opset=opset))
+
+
+@pytest.mark.parametrize("opset", [9, 11, 17])
+def test_a_pixel_shuffle_written_out_is_one_layer(opset):
+    model = assert_same_as_onnxruntime(pixel_shuffle_written_out(2, 3, 3, 4, 2, opset))
+    assert [(layer.type_name, layer.name, dict(layer.layer.params)) for layer in model.order[1:]] == [
+        ("PixelShuffle", "y", {"upscale_factor": 3})
+    ]
+
+
+def test_a_pixel_shuffle_by_different_row_and_column_factors_is_refused():
+    with pytest.raises(
+        OnnxImportError,
+        match=r"Reshape \(y\): a pixel shuffle by 2 rows and 3 columns has no layer; PixelShuffle uses one factor",
+    ):
+        import_model(pixel_shuffle_written_out(2, 2, 3, 4, 2))
+
+
+def test_pixel_shuffle_and_channel_shuffle_written_out_stay_apart():
+    # Both patterns end at a Reshape; each leaves the other's sub-graph alone.
+    nodes = [
+        n("Reshape", ["x", "split"], ["blocks"]),
+        n("Transpose", ["blocks"], ["moved"], perm=[0, 1, 4, 2, 5, 3]),
+        n("Reshape", ["moved", "merged"], ["p"]),
+        n("Reshape", ["p", "groups"], ["grouped"]),
+        n("Transpose", ["grouped"], ["swapped"], perm=[0, 2, 1, 3, 4]),
+        n("Reshape", ["swapped", "back"], ["y"]),
+    ]
+    constants = {
+        "split": np.array([0, 4, 2, 2, 3, 3]),
+        "merged": np.array([0, 4, 6, 6]),
+        "groups": np.array([0, 2, 2, 6, 6]),
+        "back": np.array([0, 4, 6, 6]),
+    }
+    model = assert_same_as_onnxruntime(build_model(nodes, (1, 16, 3, 3), "y", constants, opset=11))
+    assert [(layer.type_name, layer.name) for layer in model.order[1:]] == [
+        ("PixelShuffle", "p"),
+        ("ChannelShuffle", "y"),
+    ]
+
+
+@pytest.mark.parametrize(("opset", "ops"), [(9, ["Reshape", "Transpose", "Reshape"]), (11, ["DepthToSpace"])])
+def test_pixel_shuffle_exports_as_depth_to_space_from_opset_11(opset, ops):
+    document = NetworkDocument("pixel shuffle")
+    entry = document.add_node("Input", {"shape": [8, 3, 2]}, name="input")
+    document.chain(entry.id, [("PixelShuffle", {}, "shuffle")])
+    exported = export_model(Model(document), opset)
+    assert [node.op_type for node in exported.graph.node] == ops
+    assert [node.type_name for node in import_model(exported).document.nodes] == ["Input", "PixelShuffle"]
+
+
 # -- what torch.onnx.export writes ------------------------------------------------------------------
 
 

@@ -168,7 +168,8 @@ def test_channels_last_layer_norm_is_a_layer_norm_over_channels(opset, square, w
     ]  # fmt: skip
     constants.update(gamma=w(4), beta=w(4))
     model = assert_same_as_onnxruntime(build_model(nodes, (1, 4, 3, 5), "y", constants, opset=opset))
-    assert layers(model) == [("LayerNorm", "y", {"over": "channels", "epsilon": 1e-5})]
+    # Read on the channels-last view; γ and β join it at the Add that completes it.
+    assert layers(model) == [("LayerNorm", "a", {"over": "channels", "epsilon": 1e-5})]
 
 
 @pytest.mark.parametrize(
@@ -251,6 +252,32 @@ def test_a_constant_factor_is_still_a_scale():
     assert [node.type_name for node in model.order] == ["Input", "ReLU", "Scale"]
 
 
+def test_a_negation_is_a_scale_of_minus_one():
+    nodes = [n("Relu", ["x"], ["r"]), n("Neg", ["r"], ["y"])]
+    imported = import_model(build_model(nodes, (1, 3, 4, 4), "y"))
+    assert [node.type_name for node in imported.document.nodes] == ["Input", "ReLU", "Scale"]
+    np.testing.assert_array_equal(imported.weights["y/gamma"], np.full(3, -1, np.float32))
+    np.testing.assert_array_equal(imported.weights["y/beta"], np.zeros(3, np.float32))
+    assert_same_as_onnxruntime(build_model(nodes, (1, 3, 4, 4), "y"))
+
+
+def test_softmin_is_a_negation_then_a_softmax():
+    # torch.nn.Softmin as torch.onnx.export writes it.
+    nodes = [n("Neg", ["x"], ["m"]), n("Softmax", ["m"], ["y"], axis=1)]
+    model = assert_same_as_onnxruntime(build_model(nodes, (1, 6), "y", opset=9))
+    assert [node.type_name for node in model.order] == ["Input", "Scale", "Softmax"]
+
+
+def test_a_negation_after_a_scale_joins_it():
+    nodes = [n("Mul", ["x", "k"], ["m"]), n("Add", ["m", "b"], ["a"]), n("Neg", ["a"], ["y"])]
+    constants = {"k": w(3, 1, 1), "b": w(3, 1, 1)}
+    imported = import_model(build_model(nodes, (1, 3, 4, 4), "y", constants))
+    assert [(node.type_name, node.name) for node in imported.document.nodes] == [("Input", "x"), ("Scale", "y")]
+    np.testing.assert_allclose(imported.weights["y/gamma"], -constants["k"].reshape(3))
+    np.testing.assert_allclose(imported.weights["y/beta"], -constants["b"].reshape(3))
+    assert_same_as_onnxruntime(build_model(nodes, (1, 3, 4, 4), "y", constants))
+
+
 # -- single inputs and channels-last linear layers --------------------------------------------
 
 
@@ -281,14 +308,115 @@ def test_a_channels_last_linear_layer_is_a_pointwise_convolution(bias):
     nodes.append(n("Transpose", [last], ["y"], perm=[0, 3, 1, 2]))
     model = assert_same_as_onnxruntime(build_model(nodes, (1, 4, 3, 5), "y", constants))
     params = {"filters": 6, "kernel_size": (1, 1), "bias": bias != "none"}
-    assert [(t, name, {k: p[k] for k in params}) for t, name, p in layers(model)] == [("Conv2D", "y", params)]
+    assert [(t, name, {k: p[k] for k in params}) for t, name, p in layers(model)] == [("Conv2D", "m", params)]
 
 
-def test_a_channels_last_block_of_several_layers_is_not_one_pattern():
-    # ConvNeXt's MLP keeps the channels last across Linear → GELU → Linear: still refused.
+CONVNEXT_BLOCK = [
+    # ConvNeXt's block as torch writes it: the channels stay last from the LayerNorm to the
+    # layer scale, across Linear → GELU (erf form) → Linear; then the residual sum.
+    n("Conv", ["x", "D", "Db"], ["d"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=4),
+    n("Transpose", ["d"], ["t"], perm=[0, 2, 3, 1]),
+    n("LayerNormalization", ["t", "g", "b"], ["ln"], axis=-1, epsilon=1e-6),
+    n("MatMul", ["ln", "W1"], ["m1"]), n("Add", ["B1", "m1"], ["a1"]),
+    n("Div", ["a1", "sqrt2"], ["h"]), n("Erf", ["h"], ["e"]), n("Add", ["e", "one"], ["e1"]),
+    n("Mul", ["a1", "e1"], ["p"]), n("Mul", ["p", "half"], ["gelu"]),
+    n("MatMul", ["gelu", "W2"], ["m2"]), n("Add", ["B2", "m2"], ["a2"]),
+    n("Mul", ["a2", "lastscale"], ["s"]),
+    n("Transpose", ["s"], ["back"], perm=[0, 3, 1, 2]),
+    n("Mul", ["gamma", "back"], ["scaled"]), n("Add", ["scaled", "x"], ["y"]),
+]  # fmt: skip
+CONVNEXT_CONSTANTS = {
+    "D": w(4, 1, 3, 3), "Db": w(4), "g": w(4), "b": w(4), "W1": w(4, 16), "B1": w(16), "W2": w(16, 4), "B2": w(4),
+    "sqrt2": np.array(np.sqrt(2), np.float32), "one": np.array(1, np.float32), "half": np.array(0.5, np.float32),
+    "lastscale": w(1, 1, 1, 4), "gamma": w(4, 1, 1),
+}  # fmt: skip
+
+
+def test_a_channels_last_block_of_several_layers_imports_layer_by_layer():
+    model = assert_same_as_onnxruntime(build_model(CONVNEXT_BLOCK, (1, 4, 5, 6), "y", CONVNEXT_CONSTANTS, opset=17))
+    assert [(type_name, name) for type_name, name, _ in layers(model)] == [
+        ("DepthwiseConv2D", "d"),
+        ("LayerNorm", "ln"),
+        ("Conv2D", "m1"),
+        ("GELU", "gelu"),
+        ("Conv2D", "m2"),
+        ("Scale", "scaled"),
+        ("Add", "y"),
+    ]  # fmt: skip  (the two per-channel scales, either side of the Transpose back, are one Scale)
+
+
+@pytest.mark.parametrize(
+    ("tail", "constants", "message"),
+    [
+        (
+            [n("Flatten", ["t"], ["f"]), n("Relu", ["f"], ["y"])],
+            {},
+            r"Flatten \(f\): it would be a Flatten layer on a channels-last \(N×H×W×C\) tensor",
+        ),
+        (
+            [n("Add", ["t", "k"], ["a"]), n("Transpose", ["a"], ["y"], perm=[0, 3, 1, 2])],
+            {"k": w(3, 5, 4)},
+            r"Add \(a\): its constant 'k' of shape \[3, 5, 4\] is not one value per channel",
+        ),
+        (
+            [n("Relu", ["t"], ["y"])],
+            {},
+            r"the model's output 'y' is a channels-last \(N×H×W×C\) map",
+        ),
+        (
+            [
+                n("Transpose", ["x"], ["u"], perm=[0, 2, 3, 1]),
+                n("Relu", ["u"], ["r"]),
+                n("Add", ["t", "r"], ["a"]),
+                n("Transpose", ["a"], ["y"], perm=[0, 3, 1, 2]),
+            ],
+            {},
+            None,
+        ),
+    ],
+    ids=["flatten", "per-position constant", "channels-last output", "two views added"],
+)
+def test_what_channels_last_tensors_cannot_do_is_refused(tail, constants, message):
+    nodes = [n("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]), *tail]
+    model = build_model(nodes, (1, 4, 3, 5), "y", constants)
+    if message is None:  # two views of maps: added as the maps are
+        assert [type_name for type_name, _, _ in layers(assert_same_as_onnxruntime(model))] == ["ReLU", "Add"]
+        return
+    with pytest.raises(OnnxImportError, match=message):
+        import_model(model)
+
+
+@pytest.mark.parametrize(("axis", "refusal"), [(3, None), (-1, None), (2, "along axis 2 has no layer")])
+def test_views_concatenated_along_their_last_axis_are_a_concat_of_channels(axis, refusal):
     nodes = [
-        n("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]), n("MatMul", ["t", "W1"], ["m1"]), n("Relu", ["m1"], ["r"]),
-        n("MatMul", ["r", "W2"], ["m2"]), n("Transpose", ["m2"], ["y"], perm=[0, 3, 1, 2]),
+        n("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]), n("Relu", ["t"], ["r"]), n("Sigmoid", ["t"], ["s"]),
+        n("Concat", ["r", "s"], ["c"], axis=axis), n("Transpose", ["c"], ["y"], perm=[0, 3, 1, 2]),
     ]  # fmt: skip
-    with pytest.raises(OnnxImportError, match=r"Transpose \(t\)"):
-        import_model(build_model(nodes, (1, 4, 3, 3), "y", {"W1": w(4, 8), "W2": w(8, 4)}))
+    model = build_model(nodes, (1, 3, 4, 5), "y")
+    if refusal is not None:
+        with pytest.raises(OnnxImportError, match=rf"Concat \(c\): concatenating channels-last .* {refusal}"):
+            import_model(model)
+        return
+    imported = assert_same_as_onnxruntime(model)
+    assert [(type_name, name) for type_name, name, _ in layers(imported)] == [
+        ("ReLU", "r"), ("Sigmoid", "s"), ("Concat", "c"),
+    ]  # fmt: skip
+
+
+def test_a_channels_last_view_added_to_a_map_is_refused():
+    nodes = [n("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]), n("Relu", ["x"], ["r"]), n("Add", ["t", "r"], ["y"])]
+    with pytest.raises(OnnxImportError, match=r"Add \(y\): it combines a channels-last \(N×H×W×C\) tensor"):
+        import_model(build_model(nodes, (1, 4, 4, 4), "y"))
+
+
+def test_the_shape_of_a_channels_last_view_is_its_own():
+    # Slice the map's channels up to the view's axis 1, its height (3 of 4 channels).
+    nodes = [
+        n("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]), n("Shape", ["t"], ["shape"]),
+        n("Gather", ["shape", "one"], ["ends"], axis=0),
+        n("Relu", ["t"], ["r"]), n("Transpose", ["r"], ["back"], perm=[0, 3, 1, 2]),
+        n("Slice", ["back", "zero", "ends", "one"], ["y"]),
+    ]  # fmt: skip
+    constants = {"one": np.array([1], np.int64), "zero": np.array([0], np.int64)}
+    model = assert_same_as_onnxruntime(build_model(nodes, (1, 4, 3, 5), "y", constants, opset=13))
+    assert layers(model) == [("ReLU", "r", {}), ("ChannelSlice", "y", {"start": 0, "stop": 3})]

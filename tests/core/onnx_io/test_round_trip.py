@@ -45,6 +45,25 @@ def merged(input_shape: tuple[int, ...], merge: str, *branches: list[tuple[str, 
     return document
 
 
+def split(input_shape: tuple[int, ...], parts: int, reads: list[int], merge: str = "Concat") -> NetworkDocument:
+    """``Input → ChannelSplit(parts)`` → one ``merge`` layer reading its outputs ``reads``, in that order.
+
+    An output read through a ReLU where ``reads`` holds it negated (``-1`` is output 1 through ReLU).
+    """
+    document = NetworkDocument("round trip")
+    entry = document.add_node("Input", {"shape": list(input_shape)}, name="input")
+    under_test = document.chain(entry.id, [("ChannelSplit", {"parts": parts}, None)])
+    join = document.add_node(merge)
+    for read in reads:
+        if read < 0:
+            relu = document.add_node("ReLU")
+            document.connect(under_test.id, relu.id, source_port=-read)
+            document.connect(relu.id, join.id)
+        else:
+            document.connect(under_test.id, join.id, source_port=read)
+    return document
+
+
 def conv(**params) -> tuple[str, dict]:
     return ("Conv2D", {"filters": 4, "kernel_size": 3, **params})
 
@@ -131,6 +150,10 @@ CONFIGURATIONS: dict[str, dict[str, NetworkDocument]] = {
         "nearest 3×2": chain(IMAGE, conv(padding=1), ("Upsample2D", {"scale": [3, 2]})),
         "nearest to whole multiples": chain(IMAGE, ("Upsample2D", {"size": [16, 21]})),
     },
+    "PixelShuffle": {
+        "×2": chain((8, 4, 3), ("PixelShuffle", {})),
+        "×3 after a convolution": chain(IMAGE, conv(filters=9, padding=1), ("PixelShuffle", {"upscale_factor": 3})),
+    },
     "Pad2D": {
         "zeros": chain(IMAGE, ("Pad2D", {"pads": [1, 2, 0, 3]}), conv()),
         "constant": chain(IMAGE, ("Pad2D", {"pads": 2, "value": -0.5})),
@@ -168,6 +191,12 @@ CONFIGURATIONS: dict[str, dict[str, NetworkDocument]] = {
     "Tanh": on_image_and_features("Tanh"),
     "ELU": {**on_image_and_features("ELU", alpha=0.5), "default": chain((5,), ("ELU", {}))},
     "ReLU6": on_image_and_features("ReLU6"),
+    "SELU": {**on_image_and_features("SELU"), "α 1.5, γ 0.9": chain((5,), ("SELU", {"alpha": 1.5, "gamma": 0.9}))},
+    "HardTanh": {
+        **on_image_and_features("HardTanh"),
+        "[−0.1, 0.3]": chain((5,), ("HardTanh", {"min_val": -0.1, "max_val": 0.3})),
+        "[0, 6], read back as ReLU6": chain(IMAGE, conv(), ("HardTanh", {"min_val": 0, "max_val": 6})),
+    },
     "PReLU": on_image_and_features("PReLU"),
     "HardSigmoid": {
         **on_image_and_features("HardSigmoid", alpha=0.2, beta=0.4),
@@ -223,6 +252,11 @@ CONFIGURATIONS: dict[str, dict[str, NetworkDocument]] = {
         "middle": chain((6, 4, 4), ("ChannelSlice", {"start": 2, "stop": 5})),
         "features": chain((5,), ("ChannelSlice", {"start": 1, "stop": 5})),
     },
+    "ChannelSplit": {
+        "halves, swapped": split((6, 4, 4), 2, [1, 0]),
+        "thirds, one through ReLU, one unread": split((6, 4, 4), 3, [0, -2], merge="Add"),
+        "features": split((6,), 3, [2, 1, 0, 2]),
+    },
     "Flatten": {
         "image": chain(IMAGE, ("Flatten", {}), ("Dense", {"units": 3})),
         "features": chain((5,), ("Flatten", {})),
@@ -236,12 +270,16 @@ CONFIGURATIONS: dict[str, dict[str, NetworkDocument]] = {
 
 
 def layers_read_back(model: Model, opset: int) -> dict[str, tuple]:
-    """Each layer as an export at ``opset`` and an import should give it: name → type, config, inputs."""
-    through: dict[str, str] = {}  # a layer read back as nothing → the layer feeding it
+    """Each layer as an export at ``opset`` and an import should give it: name → type, config, inputs.
+
+    Inputs are ``(layer name, output port)``.
+    """
+    through: dict[str, tuple[str, int]] = {}  # a layer read back as nothing → the output feeding it
     layers = {}
+    names = {node.id: node.name for node in model.order}
     for node in model.order:
-        sources = [through.get(source.name, source.name) for source in model.document.inputs_of(node.id)]
-        layer = node.layer.onnx_round_trip([model.shapes[source] for source in model.sources[node.id]], opset)
+        sources = [through.get(names[source], (names[source], port)) for source, port in model.inputs_of(node.id)]
+        layer = node.layer.onnx_round_trip(model.input_shapes(node.id), opset)
         if layer is None:
             through[node.name] = sources[0]
         else:
@@ -250,9 +288,13 @@ def layers_read_back(model: Model, opset: int) -> dict[str, tuple]:
 
 
 def layers_of(document: NetworkDocument) -> dict[str, tuple]:
-    """Each layer of ``document``: name → type, config, inputs."""
+    """Each layer of ``document``: name → type, config, inputs (``(layer name, output port)``)."""
     return {
-        node.name: (node.type_name, node.layer.get_config(), [source.name for source in document.inputs_of(node.id)])
+        node.name: (
+            node.type_name,
+            node.layer.get_config(),
+            [(document.node(edge.source).name, edge.source_port) for edge in document.input_edges(node.id)],
+        )
         for node in document.nodes
     }
 

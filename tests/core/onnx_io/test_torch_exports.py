@@ -42,6 +42,22 @@ class ChannelsLastLinear(nn.Module):
         return self.linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+class ConvNeXtBlock(nn.Module):
+    """ConvNeXt's block: depthwise 7×7, then LayerNorm → Linear → GELU → Linear → layer scale, channels last."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(channels, channels, 7, padding=3, groups=channels)
+        self.norm = nn.LayerNorm(channels, eps=1e-6)
+        self.expand, self.project = nn.Linear(channels, 4 * channels), nn.Linear(4 * channels, channels)
+        self.layer_scale = nn.Parameter(torch.ones(channels, 1, 1))
+
+    def forward(self, x):
+        y = self.norm(self.depthwise(x).permute(0, 2, 3, 1))
+        y = self.project(nn.functional.gelu(self.expand(y))).permute(0, 3, 1, 2)
+        return x + self.layer_scale * y
+
+
 class SqueezeExcitation(nn.Module):
     """Squeeze-and-excitation with 1×1 convolutions (torchvision's) or with Linear layers and a view."""
 
@@ -78,6 +94,11 @@ def randomized(module: nn.Module) -> nn.Module:
     return module.eval()
 
 
+CONVNEXT_LAYERS = [
+    ("DepthwiseConv2D", {}), ("LayerNorm", {"over": "channels", "epsilon": 1e-6}), ("Conv2D", {}), ("GELU", {}),
+    ("Conv2D", {}), ("Scale", {}), ("Add", {}),
+]  # fmt: skip
+
 MODULES = {
     "GroupNorm": (lambda: nn.GroupNorm(2, 6), (6, 5, 4), [("GroupNorm", {"groups": 2, "epsilon": 1e-5})]),
     "GroupNorm of one group": (lambda: nn.GroupNorm(1, 4), (4, 3, 3), [("GroupNorm", {"groups": 1, "epsilon": 1e-5})]),
@@ -90,6 +111,11 @@ MODULES = {
         lambda: ChannelsLastLayerNorm(6),
         (6, 4, 5),
         [("LayerNorm", {"over": "channels", "epsilon": 1e-6})],
+    ),
+    "ConvNeXt block": (
+        lambda: ConvNeXtBlock(4),
+        (4, 6, 5),
+        CONVNEXT_LAYERS,
     ),
     "LayerNorm over C×H×W": (
         lambda: nn.LayerNorm([3, 4, 5]),
@@ -106,6 +132,11 @@ MODULES = {
         (4, 3, 5),
         [("Conv2D", {"filters": 6, "kernel_size": (1, 1), "bias": False})],
     ),
+    "PixelShuffle": (lambda: nn.PixelShuffle(2), (8, 3, 4), [("PixelShuffle", {"upscale_factor": 2})]),
+    "PixelShuffle by 3": (lambda: nn.PixelShuffle(3), (18, 2, 3), [("PixelShuffle", {"upscale_factor": 3})]),
+    "SELU": (lambda: nn.SELU(), (3, 4, 4), [("SELU", {"alpha": 1.6732632423543772, "gamma": 1.0507009873554805})]),
+    "Hardtanh": (lambda: nn.Hardtanh(-0.5, 2.0), (3, 4, 4), [("HardTanh", {"min_val": -0.5, "max_val": 2.0})]),
+    "Softmin": (lambda: nn.Softmin(dim=1), (6,), [("Scale", {}), ("Softmax", {})]),
     "squeeze-and-excitation": (
         lambda: SqueezeExcitation(4, linear=False),
         (4, 5, 5),
