@@ -15,6 +15,7 @@ from core.layers.onnx_reader import (
     OnnxReader,
     UnsupportedNode,
     fit_window,
+    onnx_channels_last_converter,
     onnx_converter,
     onnx_pattern,
     padding,
@@ -30,7 +31,7 @@ from core.ops.op import Op
 from core.ops.sliding import AvgPool2DOp, GlobalAvgPoolOp, GlobalMaxPoolOp, MaxPool2DOp
 from core.params import BoolParam, PaddingParam, PairParam
 from core.registry import register
-from core.shapes import Shape
+from core.shapes import Shape, format_shape
 from core.window import Window, resolve_window
 
 
@@ -351,28 +352,71 @@ _REDUCED_POOLS: dict[str, type[_GlobalPool2D]] = {"ReduceMean": GlobalAvgPool2D,
 """The global pooling a reduction over H and W computes."""
 
 
-@onnx_pattern("global average pooling as ReduceMean", anchor="ReduceMean")
-@onnx_pattern("global max pooling as ReduceMax", anchor="ReduceMax")
-def _import_reduction(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
-    """``ReduceMean`` / ``ReduceMax`` of a C×H×W map over axes 2 and 3 → GlobalAvgPool2D / GlobalMaxPool2D.
+def _reduced_axes(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[int] | None:
+    """The axes (0 to 3) a ReduceMean / ReduceMax of a map reduces, sorted; ``None`` when not known.
 
-    The axes are an attribute before opset 18 and an input from it; ``keepdims`` (default 1)
-    keeps the C×1×1 map. Any other reduction is not this pattern.
+    An attribute before opset 18, an input from it.
     """
-    if not reader.is_computed(node.input[0]) or len(reader.shape(node.input[0])) != 3:
-        return None
     if reader.opset >= 18:
         given = reader.constant(node.input[1]) if len(node.input) > 1 and node.input[1] else None
         axes = None if given is None else [int(a) for a in np.asarray(given).reshape(-1)]
     else:
         axes = attrs.get("axes")
-    if not isinstance(axes, list) or sorted(a % 4 if isinstance(a, int) else -1 for a in axes) != [2, 3]:
+    if not isinstance(axes, list) or not all(isinstance(a, int) and -4 <= a < 4 for a in axes):
         return None
+    return sorted(a % 4 for a in axes)
+
+
+def _add_global_pool(reader: OnnxReader, node: OnnxNode, attrs: Attributes, *, reads_views: bool = False) -> None:
     keepdims = attrs.get("keepdims", 1)
     if keepdims not in (0, 1):
+        raise UnsupportedNode(f"its attribute 'keepdims' must be 0 or 1, got {keepdims!r}")
+    params = {"keepdims": bool(keepdims)}
+    reader.add_layer(node, _REDUCED_POOLS[node.op_type].type_name, params, [node.input[0]], reads_views=reads_views)
+
+
+@onnx_pattern("global average pooling as ReduceMean", anchor="ReduceMean")
+@onnx_pattern("global max pooling as ReduceMax", anchor="ReduceMax")
+def _import_reduction(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
+    """``ReduceMean`` / ``ReduceMax`` of a C×H×W map over axes 2 and 3 → GlobalAvgPool2D / GlobalMaxPool2D.
+
+    ``keepdims`` (default 1) keeps the C×1×1 map. Any other reduction is not this pattern.
+    """
+    if not reader.is_computed(node.input[0]) or len(reader.shape(node.input[0])) != 3:
         return None
-    reader.add_layer(node, _REDUCED_POOLS[node.op_type].type_name, {"keepdims": bool(keepdims)}, [node.input[0]])
+    if _reduced_axes(reader, node, attrs) != [2, 3] or attrs.get("keepdims", 1) not in (0, 1):
+        return None
+    _add_global_pool(reader, node, attrs)
     return []
+
+
+@onnx_converter("ReduceMean")
+@onnx_converter("ReduceMax")
+def _refuse_reduction(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """Any reduction the pattern above does not take: refused, saying what would be a layer."""
+    shape = reader.shape(node.input[0])
+    axes = _reduced_axes(reader, node, attrs)
+    what = "averaging" if node.op_type == "ReduceMean" else "taking the maximum"
+    over = f"over axes {axes}" if axes is not None else "over axes that are not constant"
+    pool = _REDUCED_POOLS[node.op_type].type_name
+    raise UnsupportedNode(
+        f"{what} {over} of an N×{format_shape(shape)} tensor has no layer; over H and W (axes 2 and 3) of a "
+        f"map it is a {pool}"
+    )
+
+
+@onnx_channels_last_converter("ReduceMean")
+@onnx_channels_last_converter("ReduceMax")
+def _import_reduction_of_view(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """``ReduceMean`` / ``ReduceMax`` of a channels-last view over its axes 1 and 2 (H, W) → global pooling."""
+    axes = _reduced_axes(reader, node, attrs)
+    if axes != [1, 2]:
+        what = "averaging" if node.op_type == "ReduceMean" else "taking the maximum"
+        raise UnsupportedNode(
+            f"{what} over axes {axes} of a channels-last (N×H×W×C) view has no layer; over its axes 1 and 2 "
+            f"(H and W) it is a {_REDUCED_POOLS[node.op_type].type_name}"
+        )
+    _add_global_pool(reader, node, attrs, reads_views=True)
 
 
 def _zero_padding(reader: OnnxReader, pad: OnnxNode) -> list[int] | None:

@@ -300,10 +300,41 @@ def test_reductions_over_height_and_width_are_global_pooling(op, expected, keepd
     assert layer.type_name == expected and layer.layer.params["keepdims"] is bool(keepdims)
 
 
-def test_a_reduction_over_other_axes_is_refused_naming_the_patterns():
-    model = build_model([n("ReduceMean", ["x"], ["y"], axes=[1], keepdims=1)], (1, 3, 4, 5), "y")
-    with pytest.raises(OnnxImportError, match=r"ReduceMean \(y\): matches no pattern that maps to a layer"):
+@pytest.mark.parametrize(
+    ("op", "axes", "what", "shown", "pool"),
+    [
+        ("ReduceMean", [1], "averaging", [1], "GlobalAvgPool2D"),
+        ("ReduceMax", [-2], "taking the maximum", [2], "GlobalMaxPool2D"),
+    ],
+)
+def test_a_reduction_over_other_axes_is_refused_saying_which_is_a_layer(op, axes, what, shown, pool):
+    model = build_model([n(op, ["x"], ["y"], axes=axes, keepdims=1)], (1, 3, 4, 5), "y")
+    with pytest.raises(OnnxImportError) as info:
         import_model(model)
+    assert str(info.value).endswith(
+        f"{op} (y): {what} over axes {shown} of an N×3×4×5 tensor has no layer; over H and W (axes 2 and 3) of a "
+        f"map it is a {pool}"
+    )
+
+
+@pytest.mark.parametrize(("keepdims", "axes"), [(1, [1, 2]), (0, [2, 1]), (1, [2, 3])])
+def test_a_reduction_of_a_channels_last_view_over_its_height_and_width_is_global_pooling(keepdims, axes):
+    nodes = [
+        n("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]), n("ReduceMean", ["t"], ["m"], axes=axes, keepdims=keepdims),
+        n("Relu", ["m"], ["r"]),
+    ]  # fmt: skip
+    if keepdims:
+        nodes.append(n("Transpose", ["r"], ["y"], perm=[0, 3, 1, 2]))
+    else:
+        nodes[-1] = n("Relu", ["m"], ["y"])
+    model = build_model(nodes, (1, 3, 4, 5), "y")
+    if axes == [2, 3]:  # W and C of the view
+        with pytest.raises(OnnxImportError, match=r"ReduceMean \(m\): averaging over axes \[2, 3\] of a channels-last"):
+            import_model(model)
+        return
+    imported = assert_same_as_onnxruntime(model)
+    pool = imported.order[1]
+    assert (pool.type_name, pool.layer.params["keepdims"]) == ("GlobalAvgPool2D", bool(keepdims))
 
 
 def test_dilated_max_pooling_imports():
