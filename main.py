@@ -56,6 +56,9 @@ def build_gui_parser() -> argparse.ArgumentParser:
 
 
 def run_command(argv: Sequence[str]) -> int:
+    from cli.console import tolerate_any_encoding
+
+    tolerate_any_encoding(sys.stdout, sys.stderr)
     args = build_parser().parse_args(argv)
     if args.command is None:
         build_parser().print_help()

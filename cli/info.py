@@ -35,10 +35,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR
     if args.json:
         data = summary.to_json()
+        text = json.dumps(data, indent=2, ensure_ascii=False)
         try:
-            print(json.dumps(data, indent=2, ensure_ascii=False))
+            text.encode(sys.stdout.encoding or "utf-8")
         except UnicodeEncodeError:  # a console that is not UTF-8 (a Windows code page): escapes are JSON too
-            print(json.dumps(data, indent=2))
+            text = json.dumps(data, indent=2)
+        print(text)
     else:
         print(format_summary(summary, title=f"{document.name} — {path}"))
     return EXIT_OK

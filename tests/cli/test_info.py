@@ -115,3 +115,39 @@ def test_json_of_names_in_any_script_reaches_a_console_that_is_not_utf8(tmp_path
         check=True,
     )
     assert [layer["name"] for layer in json.loads(result.stdout.decode("cp1252"))["layers"]] == ["/输入", "طبقة 🔥"]
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "ascii"])
+def test_the_table_reaches_a_console_that_lacks_its_characters(tmp_path, encoding):
+    network = {
+        "format": "layerwise.network",
+        "version": 1,
+        "layers": [
+            {"name": "input", "type": "Input", "params": {"shape": [1, 28, 28]}},
+            {"name": "卷积", "type": "Conv2D", "params": {"filters": 2, "kernel_size": 3}, "inputs": ["input"]},
+        ],
+    }
+    (tmp_path / "net.json").write_text(json.dumps(network), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "main.py", "info", str(tmp_path / "net.json")],
+        cwd=ROOT,
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": encoding},
+    )
+    assert result.returncode == 0, result.stderr.decode(encoding)
+    text = result.stdout.decode(encoding)
+    times = "×" if encoding == "cp1252" else "x"  # cp1252 has ×, ASCII does not
+    assert f"1{times}28{times}28" in text and f"2{times}26{times}26" in text
+    assert "\\u5377\\u79ef (Conv2D)" in text  # a name the console cannot show, escaped exactly
+    assert "-" * 40 in text and "─" not in text
+
+
+def test_errors_reach_a_console_that_lacks_their_characters():
+    result = subprocess.run(
+        [sys.executable, "main.py", "info", "no_such_network_×"],
+        cwd=ROOT,
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.decode("ascii").startswith("layerwise: no_such_network_x: no such file")
