@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from core.errors import LayerwiseError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER_ERROR = 0, 1, 2
-COMMANDS = ("info", "train", "export", "import", "predict")
+COMMANDS = ("info", "train", "export", "import", "predict", "export-pytorch")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import info, onnx_commands, train
+    from cli import info, onnx_commands, torch_commands, train
 
     parser = argparse.ArgumentParser(
         prog="layerwise",
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_parser(commands)
     train.add_parser(commands)
     onnx_commands.add_parsers(commands)
+    torch_commands.add_parser(commands)
     return parser
 
 

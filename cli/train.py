@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import IO, Any
 
@@ -24,6 +23,7 @@ from core.training.events import (
     TrainingFinished,
     TrainingStarted,
 )
+from core.training.run_log import RunLogWriter
 from core.training.trainer import Trainer, TrainingConfig
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -72,7 +72,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--weights", help="start from weights saved with --save")
     train.add_argument("--save", metavar="WEIGHTS.npz", help="write the trained weights here")
-    train.add_argument("--log", metavar="RUN.jsonl", help="write every batch and epoch event as JSON lines")
+    train.add_argument(
+        "--log",
+        metavar="RUN.jsonl",
+        help="write every event as JSON lines, a run log the app can follow (File > Open Run Log)",
+    )
+    train.add_argument("--name", metavar="NAME", help="the run's name, written in the log's first line")
     train.set_defaults(handler=run)
 
 
@@ -123,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(document, train, val, config, model=model)
     log = open(args.log, "w", encoding="utf-8") if args.log else None  # noqa: SIM115 (closed below)
     try:
-        finished = _consume(trainer, ProgressPrinter(sys.stdout), log)
+        writer = RunLogWriter(log, run=args.name) if log else None
+        finished = _consume(trainer, ProgressPrinter(sys.stdout), writer)
     finally:
         if log:
             log.close()
@@ -136,14 +142,12 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if finished.reason in ("completed", "early_stopped", "stopped") else EXIT_FAILED
 
 
-def _consume(trainer: Trainer, printer: ProgressPrinter, log: IO[str] | None) -> TrainingFinished:
+def _consume(trainer: Trainer, printer: ProgressPrinter, log: RunLogWriter | None) -> TrainingFinished:
     finished: TrainingFinished | None = None
     for event in trainer.run():
         printer.show(event)
         if log:
-            log.write(json.dumps(event.to_json(), allow_nan=True) + "\n")
-            if not isinstance(event, BatchEnded):
-                log.flush()
+            log.write(event)
         if isinstance(event, TrainingFinished):
             finished = event
     assert finished is not None

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "Layerwise"
 NETWORK_FILTER = "Layerwise networks (*.json);;All files (*)"
+RUN_LOG_FILTER = "Run logs (*.jsonl *.json *.log);;All files (*)"
 CLIPBOARD_MIME = "application/x-layerwise-layers"
 TEMPLATES = (
     "lenet5",
@@ -199,6 +200,9 @@ class MainWindow(QMainWindow):
         self.training_panel.chooser.dataset_changed.connect(self.inside_panel.dataset_changed)
         self.training_panel.current_run_changed.connect(self.inside_panel.set_run)
         self.training_panel.run_updated.connect(self.inside_panel.run_updated)
+        self.training_panel.message.connect(
+            lambda text, error: self.statusBar().showMessage(text, 20000 if error else 8000)
+        )
 
         self.palette_panel.layer_activated.connect(self._add_at_centre)
         self.scene.selection_changed_ids.connect(self.inspector.set_selection)
@@ -292,12 +296,14 @@ class MainWindow(QMainWindow):
                 load_network(example_path(name)).name,
                 lambda _=False, n=name: self.open_network(example_path(n)),
             )
+        self._action(file_menu, "Open Run &Log…", self.choose_run_log)
         file_menu.addSeparator()
         self._action(file_menu, "&Save", self.save, QKeySequence.StandardKey.Save)
         self._action(file_menu, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
         file_menu.addSeparator()
         self._action(file_menu, "&Import ONNX…", self.import_onnx)
         self._action(file_menu, "&Export ONNX…", self.export_onnx)
+        self.export_pytorch_action = self._action(file_menu, "Export &PyTorch Project…", self.export_pytorch)
         self._action(file_menu, "Import &Dataset…", self.import_dataset)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -569,6 +575,37 @@ class MainWindow(QMainWindow):
             which = "trained weights"
         self.statusBar().showMessage(f"Exported {chosen} with {which}", 8000)
 
+    def export_pytorch(self) -> None:
+        """Write the network with its weights as a PyTorch project into a folder the user picks."""
+        from core.torch_export.project import existing_files, write_torch_project
+
+        chosen = QFileDialog.getExistingDirectory(self, "Export PyTorch project into folder", str(Path.home()))
+        if not chosen:
+            return
+        clashes = existing_files(chosen)
+        if clashes:
+            answer = QMessageBox.question(
+                self,
+                "Overwrite files?",
+                f"{chosen} already holds {', '.join(clashes)}. Overwrite them?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        try:
+            model = Model(self.document)
+            state, fresh = self.weights.fit(model, self.document)
+            model.load_state_dict(state)
+            write_torch_project(model, chosen, force=bool(clashes))
+        except LayerwiseError as exc:
+            QMessageBox.critical(self, "Cannot export PyTorch project", str(exc))
+            return
+        which = "untrained initial weights" if not self.weights else "trained weights"
+        if self.weights and fresh:
+            which += f"; {len(fresh)} tensors initial because the network changed since training"
+        self.statusBar().showMessage(f"Exported PyTorch project to {chosen} with {which}", 8000)
+
     # -- recent files and layout --------------------------------------------------------
 
     def _recent(self) -> list[str]:
@@ -621,7 +658,8 @@ class MainWindow(QMainWindow):
 
     def _recovery_snapshot(self) -> RecoverySnapshot | None:
         """What a crash would lose, or ``None`` when the files hold everything."""
-        runs = [run for run in self.training_panel.runs if run.epochs or run.finished is not None]
+        # Runs read from logs are in their files already.
+        runs = [run for run in self.training_panel.runs if (run.epochs or run.finished is not None) and not run.source]
         if self.undo_stack.isClean() and not self.weights_modified and not runs:
             return None
         return RecoverySnapshot(
@@ -674,6 +712,20 @@ class MainWindow(QMainWindow):
         self.training_dock.show()
         self.training_dock.raise_()
         self.training_panel.chooser.choose_file()
+
+    def choose_run_log(self) -> None:
+        """Ask for a run log (``layerwise train --log``) and follow it in the Training curves."""
+        chosen, _ = QFileDialog.getOpenFileName(self, "Open run log", str(Path.home()), RUN_LOG_FILTER)
+        if chosen:
+            self.open_run_log(chosen)
+
+    def open_run_log(self, path: str | Path) -> bool:
+        """Show the run log at ``path`` in the Training curves and follow it while it grows."""
+        opened = self.training_panel.open_run_log(path)
+        if opened:
+            self.curves_dock.show()
+            self.curves_dock.raise_()
+        return opened
 
     def _training_running(self, running: bool) -> None:
         if running:

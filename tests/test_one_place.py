@@ -1,8 +1,8 @@
 """Adding a layer type touches one place: its class (and its runtime op).
 
 A throwaway activation, Softsign, is defined and registered here and nowhere else; the
-palette, the inspector, the engine, analysis, See inside and the ONNX round trip all
-pick it up.
+palette, the inspector, the engine, analysis, See inside, the ONNX round trip and the
+PyTorch export all pick it up.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from core.onnx_io.importer import import_model
 from core.ops.op import ElementwiseOp, Op
 from core.registry import register, unregister
 from core.shapes import Shape
+from core.torch_export.project import model_source
 from gui.panels.inspector import InspectorPanel
 from gui.panels.palette import PaletteWidget
 from tests.core.engine.test_gradients import check_gradients
@@ -55,6 +56,7 @@ class Softsign(Layer):
 
     type_name = "Softsign"
     onnx_op = "Softsign"
+    torch_module = "nn.Softsign"
     category = "Activation"
     summary = "x / (1 + |x|): squashes any value into (−1, 1), more gently than tanh."
     is_activation_function = True
@@ -148,3 +150,19 @@ def test_the_onnx_round_trip_keeps_it(softsign):
     again = Model(imported.document, seed=0)
     again.load_state_dict(imported.weights)
     np.testing.assert_allclose(again.forward(x), model.forward(x), rtol=1e-5, atol=1e-6)
+
+
+def test_the_pytorch_export_writes_it(softsign, tmp_path):
+    model = Model(softsign_network(), seed=4)
+    source = model_source(model)
+    assert "self.soft = nn.Softsign()  # Softsign" in source
+    compile(source, "model.py", "exec")
+    torch = pytest.importorskip("torch")
+    from tests.core.torch_export.helpers import torch_twin
+
+    exact = Model(softsign_network(), dtype=np.float64, seed=4)
+    module = torch_twin(exact, tmp_path)
+    x = np.random.default_rng(5).standard_normal((2, *model.input_shape))
+    with torch.no_grad():
+        theirs = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(theirs, exact.forward(x), rtol=1e-10)

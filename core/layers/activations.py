@@ -25,6 +25,7 @@ from core.layers.onnx_reader import (
     shortest_float,
 )
 from core.layers.onnx_writer import OnnxExportError, OnnxWriter
+from core.layers.torch_writer import TorchModule, TorchWriter
 from core.ops.activations import (
     GELU_CUBIC,
     SQRT_2_OVER_PI,
@@ -60,6 +61,7 @@ class ReLU(Layer):
 
     type_name = "ReLU"
     onnx_op = "Relu"
+    torch_module = "nn.ReLU"
     category = "Activation"
     is_activation_function = True
     he_init_before = True
@@ -86,6 +88,7 @@ class LeakyReLU(_AlphaActivation):
     type_name = "LeakyReLU"
     name_stem = "leaky_relu"
     onnx_op = "LeakyRelu"
+    torch_module = "nn.LeakyReLU"
     category = "Activation"
     is_activation_function = True
     he_init_before = True
@@ -95,6 +98,9 @@ class LeakyReLU(_AlphaActivation):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return LeakyReLUOp(self.params["alpha"])
 
+    def torch_arguments(self, input_shapes: list[Shape]) -> dict[str, Any]:
+        return {"negative_slope": self.params["alpha"]}
+
 
 @register
 class ReLU6(Layer):
@@ -102,6 +108,7 @@ class ReLU6(Layer):
 
     type_name = "ReLU6"
     onnx_op = "Clip"
+    torch_module = "nn.ReLU6"
     category = "Activation"
     is_activation_function = True
     he_init_before = True
@@ -137,6 +144,7 @@ class HardTanh(Layer):
     type_name = "HardTanh"
     name_stem = "hard_tanh"
     onnx_op = "Clip"
+    torch_module = "nn.Hardtanh"
     category = "Activation"
     is_activation_function = True
     summary = "Clips x to [min_val, max_val] (default [−1, 1]): a cheap piecewise-linear tanh."
@@ -156,6 +164,9 @@ class HardTanh(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return HardTanhOp(self.params["min_val"], self.params["max_val"])
+
+    def torch_arguments(self, input_shapes: list[Shape]) -> dict[str, Any]:
+        return {"min_val": self.params["min_val"], "max_val": self.params["max_val"]}
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
@@ -189,6 +200,11 @@ class PReLU(Layer):
     def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
         return ParamCount(trainable=input_shapes[0][0])
 
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        # nn.PReLU's slopes act on dim 1: the channels of a map, the features of a vector.
+        constructor = torch_export.call("nn.PReLU", num_parameters=input_shapes[0][0])
+        return TorchModule(constructor, {"weight": op.params["weight"]})
+
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
     ) -> str:
@@ -204,6 +220,7 @@ class ELU(_AlphaActivation):
 
     type_name = "ELU"
     onnx_op = "Elu"
+    torch_module = "nn.ELU"
     category = "Activation"
     is_activation_function = True
     he_init_before = True
@@ -212,6 +229,9 @@ class ELU(_AlphaActivation):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return ELUOp(self.params["alpha"])
+
+    def torch_arguments(self, input_shapes: list[Shape]) -> dict[str, Any]:
+        return {"alpha": self.params["alpha"]}
 
 
 SELU_ALPHA = 1.6732632423543772
@@ -247,6 +267,12 @@ class SELU(Layer):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return SELUOp(self.params["alpha"], self.params["gamma"])
 
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        alpha, gamma = self.params["alpha"], self.params["gamma"]
+        if (alpha, gamma) == (SELU_ALPHA, SELU_GAMMA):
+            return TorchModule(torch_export.call("nn.SELU"))
+        return TorchModule(torch_export.call(torch_export.helper("ScaledELU"), alpha=alpha, gamma=gamma))
+
     def onnx_attributes(self) -> dict[str, Any]:
         return {"alpha": self.params["alpha"], "gamma": self.params["gamma"]}
 
@@ -265,6 +291,7 @@ class Sigmoid(Layer):
 
     type_name = "Sigmoid"
     onnx_op = "Sigmoid"
+    torch_module = "nn.Sigmoid"
     category = "Activation"
     is_activation_function = True
     summary = "1 / (1 + e^−x): squashes any value into (0, 1); saturates for large |x|."
@@ -310,6 +337,12 @@ class HardSigmoid(Layer):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return HardSigmoidOp(self.params["alpha"], self.params["beta"])
 
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        alpha, beta = self.params["alpha"], self.params["beta"]
+        if (alpha, beta) == (HARD_SIGMOID_ALPHA, 0.5):
+            return TorchModule(torch_export.call("nn.Hardsigmoid"))
+        return TorchModule(torch_export.call(torch_export.helper("HardSigmoid"), alpha=alpha, beta=beta))
+
     def onnx_attributes(self) -> dict[str, Any]:
         return {"alpha": self.params["alpha"], "beta": self.params["beta"]}
 
@@ -332,6 +365,7 @@ class HardSwish(Layer):
     type_name = "HardSwish"
     name_stem = "hard_swish"
     onnx_op = "HardSwish"
+    torch_module = "nn.Hardswish"
     category = "Activation"
     is_activation_function = True
     he_init_before = True
@@ -355,6 +389,7 @@ class Tanh(Layer):
 
     type_name = "Tanh"
     onnx_op = "Tanh"
+    torch_module = "nn.Tanh"
     category = "Activation"
     is_activation_function = True
     summary = "tanh(x): squashes any value into (−1, 1), centred on zero."
@@ -369,6 +404,7 @@ class SiLU(Layer):
 
     type_name = "SiLU"
     onnx_op = "Swish"
+    torch_module = "nn.SiLU"
     category = "Activation"
     is_activation_function = True
     he_init_before = True
@@ -404,6 +440,7 @@ class GELU(Layer):
 
     type_name = "GELU"
     onnx_op = "Gelu"
+    torch_module = "nn.GELU"
     category = "Activation"
     is_activation_function = True
     he_init_before = True
@@ -422,6 +459,9 @@ class GELU(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return GELUOp(self.params["approximate"])
+
+    def torch_arguments(self, input_shapes: list[Shape]) -> dict[str, Any]:
+        return {"approximate": self.params["approximate"]} if self.params["approximate"] != "none" else {}
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
@@ -460,6 +500,7 @@ class Softplus(Layer):
 
     type_name = "Softplus"
     onnx_op = "Softplus"
+    torch_module = "nn.Softplus"
     category = "Activation"
     is_activation_function = True
     summary = "log(1 + e^x): a smooth ReLU that never quite reaches zero."
@@ -476,6 +517,9 @@ class _OverChannels(Layer):
     """
 
     category = "Activation"
+
+    def torch_arguments(self, input_shapes: list[Shape]) -> dict[str, Any]:
+        return {"dim": 1}  # the features of N×F, the channels of N×C×H×W
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
@@ -494,6 +538,7 @@ class Softmax(_OverChannels):
 
     type_name = "Softmax"
     onnx_op = "Softmax"
+    torch_module = "nn.Softmax"
     summary = "Turns scores into probabilities that sum to one (over features, or channels per pixel)."
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
@@ -511,6 +556,7 @@ class LogSoftmax(_OverChannels):
     type_name = "LogSoftmax"
     name_stem = "log_softmax"
     onnx_op = "LogSoftmax"
+    torch_module = "nn.LogSoftmax"
     summary = (
         "The logarithm of Softmax's probabilities, computed without overflow (over features, or channels per pixel)."
     )

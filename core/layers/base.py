@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from core.errors import ParamError, ShapeError
 from core.layers.onnx_reader import Attributes, read_param
 from core.layers.onnx_writer import OnnxWriter
+from core.layers.torch_writer import TorchExportError, TorchModule, TorchWriter
 from core.ops.op import Op
 from core.params import ParamSpec
 from core.shapes import Shape, describe_shape, is_image
@@ -84,6 +85,10 @@ class Layer:
         layers needing more override :meth:`export_onnx`. It also gives the layer an
         import converter for that op (parameters from :meth:`params_from_onnx`), unless
         one is registered with :func:`~core.layers.onnx_reader.onnx_converter`.
+    torch_module
+        The ``nn`` module a layer maps to one-to-one in PyTorch (``"nn.ReLU"``), built with
+        the keyword arguments of :meth:`torch_arguments`; layers needing more (weights,
+        helpers, a choice between modules) override :meth:`export_torch`.
 
     Facts the rest of the product reads from the class (nothing outside
     ``core/layers`` keeps lists of type names):
@@ -125,6 +130,7 @@ class Layer:
     type_name: ClassVar[str] = ""
     name_stem: ClassVar[str] = ""
     onnx_op: ClassVar[str] = ""
+    torch_module: ClassVar[str] = ""
     category: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     param_specs: ClassVar[tuple[ParamSpec, ...]] = ()
@@ -265,6 +271,20 @@ class Layer:
         if not self.onnx_op:
             raise NotImplementedError(f"{self.type_name} has no ONNX converter")
         return onnx_export.node(self.onnx_op, inputs, name, **self.onnx_attributes())
+
+    def torch_arguments(self, input_shapes: list[Shape]) -> dict[str, Any]:
+        """Keyword arguments of :attr:`torch_module` for the default :meth:`export_torch`."""
+        return {}
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        """How this layer is written in PyTorch: its module's constructor and state (weights from ``op``).
+
+        The module is called with the layer's inputs, in port order; a layer with several
+        outputs returns a tuple of them, in port order.
+        """
+        if not self.torch_module:
+            raise TorchExportError(f"{self.type_name} has no PyTorch module")
+        return TorchModule(torch_export.call(self.torch_module, **self.torch_arguments(input_shapes)))
 
     @classmethod
     def params_from_onnx(cls, attrs: Attributes) -> dict[str, Any]:

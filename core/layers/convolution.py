@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from core.layers.onnx_reader import (
     rearrangement,
 )
 from core.layers.onnx_writer import OnnxWriter
+from core.layers.torch_writer import TorchModule, TorchWriter
 from core.ops.basic import ChannelShuffleOp, ChannelSliceOp, ChannelSplitOp
 from core.ops.op import Op
 from core.ops.sliding import Conv2DOp, Conv2DTransposeOp, DepthwiseConv2DOp
@@ -138,6 +140,11 @@ class Conv2D(Layer):
         window = self.window(input_shapes[0])
         return _export_conv(onnx_export, name, inputs[0], window, op, self.params["groups"], self.params["bias"])
 
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        window = self.window(input_shapes[0])
+        channels, filters = input_shapes[0][0], self.params["filters"]
+        return _torch_conv(torch_export, channels, filters, window, self.params["groups"], self.params["bias"], op)
+
     def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
         # ONNX holds the resolved pads ('same' depends on the input size there).
         pads = padding_param(self.window(input_shapes[0]).pads)
@@ -152,6 +159,44 @@ class Conv2D(Layer):
                 bias=self.params["bias"],
             )
         return self.with_params(padding=pads)
+
+
+def _torch_window(
+    window: Window, padding: tuple[int, int], groups: int, bias: bool, **extra: object
+) -> dict[str, object]:
+    """``nn.Conv2d``-style keyword arguments that differ from PyTorch's defaults, in its order."""
+    arguments: dict[str, object] = {"kernel_size": window.kernel}
+    if window.stride != (1, 1):
+        arguments["stride"] = window.stride
+    if any(padding):
+        arguments["padding"] = padding
+    arguments.update({key: value for key, value in extra.items() if value})
+    if window.dilation != (1, 1):
+        arguments["dilation"] = window.dilation
+    if groups > 1:
+        arguments["groups"] = groups
+    if not bias:
+        arguments["bias"] = False
+    return arguments
+
+
+def _torch_conv(
+    torch_export: TorchWriter, channels: int, filters: int, window: Window, groups: int, bias: bool, op: Op
+) -> TorchModule:
+    """``nn.Conv2d``, or the helper that pads first when the padding differs between the sides."""
+    top, left, bottom, right = window.pads
+    if (top, left) == (bottom, right):
+        arguments = _torch_window(window, (top, left), groups, bias)
+        constructor = torch_export.call("nn.Conv2d", channels, filters, **arguments)
+    else:
+        arguments = _torch_window(window, (0, 0), groups, bias)
+        constructor = torch_export.call(
+            torch_export.helper("PaddedConv2d"), channels, filters, **arguments, pads=(left, right, top, bottom)
+        )
+    state = {"weight": op.params["weight"]}
+    if bias:
+        state["bias"] = op.params["bias"]
+    return TorchModule(constructor, state)
 
 
 def _export_conv(
@@ -251,6 +296,12 @@ class DepthwiseConv2D(Layer):
     ) -> str:
         window = self.window(input_shapes[0])
         return _export_conv(onnx_export, name, inputs[0], window, op, input_shapes[0][0], self.params["bias"])
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        # A grouped convolution with one group per input channel; the weights are already (C·m, 1, kh, kw).
+        window, channels = self.window(input_shapes[0]), input_shapes[0][0]
+        filters = channels * self.params["depth_multiplier"]
+        return _torch_conv(torch_export, channels, filters, window, channels, self.params["bias"], op)
 
     def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
         pads = padding_param(self.window(input_shapes[0]).pads)
@@ -417,6 +468,32 @@ class Conv2DTranspose(Layer):
             **({"output_padding": list(extra)} if any(extra) else {}),
         )
 
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        window, _ = self.window(input_shapes[0])
+        top, left, bottom, right = window.pads
+        extra_h, extra_w = self.output_padding(input_shapes[0])
+        groups, bias = self.params["groups"], self.params["bias"]
+        # nn.ConvTranspose2d pads both sides alike, and its output padding must stay below the stride or dilation.
+        native = (top, left) == (bottom, right) and all(
+            pad < max(stride, dilation)
+            for pad, stride, dilation in zip((extra_h, extra_w), window.stride, window.dilation)
+        )
+        channels, filters = input_shapes[0][0], self.params["filters"]
+        if native:
+            extra = (extra_h, extra_w) if extra_h or extra_w else None
+            arguments = _torch_window(window, (top, left), groups, bias, output_padding=extra)
+            constructor = torch_export.call("nn.ConvTranspose2d", channels, filters, **arguments)
+        else:
+            arguments = _torch_window(window, (0, 0), groups, bias)
+            crop = (left, right - extra_w, top, bottom - extra_h)
+            constructor = torch_export.call(
+                torch_export.helper("CroppedConvTranspose2d"), channels, filters, **arguments, crop=crop
+            )
+        state = {"weight": op.params["weight"]}
+        if bias:
+            state["bias"] = op.params["bias"]
+        return TorchModule(constructor, state)
+
     def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
         # ONNX holds the resolved pads and the output padding they leave.
         window, _ = self.window(input_shapes[0])
@@ -433,6 +510,7 @@ class ChannelShuffle(Layer):
     type_name = "ChannelShuffle"
     category = "Convolution"
     name_stem = "shuffle"
+    torch_module = "nn.ChannelShuffle"
     summary = "Interleaves channels across groups so the next grouped convolution sees every group."
     param_specs = (IntParam("groups", 2, "Number of channel groups to interleave.", minimum=1, maximum=65536),)
 
@@ -447,6 +525,9 @@ class ChannelShuffle(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return ChannelShuffleOp(input_shapes[0][0], self.params["groups"])
+
+    def torch_arguments(self, input_shapes: list[Shape]) -> dict[str, Any]:
+        return {"groups": self.params["groups"]}
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
@@ -496,6 +577,10 @@ class ChannelSlice(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return ChannelSliceOp(input_shapes[0][0], self.params["start"], self.params["stop"])
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        helper = torch_export.helper("ChannelSlice")
+        return TorchModule(torch_export.call(helper, start=self.params["start"], stop=self.params["stop"]))
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
@@ -556,6 +641,9 @@ class ChannelSplit(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return ChannelSplitOp(input_shapes[0][0], self.params["parts"])
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        return TorchModule(torch_export.call(torch_export.helper("ChannelSplit"), parts=self.params["parts"]))
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op

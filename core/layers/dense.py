@@ -23,6 +23,7 @@ from core.layers.onnx_reader import (
     squeeze_axes,
 )
 from core.layers.onnx_writer import OnnxWriter
+from core.layers.torch_writer import TorchModule, TorchWriter
 from core.ops.basic import DenseOp, FlattenOp
 from core.ops.op import Op
 from core.params import BoolParam, IntParam
@@ -36,6 +37,7 @@ class Flatten(Layer):
 
     type_name = "Flatten"
     onnx_op = "Flatten"
+    torch_module = "nn.Flatten"
     category = "Dense"
     summary = "Unrolls a C×H×W map into one vector of C·H·W features, so Dense layers can follow."
 
@@ -87,6 +89,14 @@ class Dense(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return DenseOp(input_shapes[0][0], self.params["units"], self.params["bias"])
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        # The weights are (units, features), as nn.Linear keeps them.
+        bias = self.params["bias"]
+        arguments = {} if bias else {"bias": False}
+        constructor = torch_export.call("nn.Linear", input_shapes[0][0], self.params["units"], **arguments)
+        state = {"weight": op.params["weight"], **({"bias": op.params["bias"]} if bias else {})}
+        return TorchModule(constructor, state)
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op

@@ -22,6 +22,7 @@ from core.layers.onnx_reader import (
     reshape_target,
 )
 from core.layers.onnx_writer import OnnxWriter
+from core.layers.torch_writer import TorchModule, TorchWriter
 from core.ops.basic import AddOp, ConcatOp
 from core.ops.normalization import MultiplyOp
 from core.ops.op import Op
@@ -54,6 +55,9 @@ class Add(Layer):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return AddOp(len(input_shapes))
 
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        return TorchModule(torch_export.call(torch_export.helper("Add")))
+
 
 @register
 class Concat(Layer):
@@ -78,6 +82,9 @@ class Concat(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return ConcatOp([shape[0] for shape in input_shapes], is_image(input_shapes[0]))
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        return TorchModule(torch_export.call(torch_export.helper("Concat")))
 
     def onnx_attributes(self) -> dict[str, Any]:
         return {"axis": 1}
@@ -124,6 +131,9 @@ class Multiply(Layer):
 
     def macs(self, input_shapes: Sequence[Shape], output_shape: Shape) -> int:
         return num_elements(output_shape)
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        return TorchModule(torch_export.call(torch_export.helper("Multiply")))
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op

@@ -26,6 +26,7 @@ from core.layers.onnx_reader import (
     shortest_float,
 )
 from core.layers.onnx_writer import OnnxExportError, OnnxWriter
+from core.layers.torch_writer import TorchModule, TorchWriter
 from core.ops.basic import BatchNormOp, LRNOp, ScaleOp
 from core.ops.normalization import GroupNormOp, LayerNormOp
 from core.ops.op import Op
@@ -70,6 +71,22 @@ class BatchNorm(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return BatchNormOp(input_shapes[0][0], self.params["epsilon"], self.params["momentum"])
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        # PyTorch's momentum is the weight of the new batch statistics: 1 − ours. Both normalise
+        # with the biased variance and keep the unbiased one in the running variance.
+        channels = input_shapes[0][0]
+        module = "nn.BatchNorm2d" if is_image(input_shapes[0]) else "nn.BatchNorm1d"
+        momentum = round(1.0 - self.params["momentum"], 12)
+        constructor = torch_export.call(module, channels, eps=self.params["epsilon"], momentum=momentum)
+        state = {
+            "weight": op.params["gamma"],
+            "bias": op.params["beta"],
+            "running_mean": op.buffers["running_mean"],
+            "running_var": op.buffers["running_var"],
+            "num_batches_tracked": np.array(0, dtype=np.int64),
+        }
+        return TorchModule(constructor, state)
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
@@ -128,6 +145,13 @@ class LRN(Layer):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return LRNOp(self.params["size"], self.params["alpha"], self.params["beta"], self.params["bias"])
 
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        size, alpha, beta, bias = (self.params[key] for key in ("size", "alpha", "beta", "bias"))
+        if size % 2:
+            return TorchModule(torch_export.call("nn.LocalResponseNorm", size, alpha=alpha, beta=beta, k=bias))
+        helper = torch_export.helper("LocalResponseNormEven")
+        return TorchModule(torch_export.call(helper, size, alpha=alpha, beta=beta, k=bias, before=(size - 1) // 2))
+
     def onnx_attributes(self) -> dict[str, Any]:
         if self.params["size"] % 2 == 0:
             raise OnnxExportError(
@@ -159,6 +183,10 @@ class Scale(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return ScaleOp(input_shapes[0][0])
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        constructor = torch_export.call(torch_export.helper("Scale"), input_shapes[0][0])
+        return TorchModule(constructor, {"weight": op.params["gamma"], "bias": op.params["beta"]})
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
@@ -254,6 +282,14 @@ class LayerNorm(Layer):
         over_channels = self.params["over"] == "channels"
         return LayerNormOp(tuple(input_shapes[0]), over_channels, self.params["epsilon"])
 
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        shape, epsilon = input_shapes[0], self.params["epsilon"]
+        state = {"weight": op.params["gamma"], "bias": op.params["beta"]}
+        if is_image(shape) and self.params["over"] == "channels":
+            return TorchModule(torch_export.call(torch_export.helper("LayerNorm2d"), shape[0], eps=epsilon), state)
+        normalised = shape[0] if len(shape) == 1 else tuple(shape)
+        return TorchModule(torch_export.call("nn.LayerNorm", normalised, eps=epsilon), state)
+
     def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
         return ParamCount(trainable=2 * num_elements(self.param_shape(input_shapes[0])))
 
@@ -338,6 +374,11 @@ class GroupNorm(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return GroupNormOp(tuple(input_shapes[0]), self.params["groups"], self.params["epsilon"])
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        channels = input_shapes[0][0]
+        constructor = torch_export.call("nn.GroupNorm", self.params["groups"], channels, eps=self.params["epsilon"])
+        return TorchModule(constructor, {"weight": op.params["gamma"], "bias": op.params["beta"]})
 
     def param_count(self, input_shapes: Sequence[Shape]) -> ParamCount:
         return ParamCount(trainable=2 * input_shapes[0][0])

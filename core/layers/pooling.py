@@ -27,6 +27,7 @@ from core.layers.onnx_reader import (
 )
 from core.layers.onnx_writer import OnnxExportError, OnnxWriter
 from core.layers.resampling import read_pad
+from core.layers.torch_writer import TorchModule, TorchWriter
 from core.ops.op import Op
 from core.ops.sliding import AvgPool2DOp, GlobalAvgPoolOp, GlobalMaxPoolOp, MaxPool2DOp
 from core.params import BoolParam, PaddingParam, PairParam
@@ -109,6 +110,27 @@ class _Pool2D(Layer):
         )
         return window.pads, extra
 
+    def torch_pads(self, input_shape: Shape) -> tuple[int, int, int, int]:
+        """PyTorch's order of the pads, ``(left, right, top, bottom)``, with the ceil-mode overhang at the end.
+
+        Written in floor mode, as ONNX is (:meth:`onnx_pads`).
+        """
+        (top, left, bottom, right), (extra_h, extra_w) = self.onnx_pads(input_shape)
+        return (left, right + extra_w, top, bottom + extra_h)
+
+    def torch_symmetric_padding(self, input_shape: Shape) -> tuple[int, int] | None:
+        """``(pad_h, pad_w)`` when ``nn.*Pool2d``'s own padding expresses :meth:`torch_pads` (alike on both sides, at most half the window)."""
+        left, right, top, bottom = self.torch_pads(input_shape)
+        kernel = self.params["pool_size"]
+        if (left, top) == (right, bottom) and top <= kernel[0] // 2 and left <= kernel[1] // 2:
+            return (top, left)
+        return None
+
+    def torch_window(self, input_shape: Shape) -> dict[str, Any]:
+        """``nn.*Pool2d``'s kernel and stride."""
+        window = self.window(input_shape)
+        return {"kernel_size": window.kernel, "stride": window.stride}
+
     def pool_attributes(self, input_shape: Shape, pads: list[int]) -> dict[str, Any]:
         window = self.window(input_shape)
         return {"kernel_shape": list(window.kernel), "strides": list(window.stride), "pads": pads}
@@ -156,6 +178,18 @@ class MaxPool2D(_Pool2D):
             attributes["dilations"] = list(self.dilation)
         return onnx_export.node("MaxPool", inputs, name, **attributes)
 
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        arguments = self.torch_window(input_shapes[0])
+        if self.dilation != (1, 1):
+            arguments["dilation"] = self.dilation
+        padding = self.torch_symmetric_padding(input_shapes[0])
+        if padding is None:
+            helper = torch_export.helper("PaddedMaxPool2d")
+            return TorchModule(torch_export.call(helper, **arguments, pads=self.torch_pads(input_shapes[0])))
+        if any(padding):
+            arguments["padding"] = padding
+        return TorchModule(torch_export.call("nn.MaxPool2d", **arguments))
+
 
 @register
 class AvgPool2D(_Pool2D):
@@ -197,6 +231,24 @@ class AvgPool2D(_Pool2D):
         attributes = self.pool_attributes(input_shapes[0], pads)
         return onnx_export.node("AveragePool", [source], name, count_include_pad=int(counted), **attributes)
 
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        arguments = self.torch_window(input_shapes[0])
+        padding = self.torch_symmetric_padding(input_shapes[0])
+        counted = self.params["count_include_pad"]
+        if counted and any(self.onnx_pads(input_shapes[0])[1]):
+            padding = None  # nn.AvgPool2d would count the overhang too
+        if padding is None:
+            # The ceil-mode overhang never counts in the mean; explicit padding does when count_include_pad.
+            top, left, bottom, right = self.window(input_shapes[0]).pads
+            helper = torch_export.helper("PaddedAvgPool2d")
+            pads = self.torch_pads(input_shapes[0])
+            kept = (left, right, top, bottom) if counted else (0, 0, 0, 0)
+            return TorchModule(torch_export.call(helper, **arguments, pads=pads, counted=kept))
+        if any(padding):
+            arguments["padding"] = padding
+            arguments["count_include_pad"] = counted
+        return TorchModule(torch_export.call("nn.AvgPool2d", **arguments))
+
     def onnx_round_trip(self, input_shapes: Sequence[Shape], opset: int) -> Layer:
         zeros, pads, counted = self.onnx_padding(input_shapes[0])
         if zeros is not None:  # Pad → AveragePool reads back as this very layer
@@ -217,6 +269,15 @@ class _GlobalPool2D(Layer):
     param_specs = (BoolParam("keepdims", False, "Output C×1×1 instead of C features."),)
     onnx_pool_op: ClassVar[str] = ""
     """The ONNX op that pools the whole map (keeping the 1×1 map)."""
+    torch_keepdims_module: ClassVar[str] = ""
+    """The ``nn`` module pooling to N×C×1×1, called with 1 (the output size)."""
+    torch_helper: ClassVar[str] = ""
+    """The helper pooling to N×C (:mod:`core.layers.torch_helpers`)."""
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        if self.params["keepdims"]:
+            return TorchModule(torch_export.call(self.torch_keepdims_module, 1))
+        return TorchModule(torch_export.call(torch_export.helper(self.torch_helper)))
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         channels, _, _ = self.require_image(input_shapes[0])
@@ -243,6 +304,8 @@ class GlobalAvgPool2D(_GlobalPool2D):
     type_name = "GlobalAvgPool2D"
     summary = "Averages each channel over the whole map, turning C×H×W into C features."
     onnx_pool_op = "GlobalAveragePool"
+    torch_keepdims_module = "nn.AdaptiveAvgPool2d"
+    torch_helper = "GlobalAvgPool2d"
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return GlobalAvgPoolOp(self.params["keepdims"])
@@ -263,6 +326,8 @@ class GlobalMaxPool2D(_GlobalPool2D):
     name_stem = "global_max"
     summary = "Keeps each channel's strongest response anywhere in the map, turning C×H×W into C features."
     onnx_pool_op = "GlobalMaxPool"
+    torch_keepdims_module = "nn.AdaptiveMaxPool2d"
+    torch_helper = "GlobalMaxPool2d"
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return GlobalMaxPoolOp(self.params["keepdims"])

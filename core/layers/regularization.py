@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from core.layers.base import Layer
 from core.layers.onnx_reader import (
@@ -31,6 +32,7 @@ class Dropout(Layer):
     """
 
     type_name = "Dropout"
+    torch_module = "nn.Dropout"
     category = "Regularization"
     passes_values_through = True
     acts_pointwise = True
@@ -44,6 +46,9 @@ class Dropout(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return DropoutOp(self.params["rate"])
+
+    def torch_arguments(self, input_shapes: list[Shape]) -> dict[str, Any]:
+        return {"p": self.params["rate"]}  # inverted dropout, survivors scaled by 1 / (1 − p), as here
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op

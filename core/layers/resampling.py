@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from core.layers.onnx_reader import (
     shortest_float,
 )
 from core.layers.onnx_writer import OnnxExportError, OnnxWriter
+from core.layers.torch_writer import TorchModule, TorchWriter
 from core.ops.op import Op
 from core.ops.resampling import PadOp, PixelShuffleOp, UpsampleOp, bilinear_taps, nearest_taps
 from core.params import ChoiceParam, FloatParam, IntParam, PaddingParam, PairParam
@@ -133,6 +135,13 @@ class Upsample2D(Layer):
         repeats = self.whole_factors(input_shapes[0]) if self.params["mode"] == "nearest" else None
         return UpsampleOp(taps(height, out_h), taps(width, out_w), repeats)
 
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        # PyTorch's 'nearest' copies row ⌊u·n / n_out⌋; its 'bilinear' without align_corners keeps pixel centres.
+        size = self.output_hw(input_shapes[0])
+        if self.params["mode"] == "nearest":
+            return TorchModule(torch_export.call("nn.Upsample", size=size, mode="nearest"))
+        return TorchModule(torch_export.call("nn.Upsample", size=size, mode="bilinear", align_corners=False))
+
     def spatial_geometry(self, input_shapes: Sequence[Shape]) -> SpatialGeometry:
         (_, height, width), (out_h, out_w) = input_shapes[0], self.output_hw(input_shapes[0])
         rows = _axis_geometry(self.params["mode"], height, out_h)
@@ -203,6 +212,7 @@ class PixelShuffle(Layer):
     """
 
     type_name = "PixelShuffle"
+    torch_module = "nn.PixelShuffle"
     name_stem = "pixel_shuffle"
     category = "Resampling"
     passes_values_through = True
@@ -239,6 +249,9 @@ class PixelShuffle(Layer):
 
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         return PixelShuffleOp(self.params["upscale_factor"])
+
+    def torch_arguments(self, input_shapes: list[Shape]) -> dict[str, Any]:
+        return {"upscale_factor": self.params["upscale_factor"]}
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op
@@ -315,6 +328,14 @@ class Pad2D(Layer):
     def build(self, input_shapes: Sequence[Shape]) -> Op:
         _, height, width = input_shapes[0]
         return PadOp(self.params["pads"], self.params["mode"], self.params["value"], (height, width))
+
+    def export_torch(self, torch_export: TorchWriter, input_shapes: list[Shape], op: Op) -> TorchModule:
+        top, left, bottom, right = self.params["pads"]
+        pads = (left, right, top, bottom)  # PyTorch's order
+        if self.params["mode"] == "constant":
+            return TorchModule(torch_export.call("nn.ConstantPad2d", pads, self.params["value"]))
+        module = "nn.ReflectionPad2d" if self.params["mode"] == "reflect" else "nn.ReplicationPad2d"
+        return TorchModule(torch_export.call(module, pads))
 
     def export_onnx(
         self, onnx_export: OnnxWriter, name: str, inputs: list[str], input_shapes: list[Shape], op: Op

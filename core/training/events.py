@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -135,3 +137,102 @@ class TrainingFinished(TrainingEvent):
     best_epoch: int | None
     best_value: float | None
     restored: Literal["best", "last_good", "last"]
+
+
+EVENT_TYPES: dict[str, type[TrainingEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        TrainingStarted,
+        BatchEnded,
+        EpochEnded,
+        SettingChanged,
+        EarlyStopChecked,
+        ActivationsMeasured,
+        TrainingPaused,
+        TrainingResumed,
+        TrainingFinished,
+    )
+}
+"""Every event by its ``"event"`` name, as :meth:`TrainingEvent.to_json` writes it."""
+
+
+class EventFormatError(ValueError):
+    """A JSON record is not a well-formed event (a field missing or of the wrong kind)."""
+
+
+def event_from_json(data: dict[str, Any]) -> TrainingEvent | None:
+    """The event :meth:`TrainingEvent.to_json` wrote as ``data``; ``None`` for an unknown event name.
+
+    Fields the event does not have are ignored, so that a writer may add some; every
+    field it has must be present and of its kind (a number where a number belongs,
+    ``null`` only where the event allows it).
+
+    Raises
+    ------
+    EventFormatError
+        When ``data`` names no event, or a field is missing or of the wrong kind.
+    """
+    name = data.get("event")
+    if not isinstance(name, str):
+        raise EventFormatError('no "event" name')
+    kind = EVENT_TYPES.get(name)
+    if kind is None:
+        return None
+    values: dict[str, Any] = {}
+    for field_name, hint in _field_hints(kind).items():
+        if field_name not in data:
+            raise EventFormatError(f"{name} has no field {field_name!r}")
+        value = data[field_name]
+        if not _fits(value, hint):
+            raise EventFormatError(f"{name} field {field_name!r} should be {_describe(hint)}, got {value!r}")
+        values[field_name] = tuple(value) if typing.get_origin(hint) is tuple else value
+    return kind(**values)
+
+
+@functools.cache
+def _field_hints(kind: type[TrainingEvent]) -> dict[str, Any]:
+    hints = typing.get_type_hints(kind)
+    return {f.name: hints[f.name] for f in dataclasses.fields(kind)}
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value ``value`` is of the annotated kind ``hint`` (numbers: JSON ints count as floats)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, _UNION_TYPE):
+        return any(_fits(value, arg) for arg in args)
+    if origin is Literal:
+        return value in args
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if origin in (list, tuple):
+        item = args[0] if args else Any
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, _UNION_TYPE):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (list, tuple):
+        return "a list"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null"}.get(
+        hint, "an object" if origin is dict or hint is dict else str(hint)
+    )
+
+
+_UNION_TYPE = type(int | None)

@@ -24,10 +24,12 @@ from core.training.events import (
     BatchEnded,
     EarlyStopChecked,
     EpochEnded,
+    EventFormatError,
     SettingChanged,
     TrainingEvent,
     TrainingFinished,
     TrainingStarted,
+    event_from_json,
 )
 
 OVERFIT_TOLERANCE = 0.05
@@ -152,6 +154,8 @@ class RunHistory:
         Activation percentiles per layer measured during the run (when probed).
     finished
         The last event, once the run has ended.
+    source
+        The run log the run is read from (:mod:`core.training.run_log`); empty for the app's own runs.
     """
 
     name: str = "run"
@@ -173,6 +177,16 @@ class RunHistory:
     finished: TrainingFinished | None = None
     visible: bool = True
     activations: list[ActivationsMeasured] = field(default_factory=list)
+    source: str = ""
+
+    def clear(self) -> None:
+        """Forget every event, keeping the name, the visibility and the source (a run log started over)."""
+        kept = ("name", "visible", "source")
+        fresh = RunHistory()
+        for f in dataclasses.fields(self):
+            if f.name not in kept:
+                setattr(self, f.name, getattr(fresh, f.name))
+        self.__dict__.pop("_smoothing", None)
 
     def add(self, event: TrainingEvent) -> None:
         """Record one trainer event (others are ignored)."""
@@ -298,9 +312,6 @@ class RunHistory:
         ]
 
 
-_EVENT_TYPES = {cls.__name__: cls for cls in (TrainingFinished, ActivationsMeasured)}
-
-
 def run_to_json(run: RunHistory) -> dict[str, Any]:
     """Everything of ``run`` as JSON-ready data (for the recovery file)."""
     data = {
@@ -331,7 +342,7 @@ def run_from_json(data: dict[str, Any]) -> RunHistory:
         run.markers = markers
         run.finished = _event_from_json(finished) if finished is not None else None
         run.activations = [_event_from_json(event) for event in activations]
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, EventFormatError) as exc:
         raise ValueError(f"not a training run record: {exc}") from None
     run.val_loss = [_value(v) for v in run.val_loss]
     run.val_accuracy = [_value(v) for v in run.val_accuracy]
@@ -339,11 +350,10 @@ def run_from_json(data: dict[str, Any]) -> RunHistory:
 
 
 def _event_from_json(data: dict[str, Any]) -> Any:
-    values = dict(data)
-    kind = _EVENT_TYPES[values.pop("event")]
-    if kind is ActivationsMeasured:
-        values["percentiles"] = tuple(values["percentiles"])
-    return kind(**values)
+    event = event_from_json(data)
+    if event is None:
+        raise EventFormatError(f"unknown event {data.get('event')!r}")
+    return event
 
 
 def _json_safe(value: Any) -> Any:

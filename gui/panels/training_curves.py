@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -25,6 +27,21 @@ from gui.panels.run_results import RunResultsWidget
 from gui.panels.training_plots import RUN_HUES, TRAIN_COLOUR, TrainingPlots
 
 RUN_ROLE = Qt.ItemDataRole.UserRole
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
+"""A run's state beside its name (e.g. a followed log's "following"); not part of the name."""
+
+
+class _RunItemDelegate(QStyledItemDelegate):
+    """Draws a run's status on a second line, under its name.
+
+    A long name does not hide the status, and editing the name leaves it out.
+    """
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        status = index.data(STATUS_ROLE)
+        if status:
+            option.text = f"{option.text}\u2028    {status}"
 
 
 class RunList(QWidget):
@@ -38,7 +55,10 @@ class RunList(QWidget):
         super().__init__(parent)
         self.runs: list[RunHistory] = []
         self.current: RunHistory | None = None
+        self.statuses: dict[int, tuple[str, str]] = {}
+        """``id(run)`` → (a short state shown beside the name, a sentence for its tooltip)."""
         self.list = QListWidget()
+        self.list.setItemDelegate(_RunItemDelegate(self.list))
         self.list.setToolTip("Tick to show a run on the plots; double-click to rename it.")
         self.list.itemChanged.connect(self._item_changed)
         self.remove_button = QPushButton("Remove")
@@ -62,6 +82,8 @@ class RunList(QWidget):
 
     def set_runs(self, runs: list[RunHistory], current: RunHistory | None) -> None:
         self.runs, self.current = runs, current
+        present = {id(run) for run in runs}
+        self.statuses = {key: value for key, value in self.statuses.items() if key in present}
         self.list.blockSignals(True)
         self.list.clear()
         for index, run in enumerate(runs):
@@ -73,8 +95,14 @@ class RunList(QWidget):
             swatch = QPixmap(12, 12)
             swatch.fill(QColor(TRAIN_COLOUR if run is current else RUN_HUES[index % len(RUN_HUES)]))
             item.setIcon(swatch)
+            tooltip = [run.name]
             if run.finished is not None:
-                item.setToolTip(f"{run.name}\n{run.finished.message}")
+                tooltip.append(run.finished.message)
+            status, detail = self.statuses.get(id(run), ("log", f"Read from {run.source}") if run.source else ("", ""))
+            if status:
+                item.setData(STATUS_ROLE, status)
+                tooltip.append(detail)
+            item.setToolTip("\n".join(tooltip))
             self.list.addItem(item)
         self.list.blockSignals(False)
 
@@ -90,7 +118,7 @@ class RunList(QWidget):
         kept = [
             run
             for index, run in enumerate(self.runs)
-            if index not in chosen or (run is self.current and run.finished is None)
+            if index not in chosen or (run is self.current and run.finished is None and not run.source)
         ]
         self.runs[:] = kept
         self.changed.emit()
@@ -127,6 +155,18 @@ class TrainingCurvesPanel(QWidget):
         self.runs, self.current = runs, current
         self.run_list.set_runs(runs, current)
         self.plots.set_runs(runs, current)
+
+    def set_run_status(self, run: RunHistory, status: str, detail: str = "") -> None:
+        """Show ``status`` beside ``run``'s name (e.g. "following"), ``detail`` in its tooltip."""
+        self.run_list.statuses[id(run)] = (status, detail)
+        self.run_list.set_runs(self.runs, self.current)
+
+    def refresh_run(self, run: RunHistory) -> None:
+        """Redraw ``run``'s curves after it received events (any run, not only the current one)."""
+        if run is self.current:
+            self.plots.refresh()
+        else:
+            self.plots.refresh_run(run)
 
     def _runs_edited(self) -> None:
         if self.current is not None and self.current not in self.runs:

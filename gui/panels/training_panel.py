@@ -46,7 +46,9 @@ from core.training.events import (
 )
 from core.training.history import RunHistory, describe_difference, format_setting
 from core.training.remote import RunOutcome, TrainingRequest
+from core.training.run_log import RunLogError
 from gui.dialogs.dataset_import import DatasetImportDialog
+from gui.panels.run_log_follower import RunLogFollower
 from gui.panels.training_curves import TrainingCurvesPanel
 from gui.panels.training_settings import TrainingSettingsForm
 from gui.widgets.dataset_preview import DatasetPreview
@@ -216,6 +218,8 @@ class TrainingPanel(QWidget):
     """The run shown in full on the plots changed (a :class:`RunHistory` or ``None``)."""
     run_updated = Signal()
     """New events of the current run have been drawn (at most 20 times a second)."""
+    message = Signal(str, bool)
+    """Something for the status bar (the text, and whether it is an error): a followed run log's news."""
 
     def __init__(
         self, curves: TrainingCurvesPanel, worker_mode: WorkerMode = "process", parent: QWidget | None = None
@@ -234,7 +238,10 @@ class TrainingPanel(QWidget):
         self._progress_shown_at = 0.0
         self._progress = (0, 0, 0, 0)  # epoch, epochs, batch, batches
         self._paused = False
+        self.followers: dict[int, RunLogFollower] = {}
+        """The run logs being followed (or read), by ``id`` of their run."""
 
+        self.curves.run_list.changed.connect(self._drop_removed_logs)
         self.worker = TrainingWorker(worker_mode, self)
         self.worker.events_arrived.connect(self._on_events)
         self.worker.outcome_arrived.connect(self._on_outcome)
@@ -307,9 +314,12 @@ class TrainingPanel(QWidget):
     # -- the network -------------------------------------------------------------------
 
     def set_document(self, document: NetworkDocument) -> None:
-        """Train ``document`` from now on; pick a dataset that fits it. Runs of the previous network go."""
+        """Train ``document`` from now on; pick a dataset that fits it.
+
+        Runs of the previous network go; runs read from logs stay.
+        """
         self.document = document
-        self.runs.clear()
+        self.runs[:] = [run for run in self.runs if run.source]
         self.current = None
         self._run_counter = 0
         self.curves.set_runs(self.runs, None)
@@ -338,7 +348,7 @@ class TrainingPanel(QWidget):
         if not self.weights_provider():
             self.weights_label.setText("Weights: not trained yet (runs start from fresh weights).")
             return
-        run = next((r for r in reversed(self.runs) if r.finished is not None and r.epochs), None)
+        run = next((r for r in reversed(self.runs) if r.finished is not None and r.epochs and not r.source), None)
         detail = ""
         if run is not None and run.has_validation:
             best = np.nanmax(run.val_accuracy)
@@ -428,6 +438,8 @@ class TrainingPanel(QWidget):
     def shutdown(self) -> bool:
         """Stop any run at once (the window is closing): a batch in flight is not waited for long."""
         self._refresh_timer.stop()
+        for follower in self.followers.values():
+            follower.stop()
         return self.worker.shutdown(CLOSE_WAIT_SECONDS)
 
     def _live_setting(self, name: str, value: object) -> None:
@@ -445,6 +457,93 @@ class TrainingPanel(QWidget):
         self.worker.control(control, value)
         if name == "augment":
             self._update_augment_preview()
+
+    # -- run logs ---------------------------------------------------------------------------
+
+    def open_run_log(self, path: str | Path) -> bool:
+        """Read the run log at ``path`` into a run and follow it while it grows; say why when it cannot.
+
+        The run joins the others for comparison, labelled with the run's name in the log
+        or the file's name. Without a run of the app's own in progress it becomes the
+        current run, drawn in full with its markers.
+        """
+        path = Path(path)
+        for run in self.runs:
+            if run.source and Path(run.source) == path.absolute():
+                self.message.emit(f"{path.name} is already open as {run.name!r}.", False)
+                return False
+        if not path.is_file():
+            self.message.emit(f"Cannot open run log {path}: no such file", True)
+            return False
+        run = RunHistory(name=path.name, source=str(path.absolute()))
+        follower = RunLogFollower(path, run, self)
+        try:
+            update = follower.start()
+        except RunLogError as exc:
+            follower.stop()
+            self.message.emit(f"Cannot open run log: {exc}", True)
+            return False
+        if update.error is not None and not update.events:
+            follower.stop()
+            self.message.emit(f"Cannot open run log: {update.error}", True)
+            return False
+        self.followers[id(run)] = follower
+        follower.updated.connect(lambda restarted, r=run: self._log_updated(r, restarted))
+        follower.state_changed.connect(lambda r=run: self._show_follow_state(r))
+        follower.message.connect(self.message)
+        self.runs.append(run)
+        self._name_apart(run)
+        if not self.is_training:
+            self.current = run
+        self.curves.set_runs(self.runs, self.current)
+        self._show_follow_state(run)
+        self.message.emit(*self._opened_message(follower))
+        return True
+
+    @staticmethod
+    def _opened_message(follower: RunLogFollower) -> tuple[str, bool]:
+        """What to say once a log is opened: followed, finished already, or read up to a bad line."""
+        run, epochs = follower.run, len(follower.run.epochs)
+        read = f"Opened {run.name}: {epochs} epoch{'s' if epochs != 1 else ''}"
+        if follower.error is not None:
+            return f"{read}, then stopped: {follower.error}", True
+        if run.finished is not None:
+            return f"{read}, finished ({run.finished.message}).", False
+        return f"Following {follower.path}: its curves grow as the run writes it.", False
+
+    def _drop_removed_logs(self) -> None:
+        """Stop following the logs whose runs were removed from the list."""
+        present = {id(run) for run in self.runs}
+        for key in [key for key in self.followers if key not in present]:
+            follower = self.followers.pop(key)
+            follower.stop()
+            follower.deleteLater()
+
+    def _listed(self, run: RunHistory) -> bool:
+        """Whether ``run`` itself (not an equal one) is in the list of runs."""
+        return any(other is run for other in self.runs)
+
+    def _log_updated(self, run: RunHistory, restarted: bool) -> None:
+        if not self._listed(run):
+            self._drop_removed_logs()
+            return
+        self._name_apart(run)
+        if restarted:
+            self.curves.set_runs(self.runs, self.current)
+        else:
+            self.curves.refresh_run(run)
+
+    def _name_apart(self, run: RunHistory) -> None:
+        """Add the log's file name to ``run``'s name when another run has that name already."""
+        file_name = Path(run.source).name
+        if file_name not in run.name and any(other.name == run.name for other in self.runs if other is not run):
+            run.name = f"{run.name} ({file_name})"
+            self.curves.set_runs(self.runs, self.current)
+
+    def _show_follow_state(self, run: RunHistory) -> None:
+        follower = self.followers.get(id(run))
+        if follower is not None and self._listed(run):
+            self.curves.set_run_status(run, follower.status, follower.describe())
 
     # -- what the worker reports ----------------------------------------------------------
 
@@ -479,7 +578,7 @@ class TrainingPanel(QWidget):
     def _on_outcome(self, outcome: RunOutcome) -> None:
         run = self.current
         if run is not None:
-            finished = [r for r in self.runs if r is not run and r.finished is not None]
+            finished = [r for r in self.runs if r is not run and r.finished is not None and not r.source]
             reference = finished[-1].settings if finished else None
             run.name = f"{run.name}: {describe_difference(run.settings, reference)}"
             live = [m.label for m in run.markers if m.kind == "setting"]
@@ -552,7 +651,7 @@ class TrainingPanel(QWidget):
 
     def _show_progress(self) -> None:
         epoch, epochs, batch, batches = self._progress
-        if not epochs or not batches or self.current is None:
+        if not epochs or not batches or self.current is None or self.current.source:
             return
         done = ((epoch - 1) * batches + batch) / (epochs * batches) if epoch else 0.0
         self.progress.setValue(int(done * 1000))

@@ -171,6 +171,13 @@ class TrainingPlots(QWidget):
             self._redraw_decorations()
         self.refresh_count += 1
 
+    def refresh_run(self, run: RunHistory) -> None:
+        """Redraw the curves of ``run``, current or faded (a run that grows while another is current)."""
+        if run is self._current:
+            self.refresh()
+        elif id(run) in self._curves:
+            self._curves[id(run)].update(run)
+
     def _redraw_decorations(self) -> None:
         run = self._current
         for curves in self._curves.values():

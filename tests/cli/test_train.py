@@ -10,6 +10,8 @@ import main
 from core.engine.model import Model
 from core.examples import example_path
 from core.graph.fileformat import load_network
+from core.training.events import EpochEnded, TrainingFinished
+from core.training.run_log import RUN_LOG_FORMAT, RunLogReader
 
 
 def train(capsys, *argv):
@@ -101,3 +103,17 @@ def test_divergence_exits_1_with_the_reason(capsys):
         capsys, "mlp", "--dataset", "digits", "--samples", "100", "--epochs", "2", "--optimizer", "sgd", "--lr", "1e30"
     )
     assert status == 1 and "Diverged: The loss became" in out
+
+
+def test_the_log_names_the_run_in_its_first_line_and_reads_back(capsys, tmp_path):
+    log = tmp_path / "run.jsonl"
+    status, _, err = train(
+        capsys, "mlp", "--dataset", "digits", "--samples", "200", "--epochs", "2", "--log", str(log), "--name", "first"
+    )
+    assert status == 0, err
+    first = json.loads(log.read_text().splitlines()[0])
+    assert first["event"] == "TrainingStarted" and first["format"] == RUN_LOG_FORMAT and first["run"] == "first"
+    reader = RunLogReader(log)
+    events = reader.read_all()
+    assert reader.label == "first" and isinstance(reader.finished, TrainingFinished)
+    assert [e.epoch for e in events if isinstance(e, EpochEnded)] == [1, 2]

@@ -1,0 +1,435 @@
+"""Write a network as a PyTorch project: ``model.py``, ``weights.safetensors``, ``requirements.txt``, ``README.md``.
+
+Each layer class says how it is written in PyTorch (``Layer.export_torch``, through a
+:class:`TorchProjectWriter`); this module names the attributes, writes the module class
+with one attribute per layer and a ``forward`` in topological order, the helper classes
+the network uses, and the weights in PyTorch's layouts. Nothing here imports torch.
+
+Generated code is safe whatever the network file holds: identifiers are made here (from
+ASCII letters, digits and underscores of the layer names, or from nothing), and names,
+the description and every other string reach the code only as ``repr`` literals, in
+string literals or in comments, where ``repr`` escapes quotes, newlines and every other
+control or non-printable character.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.atomic import atomic_write_files
+from core.engine.model import Model
+from core.graph.document import Node
+from core.layers.torch_helpers import TORCH_HELPERS
+from core.layers.torch_writer import TorchExportError, TorchModule
+from core.ops.op import Op
+from core.shapes import Shape
+
+MODEL_FILE = "model.py"
+WEIGHTS_FILE = "weights.safetensors"
+REQUIREMENTS_FILE = "requirements.txt"
+README_FILE = "README.md"
+PROJECT_FILES = (MODEL_FILE, WEIGHTS_FILE, REQUIREMENTS_FILE, README_FILE)
+"""The files an export writes, in the order it writes them."""
+
+REQUIREMENTS = "torch>=2.0\nsafetensors>=0.4\nnumpy>=1.26\n"
+
+NN_MODULE_ATTRIBUTES = frozenset(
+    [
+        "T_destination",
+        "add_module",
+        "apply",
+        "bfloat16",
+        "buffers",
+        "call_super_init",
+        "children",
+        "compile",
+        "cpu",
+        "cuda",
+        "double",
+        "dump_patches",
+        "eval",
+        "extra_repr",
+        "float",
+        "forward",
+        "get_buffer",
+        "get_extra_state",
+        "get_parameter",
+        "get_submodule",
+        "half",
+        "ipu",
+        "load_state_dict",
+        "modules",
+        "mtia",
+        "named_buffers",
+        "named_children",
+        "named_modules",
+        "named_parameters",
+        "parameters",
+        "register_backward_hook",
+        "register_buffer",
+        "register_forward_hook",
+        "register_forward_pre_hook",
+        "register_full_backward_hook",
+        "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook",
+        "register_load_state_dict_pre_hook",
+        "register_module",
+        "register_parameter",
+        "register_state_dict_post_hook",
+        "register_state_dict_pre_hook",
+        "requires_grad_",
+        "set_extra_state",
+        "set_submodule",
+        "share_memory",
+        "state_dict",
+        "to",
+        "to_empty",
+        "train",
+        "training",
+        "type",
+        "xpu",
+        "zero_grad",
+    ]
+)
+"""The public attributes of ``torch.nn.Module``: a layer attribute must not hide one (a test checks the list)."""
+
+GENERATED_NAMES = frozenset({"self", "torch", "nn", "F", "Path", "WEIGHTS", "INPUT_SHAPE", "NETWORK_NAME"})
+"""Names the generated ``model.py`` uses itself."""
+
+
+def python_name(name: str, taken: set[str]) -> str:
+    """An attribute name for a layer named ``name``, added to ``taken``.
+
+    ``name`` itself when it is an ASCII identifier, no keyword, not private and not an
+    attribute of ``nn.Module`` or a name the generated code uses; otherwise its letters and
+    digits, lower-cased and joined by underscores (``/features/conv1/Conv`` →
+    ``features_conv1_conv``), ``layer`` when none are left. ``_2``, ``_3`` … make it unique.
+    """
+    if not _usable(name):
+        words = re.findall(r"[A-Za-z0-9]+", name)
+        name = "_".join(words).lower() or "layer"
+        if name[0].isdigit():
+            name = f"layer_{name}"
+        if not _usable(name):
+            name = f"{name}_layer"
+    candidate, index = name, 2
+    while candidate in taken:
+        candidate, index = f"{name}_{index}", index + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _usable(name: str) -> bool:
+    return (
+        name.isascii()
+        and name.isidentifier()
+        and not keyword.iskeyword(name)
+        and not name.startswith("_")
+        and name not in NN_MODULE_ATTRIBUTES
+        and name not in GENERATED_NAMES
+        and name not in TORCH_HELPERS
+    )
+
+
+def class_name(network_name: str) -> str:
+    """The module class's name: the network's name in CamelCase (``LeNet-5`` → ``LeNet5``), else ``Network``."""
+    words = re.findall(r"[A-Za-z0-9]+", network_name)
+    name = "".join(word[0].upper() + word[1:] for word in words)
+    if not name or name[0].isdigit():
+        name = f"Network{name}"
+    if name in TORCH_HELPERS or name in GENERATED_NAMES or keyword.iskeyword(name):
+        name = f"{name}Network"
+    return name
+
+
+def literal(value: object) -> str:
+    """``value`` (a number, boolean, string, ``None``, or a tuple or list of them) as a Python literal."""
+    if isinstance(value, (bool, np.bool_)):
+        return repr(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return repr(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if not np.isfinite(number):
+            return f"float({str(number)!r})"
+        return repr(number)
+    if isinstance(value, str) or value is None:
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        items = [literal(item) for item in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    raise TorchExportError(f"a value of type {type(value).__name__} cannot be written into the code")
+
+
+def comment(text: str) -> str:
+    """``text`` for a single-line comment: its ``repr``, with every newline and control character escaped."""
+    return repr(text)
+
+
+class TorchProjectWriter:
+    """Collects the helper classes the layers ask for (a :class:`~core.layers.torch_writer.TorchWriter`)."""
+
+    def __init__(self) -> None:
+        self.helpers: list[str] = []
+
+    def helper(self, name: str) -> str:
+        """Include the helper class ``name``; return its name."""
+        if name not in TORCH_HELPERS:
+            raise TorchExportError(f"there is no helper module {name!r}")
+        if name not in self.helpers:
+            self.helpers.append(name)
+        return name
+
+    def call(self, callee: str, *args: object, **kwargs: object) -> str:
+        """``callee(args…, key=value…)`` with every value a literal."""
+        parts = [literal(arg) for arg in args]
+        for key, value in kwargs.items():
+            if not key.isidentifier():
+                raise TorchExportError(f"{key!r} is not a keyword argument")
+            parts.append(f"{key}={literal(value)}")
+        return f"{callee}({', '.join(parts)})"
+
+
+class _Gradients:
+    """An op seen through its gradients: what ``export_torch`` reads as weights are the gradients."""
+
+    def __init__(self, op: Op) -> None:
+        self.params = op.grads
+        self.buffers = op.buffers
+
+
+@dataclass(frozen=True)
+class TorchLayer:
+    """One layer of the generated module: its node, attribute name and module."""
+
+    node: Node
+    attribute: str
+    module: TorchModule
+
+
+def torch_layers(model: Model, gradients: bool = False) -> tuple[str, list[TorchLayer], TorchProjectWriter]:
+    """The forward argument's name, every layer but the Input as written in PyTorch, and the helpers they use.
+
+    With ``gradients``, each module's state holds the gradients of its weights (in the
+    same layout) instead of the weights.
+
+    Raises
+    ------
+    TorchExportError
+        When a layer cannot be written (named in the message).
+    """
+    writer = TorchProjectWriter()
+    taken: set[str] = set()
+    argument = python_name(model.input_node.name, taken)
+    layers = []
+    for node in model.order:
+        if node is model.input_node:
+            continue
+        attribute = python_name(node.name, taken)
+        op = model.ops[node.id]
+        try:
+            module = node.layer.export_torch(writer, model.input_shapes(node.id), _Gradients(op) if gradients else op)  # type: ignore[arg-type]
+        except TorchExportError as exc:
+            raise TorchExportError(f"layer {node.name!r}: {exc}") from None
+        layers.append(TorchLayer(node, attribute, module))
+    return argument, layers, writer
+
+
+def torch_state(model: Model, gradients: bool = False) -> dict[str, np.ndarray]:
+    """The generated module's ``state_dict`` (``attribute.key`` → array), or with ``gradients`` its weights' gradients."""
+    _, layers, _ = torch_layers(model, gradients)
+    state = {}
+    for layer in layers:
+        for key, value in layer.module.state.items():
+            state[f"{layer.attribute}.{key}"] = np.ascontiguousarray(value)
+    return state
+
+
+def _shape(shape: Shape) -> str:
+    return "×".join(["N", *(str(size) for size in shape)])
+
+
+def model_source(model: Model) -> str:
+    """The text of ``model.py``."""
+    argument, layers, writer = torch_layers(model)
+    document = model.document
+    name = class_name(document.name)
+    variables: dict[str, str] = {model.input_node.id: argument}
+    counts = model.output_counts
+    init_lines, forward_lines = [], []
+    for layer in layers:
+        node = layer.node
+        variables[node.id] = layer.attribute
+        note = node.type_name if layer.attribute == node.name else f"{node.type_name} {comment(node.name)}"
+        init_lines.append(f"        self.{layer.attribute} = {layer.module.constructor}  # {note}")
+        inputs = [
+            variables[source] if counts[source] == 1 else f"{variables[source]}[{port}]"
+            for source, port in model.inputs_of(node.id)
+        ]
+        shapes = ", ".join(_shape(shape) for shape in model.output_shapes[node.id])
+        forward_lines.append(f"        {layer.attribute} = self.{layer.attribute}({', '.join(inputs)})  # {shapes}")
+    helpers = [TORCH_HELPERS[helper].strip("\n") for helper in writer.helpers]
+    uses_functional = any("F." in source for source in helpers)
+    output = variables[model.output_node.id]
+    input_name = model.input_node.name
+    input_note = "" if argument == input_name else f", the Input {comment(input_name)}"
+    lines = [
+        '"""A Layerwise network as a PyTorch module: ``build_model()`` returns it, with the weights beside this file."""',
+        "",
+        "# Written by Layerwise (layerwise export-pytorch).",
+        f"# Network: {comment(document.name)}",
+    ]
+    if document.description:
+        lines.append(f"# Description: {comment(document.description)}")
+    lines += [
+        "",
+        "from __future__ import annotations",
+        "",
+        "from pathlib import Path",
+        "",
+        "import torch",
+        "from torch import nn",
+        *(["from torch.nn import functional as F"] if uses_functional else []),
+        "",
+        f"NETWORK_NAME = {literal(document.name)}",
+        f"INPUT_SHAPE = {literal(tuple(model.input_shape))}",
+        '"""The shape of one sample (C×H×W or features); the model takes a batch of them."""',
+        f"WEIGHTS = Path(__file__).with_name({WEIGHTS_FILE!r})",
+        "",
+    ]
+    if helpers:
+        lines += ["", "# -- layers PyTorch has no module for " + "-" * 60, ""]
+        for source in helpers:
+            lines += ["", source, ""]
+    lines += [
+        "",
+        f"class {name}(nn.Module):",
+        f'    """The network, one attribute per layer: {_shape(model.input_shape)} in, {_shape(model.output_shape)} out."""',
+        "",
+        "    def __init__(self) -> None:",
+        "        super().__init__()",
+        *init_lines,
+        "",
+        f"    def forward(self, {argument}: torch.Tensor) -> torch.Tensor:",
+        f"        # {argument}: {_shape(model.input_shape)}{input_note}",
+        *forward_lines,
+        f"        return {output}",
+        "",
+        "",
+        "def build_model(pretrained: bool = True) -> nn.Module:",
+        '    """The network; with ``pretrained``, its weights are loaded from weights.safetensors when that file exists."""',
+        f"    model = {name}()",
+        "    if pretrained and WEIGHTS.exists():",
+        "        from safetensors.torch import load_file",
+        "",
+        "        model.load_state_dict(load_file(str(WEIGHTS)))",
+        "    return model",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def readme_source(model: Model) -> str:
+    """The text of the folder's ``README.md``."""
+    name = class_name(model.document.name)
+    sample = ", ".join(str(size) for size in model.input_shape)
+    return f"""# A Layerwise network in PyTorch
+
+Written by `layerwise export-pytorch`. The files:
+
+| file | what it holds |
+| --- | --- |
+| `model.py` | `{name}`, a `torch.nn.Module` with one attribute per layer of the network and a `forward` that follows the graph layer by layer (the tensor shape of each step in a comment), the small modules for layers PyTorch has no module for, and `build_model()` |
+| `weights.safetensors` | the weights, in PyTorch's layouts (BatchNorm's running statistics included) |
+| `requirements.txt` | what `model.py` needs: torch, safetensors, numpy |
+
+```sh
+pip install -r requirements.txt
+```
+
+```python
+import torch
+from model import build_model
+
+model = build_model()  # loads weights.safetensors; build_model(pretrained=False) leaves PyTorch's initial weights
+model.eval()  # BatchNorm uses its running statistics, Dropout does nothing
+with torch.no_grad():
+    scores = model(torch.randn(8, {sample}))  # a batch of 8 samples of {_shape(model.input_shape)[2:]}
+```
+
+In training mode (`model.train()`) the module computes what Layerwise computes in training:
+BatchNorm normalises with the batch's statistics and updates its running ones (PyTorch's
+`momentum` is one minus Layerwise's), Dropout drops. When the network ends in Softmax or
+LogSoftmax, train on the scores before it (`torch.nn.functional.cross_entropy` on them), as
+Layerwise fuses the two.
+"""
+
+
+def torch_project(model: Model) -> dict[str, bytes]:
+    """Every file of the project (name → content), in memory.
+
+    Raises
+    ------
+    TorchExportError
+        When a layer cannot be written.
+    """
+    from safetensors.numpy import save as safetensors_bytes  # only when a project is written
+
+    source = model_source(model)
+    state = torch_state(model)
+    return {
+        MODEL_FILE: source.encode("utf-8"),
+        WEIGHTS_FILE: safetensors_bytes(state, metadata={"format": "pt"}),
+        REQUIREMENTS_FILE: REQUIREMENTS.encode("utf-8"),
+        README_FILE: readme_source(model).encode("utf-8"),
+    }
+
+
+def existing_files(directory: str | os.PathLike[str]) -> list[str]:
+    """The project files ``directory`` already holds."""
+    return [name for name in PROJECT_FILES if os.path.lexists(Path(directory) / name)]
+
+
+def write_torch_project(model: Model, directory: str | os.PathLike[str], force: bool = False) -> dict[str, int]:
+    """Write the project into ``directory`` (created if missing); return each file's size in bytes.
+
+    Every file is generated first, then written beside its target under a temporary name
+    and renamed over it only when all are written: a failure leaves no file half-written
+    and no new file written.
+
+    Raises
+    ------
+    TorchExportError
+        When ``directory`` already holds one of the files (unless ``force``), is not a
+        folder, cannot be written, or a layer cannot be written.
+    """
+    target = Path(directory)
+    files = torch_project(model)
+    if target.exists() and not target.is_dir():
+        raise TorchExportError(f"{target}: is not a folder")
+    clashes = existing_files(target)
+    if clashes and not force:
+        raise TorchExportError(
+            f"{target}: already holds {', '.join(clashes)}; choose another folder or overwrite them (--force)"
+        )
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TorchExportError(f"{target}: cannot be created: {exc.strerror or exc}") from None
+    _write_all(target, files)
+    return {name: len(data) for name, data in files.items()}
+
+
+def _write_all(directory: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` into ``directory``, all or none (:func:`core.atomic.atomic_write_files`)."""
+    try:
+        atomic_write_files(directory, files)
+    except OSError as exc:
+        raise TorchExportError(f"{directory}: cannot be written: {exc.strerror or exc}") from None
