@@ -30,15 +30,17 @@ from core.layers.torch_helpers import TORCH_HELPERS
 from core.layers.torch_writer import TorchExportError, TorchModule
 from core.ops.op import Op
 from core.shapes import Shape
+from core.torch_export.train_script import DATA_FILE, TRAIN_FILE, TrainingSetup, check_supported, data_bytes, render
 
 MODEL_FILE = "model.py"
 WEIGHTS_FILE = "weights.safetensors"
 REQUIREMENTS_FILE = "requirements.txt"
 README_FILE = "README.md"
-PROJECT_FILES = (MODEL_FILE, WEIGHTS_FILE, REQUIREMENTS_FILE, README_FILE)
-"""The files an export writes, in the order it writes them."""
+PROJECT_FILES = (MODEL_FILE, WEIGHTS_FILE, REQUIREMENTS_FILE, README_FILE, TRAIN_FILE)
+"""The files every export writes, in the order it writes them (``data.npz`` follows when data is given)."""
 
 REQUIREMENTS = "torch>=2.0\nsafetensors>=0.4\nnumpy>=1.26\n"
+"""What ``model.py`` and ``train.py`` need (``torchrun`` comes with torch); a test holds it to these three lines."""
 
 NN_MODULE_ATTRIBUTES = frozenset(
     [
@@ -205,6 +207,18 @@ class _Gradients:
         self.buffers = op.buffers
 
 
+class _Markers:
+    """An op seen through markers: the weights L1/L2 penalise read as ones, every other weight and buffer as zeros."""
+
+    def __init__(self, op: Op) -> None:
+        inits = op.param_inits()
+        self.params = {
+            name: np.full(value.shape, 1.0 if inits[name].regularized else 0.0, dtype=np.float32)
+            for name, value in op.params.items()
+        }
+        self.buffers = {name: np.zeros_like(value) for name, value in op.buffers.items()}
+
+
 @dataclass(frozen=True)
 class TorchLayer:
     """One layer of the generated module: its node, attribute name and module."""
@@ -214,11 +228,14 @@ class TorchLayer:
     module: TorchModule
 
 
-def torch_layers(model: Model, gradients: bool = False) -> tuple[str, list[TorchLayer], TorchProjectWriter]:
+def torch_layers(
+    model: Model, gradients: bool = False, markers: bool = False
+) -> tuple[str, list[TorchLayer], TorchProjectWriter]:
     """The forward argument's name, every layer but the Input as written in PyTorch, and the helpers they use.
 
     With ``gradients``, each module's state holds the gradients of its weights (in the
-    same layout) instead of the weights.
+    same layout) instead of the weights; with ``markers``, ones where a weight is one the
+    engine penalises with L1/L2 and zeros elsewhere.
 
     Raises
     ------
@@ -235,7 +252,8 @@ def torch_layers(model: Model, gradients: bool = False) -> tuple[str, list[Torch
         attribute = python_name(node.name, taken)
         op = model.ops[node.id]
         try:
-            module = node.layer.export_torch(writer, model.input_shapes(node.id), _Gradients(op) if gradients else op)  # type: ignore[arg-type]
+            view = _Gradients(op) if gradients else _Markers(op) if markers else op
+            module = node.layer.export_torch(writer, model.input_shapes(node.id), view)  # type: ignore[arg-type]
         except TorchExportError as exc:
             raise TorchExportError(f"layer {node.name!r}: {exc}") from None
         layers.append(TorchLayer(node, attribute, module))
@@ -336,10 +354,22 @@ def model_source(model: Model) -> str:
     return "\n".join(lines)
 
 
-def readme_source(model: Model) -> str:
+def readme_source(model: Model, setup: TrainingSetup | None = None) -> str:
     """The text of the folder's ``README.md``."""
+    setup = setup or TrainingSetup()
     name = class_name(model.document.name)
     sample = ", ".join(str(size) for size in model.input_shape)
+    data_row = (
+        f"| `{DATA_FILE}` | the training and validation samples of `{setup.data.name}` exactly as Layerwise split them "
+        "(`x_train`, `y_train`, `x_val`, `y_val`, `class_names`) |\n"
+        if setup.data is not None
+        else ""
+    )
+    data_note = (
+        f"`python train.py` trains on `{DATA_FILE}`"
+        if setup.data is not None
+        else f"This project was exported without data: give `--dataset FILE.npz` (or export again with `--dataset`, which writes `{DATA_FILE}`)"
+    )
     return f"""# A Layerwise network in PyTorch
 
 Written by `layerwise export-pytorch`. The files:
@@ -348,7 +378,8 @@ Written by `layerwise export-pytorch`. The files:
 | --- | --- |
 | `model.py` | `{name}`, a `torch.nn.Module` with one attribute per layer of the network and a `forward` that follows the graph layer by layer (the tensor shape of each step in a comment), the small modules for layers PyTorch has no module for, and `build_model()` |
 | `weights.safetensors` | the weights, in PyTorch's layouts (BatchNorm's running statistics included) |
-| `requirements.txt` | what `model.py` needs: torch, safetensors, numpy |
+| `train.py` | trains the model as `layerwise train` does, with the settings it was exported with as defaults |
+{data_row}| `requirements.txt` | what `model.py` and `train.py` need: torch, safetensors, numpy |
 
 ```sh
 pip install -r requirements.txt
@@ -369,35 +400,147 @@ BatchNorm normalises with the batch's statistics and updates its running ones (P
 `momentum` is one minus Layerwise's), Dropout drops. When the network ends in Softmax or
 LogSoftmax, train on the scores before it (`torch.nn.functional.cross_entropy` on them), as
 Layerwise fuses the two.
+
+## Training: `train.py`
+
+{data_note}. It starts from `weights.safetensors`, draws the batch order from NumPy's generator
+seeded as Layerwise's trainer, and reproduces its optimiser, loss, L1/L2 penalties, dropout switch,
+validation and early stopping.
+
+```sh
+python train.py [--dataset FILE.npz] [--epochs N] [--batch-size B] [--lr RATE] [--seed S]
+                [--device cpu|cuda|mps] [--log RUN.jsonl] [--name NAME] [--out DIR]
+```
+
+- `--dataset FILE.npz`: arrays `x_train`, `y_train` (optionally `x_test`, `y_test`) or `x`, `y`,
+  split for validation as Layerwise splits (the share and seed the project was exported with; the
+  seed from `--seed`). MNIST IDX folders, CIFAR-10 batches and image folders are not read here:
+  import them in Layerwise and export with `--dataset`.
+- `--log RUN.jsonl`: a Layerwise run log; File → Open Run Log… in Layerwise shows its curves, live.
+- `--out DIR`: `last.safetensors` (after every epoch) and `best.safetensors` (the best epoch by the
+  monitored validation metric), `state_dict`s that `model.load_state_dict` takes.
+
+On several processes (DistributedDataParallel; NCCL on CUDA, Gloo on CPU):
+
+```sh
+torchrun --standalone --nproc_per_node=4 train.py --device cuda --run-log run.jsonl
+# several machines: the same command on each, with its own --node_rank
+torchrun --nnodes=2 --node_rank=0 --nproc_per_node=4 --master_addr=HOST0 --master_port=29500 train.py --device cuda
+```
+
+Under torchrun spell `--log` as `--run-log` (torchrun would take `--log` for its own `--log-dir`).
+Each batch of `--batch-size` is shared among the processes, so the run takes the same steps as on
+one process; process 0 writes the log and the checkpoints and decides early stopping. With
+BatchNorm, each process normalises its share with that share's statistics.
 """
 
 
-def torch_project(model: Model) -> dict[str, bytes]:
-    """Every file of the project (name → content), in memory.
+def regularized_keys(model: Model) -> list[str]:
+    """The ``state_dict`` keys of the weights the engine penalises with L1/L2 (kernels, not biases).
 
     Raises
     ------
     TorchExportError
-        When a layer cannot be written.
+        When they cannot be told apart (their sizes do not add up to the engine's).
     """
+    _, layers, _ = torch_layers(model, markers=True)
+    keys, size = [], 0
+    for layer in layers:
+        for key, value in layer.module.state.items():
+            if value.size and np.all(value == 1):
+                keys.append(f"{layer.attribute}.{key}")
+                size += value.size
+    if size != model.regularized_size:
+        raise TorchExportError(
+            f"the penalised weights ({model.regularized_size:,} values) cannot be told apart in PyTorch's layout"
+        )
+    return keys
+
+
+def train_source(model: Model, setup: TrainingSetup) -> str:
+    """The text of ``train.py``.
+
+    Raises
+    ------
+    TorchExportError
+        When a setting is not reproduced (:func:`check_supported`).
+    """
+    config = setup.config
+    check_supported(config)
+    _, layers, _ = torch_layers(model)
+    fused = None
+    if model.logits_node is not model.output_node:
+        fused = next(layer.attribute for layer in layers if layer.node is model.output_node)
+    constants = {
+        "EPOCHS": config.epochs,
+        "BATCH_SIZE": config.batch_size,
+        "LEARNING_RATE": float(config.learning_rate),
+        "OPTIMIZER": config.optimizer,
+        "MOMENTUM": float(config.momentum),
+        "NESTEROV": bool(config.nesterov),
+        "ADAM_BETAS": (0.9, 0.999),
+        "ADAM_EPS": 1e-8,
+        "LOSS": config.loss,
+        "L1": float(config.l1),
+        "L2": float(config.l2),
+        "DROPOUT": bool(config.dropout),
+        "AUGMENT": tuple(sorted(config.augment.kinds)),
+        "NOISE_STD": float(config.augment.noise_std),
+        "MAX_SHIFT": int(config.augment.max_shift),
+        "MAX_ROTATION": float(config.augment.max_rotation),
+        "SYNTHETIC_FRACTION": float(config.augment.synthetic_fraction),
+        "EARLY_STOPPING": config.early_stopping,
+        "MONITOR": config.monitor,
+        "MIN_DELTA": float(config.min_delta),
+        "RESTORE_BEST": bool(config.restore_best),
+        "SEED": config.seed,
+        "VAL_SPLIT": float(setup.val_split),
+        "TRAIN_SUBSET": setup.train_subset,
+        "DATASET_NAME": setup.data.name if setup.data is not None else None,
+        "OUTPUT_SHAPE": tuple(model.output_shape),
+        "PARAMETERS": model.parameter_count,
+        "REGULARIZED": tuple(regularized_keys(model)),
+        "FUSED_SOFTMAX": fused,
+    }
+    return render([f"{name} = {literal(value)}" for name, value in constants.items()], comment(model.document.name))
+
+
+def torch_project(model: Model, setup: TrainingSetup | None = None) -> dict[str, bytes]:
+    """Every file of the project (name → content), in memory.
+
+    ``setup`` holds the training settings ``train.py`` reproduces (default: ``TrainingConfig()``'s)
+    and, when it has data, ``data.npz`` is written too.
+
+    Raises
+    ------
+    TorchExportError
+        When a layer cannot be written, or ``train.py`` does not reproduce a setting.
+    """
+    setup = setup or TrainingSetup()
     from safetensors.numpy import save as safetensors_bytes  # only when a project is written
 
     source = model_source(model)
     state = torch_state(model)
-    return {
+    files = {
         MODEL_FILE: source.encode("utf-8"),
         WEIGHTS_FILE: safetensors_bytes(state, metadata={"format": "pt"}),
         REQUIREMENTS_FILE: REQUIREMENTS.encode("utf-8"),
-        README_FILE: readme_source(model).encode("utf-8"),
+        README_FILE: readme_source(model, setup).encode("utf-8"),
+        TRAIN_FILE: train_source(model, setup).encode("utf-8"),
     }
+    if setup.data is not None:
+        files[DATA_FILE] = data_bytes(setup.data)
+    return files
 
 
 def existing_files(directory: str | os.PathLike[str]) -> list[str]:
     """The project files ``directory`` already holds."""
-    return [name for name in PROJECT_FILES if os.path.lexists(Path(directory) / name)]
+    return [name for name in (*PROJECT_FILES, DATA_FILE) if os.path.lexists(Path(directory) / name)]
 
 
-def write_torch_project(model: Model, directory: str | os.PathLike[str], force: bool = False) -> dict[str, int]:
+def write_torch_project(
+    model: Model, directory: str | os.PathLike[str], force: bool = False, setup: TrainingSetup | None = None
+) -> dict[str, int]:
     """Write the project into ``directory`` (created if missing); return each file's size in bytes.
 
     Every file is generated first, then written beside its target under a temporary name
@@ -411,7 +554,7 @@ def write_torch_project(model: Model, directory: str | os.PathLike[str], force: 
         folder, cannot be written, or a layer cannot be written.
     """
     target = Path(directory)
-    files = torch_project(model)
+    files = torch_project(model, setup)
     if target.exists() and not target.is_dir():
         raise TorchExportError(f"{target}: is not a folder")
     clashes = existing_files(target)
@@ -424,6 +567,12 @@ def write_torch_project(model: Model, directory: str | os.PathLike[str], force: 
     except OSError as exc:
         raise TorchExportError(f"{target}: cannot be created: {exc.strerror or exc}") from None
     _write_all(target, files)
+    stale = target / DATA_FILE
+    if DATA_FILE not in files and os.path.lexists(stale):  # only with force: train.py must not read old data
+        try:
+            stale.unlink()
+        except OSError as exc:
+            raise TorchExportError(f"{stale}: cannot be removed: {exc.strerror or exc}") from None
     return {name: len(data) for name, data in files.items()}
 
 

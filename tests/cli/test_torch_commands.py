@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,49 @@ def test_a_bad_network_exits_2_and_writes_nothing(capsys, tmp_path):
     status, _out, err = cli(capsys, "export-pytorch", "no_such_example", "-o", str(tmp_path / "out"))
     assert status == 2 and err.startswith("layerwise: ")
     assert not (tmp_path / "out").exists()
+
+
+def test_export_pytorch_takes_the_training_flags_of_train():
+    parser = main.build_parser()
+    commands = next(a for a in parser._actions if a.choices and "train" in a.choices).choices
+    train = {s for a in commands["train"]._actions for s in a.option_strings}
+    export = {s for a in commands["export-pytorch"]._actions for s in a.option_strings}
+    left_out = {"--save", "--log", "--name"}
+    assert train - left_out <= export
+    assert not left_out & export
+
+
+def test_the_data_is_the_engines_split_and_the_settings_are_the_defaults(capsys, tmp_path):
+    from cli import train as train_command
+
+    folder = tmp_path / "p"
+    flags = ["--val-split", "0.25", "--seed", "3", "--train-subset", "300", "--optimizer", "sgd", "--lr", "0.2"]
+    status, out, err = cli(capsys, "export-pytorch", "digits_cnn", "--dataset", "digits", *flags, "-o", str(folder))
+    assert (status, err) == (0, "")
+    assert "model.py, weights.safetensors, requirements.txt, README.md, train.py, data.npz" in out
+    args = main.build_parser().parse_args(["train", "digits_cnn", "--dataset", "digits", *flags])
+    train, val, _test = train_command._datasets(args, Model(load_network(example_path("digits_cnn"))))
+    with np.load(folder / "data.npz", allow_pickle=False) as data:
+        assert np.array_equal(data["x_train"], train.x) and np.array_equal(data["y_train"], train.y)
+        assert np.array_equal(data["x_val"], val.x) and np.array_equal(data["y_val"], val.y)
+        assert list(data["class_names"]) == train.class_names
+    source = (folder / "train.py").read_text(encoding="utf-8")
+    for line in ["OPTIMIZER = 'sgd'", "LEARNING_RATE = 0.2", "SEED = 3", "VAL_SPLIT = 0.25", "TRAIN_SUBSET = 300"]:
+        assert f"\n{line}\n" in source
+    # Exporting again without data leaves no stale data.npz for train.py to read.
+    status, _out, err = cli(capsys, "export-pytorch", "digits_cnn", "-o", str(folder), "--force")
+    assert (status, err) == (0, "")
+    assert not (folder / "data.npz").exists()
+
+
+def test_data_or_settings_the_engine_refuses_are_refused(capsys, tmp_path):
+    features = tmp_path / "features.npz"
+    np.savez(features, x=np.zeros((20, 3), np.float32), y=np.arange(20) % 2)
+    status, out, err = cli(capsys, "export-pytorch", "mlp", "--dataset", str(features), "-o", str(tmp_path / "a"))
+    assert status == 2 and out == "" and re.search(r"expects 1.28.28", err)
+    assert not (tmp_path / "a").exists()
+    status, _out, err = cli(
+        capsys, "export-pytorch", "mlp", "--early-stop", "2", "--val-split", "0", "-o", str(tmp_path / "b")
+    )
+    assert status == 2 and "early stopping needs validation data" in err
+    assert not (tmp_path / "b").exists()
