@@ -14,12 +14,14 @@ into the constants as a literal.
 
 from __future__ import annotations
 
+import inspect
 import io
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from core.layers.torch_writer import TorchExportError
+from core.training import augment
 from core.training.trainer import TrainingConfig
 
 TRAIN_FILE = "train.py"
@@ -85,7 +87,19 @@ def render(constants: list[str], network_comment: str) -> str:
         "# Written by Layerwise (layerwise export-pytorch).",
         f"# Network: {network_comment}",
     ]
-    return "\n".join(header) + "\n" + _TEMPLATE.replace("@CONSTANTS@", "\n".join(constants))
+    kernels = "\n\n".join(inspect.getsource(function).rstrip() for function in _IMAGE_KERNELS)
+    body = _TEMPLATE.replace("@CONSTANTS@", "\n".join(constants)).replace("@IMAGE_KERNELS@", kernels)
+    return "\n".join(header) + "\n" + body
+
+
+_IMAGE_KERNELS = (
+    augment._padded,
+    augment._padded_index,
+    augment.flip_images,
+    augment.shift_images,
+    augment.rotate_images,
+)
+"""The augmentation's image transforms, written into ``train.py`` from their source here: one place for each."""
 
 
 _TEMPLATE = r'''
@@ -218,48 +232,7 @@ def load_data(path, seed):
 # -- augmentation: Layerwise's, draw for draw from the same generator --------------------------------
 
 
-def _padded(x):
-    return np.pad(x, ((0, 0), (0, 0), (1, 2), (1, 2))).ravel()
-
-
-def _padded_index(shape, rows, cols):
-    n, c, h, w = shape
-    padded_w = w + 3
-    plane = (h + 3) * padded_w
-    within_plane = ((rows + 1) * padded_w + (cols + 1))[:, None]
-    channel_start = (np.arange(n * c, dtype=np.intp) * plane).reshape(n, c, 1, 1)
-    return channel_start + within_plane
-
-
-def flip_images(x, mirror):
-    return np.where(mirror[:, None, None, None], x[..., ::-1], x)
-
-
-def shift_images(x, down, right):
-    _, _, h, w = x.shape
-    rows = np.clip(np.arange(h) - np.asarray(down)[:, None], -1, h)[:, :, None]
-    cols = np.clip(np.arange(w) - np.asarray(right)[:, None], -1, w)[:, None, :]
-    return _padded(x)[_padded_index(x.shape, rows, cols)]
-
-
-def rotate_images(x, degrees):
-    _, _, h, w = x.shape
-    theta = np.deg2rad(np.asarray(degrees, dtype=np.float64))[:, None, None]
-    cos, sin = np.cos(theta), np.sin(theta)
-    centre_r, centre_c = (h - 1) / 2, (w - 1) / 2
-    dr = np.arange(h, dtype=np.float64)[None, :, None] - centre_r
-    dc = np.arange(w, dtype=np.float64)[None, None, :] - centre_c
-    src_r = np.clip(centre_r + dr * cos + dc * sin, -1, h)
-    src_c = np.clip(centre_c + dc * cos - dr * sin, -1, w)
-    r0, c0 = np.floor(src_r), np.floor(src_c)
-    fr = (src_r - r0).astype(x.dtype)[:, None]
-    fc = (src_c - c0).astype(x.dtype)[:, None]
-    flat = _padded(x)
-    top_left = _padded_index(x.shape, r0.astype(np.intp), c0.astype(np.intp))
-    below = top_left + (w + 3)
-    top = (1 - fc) * flat[top_left] + fc * flat[top_left + 1]
-    bottom = (1 - fc) * flat[below] + fc * flat[below + 1]
-    return (1 - fr) * top + fr * bottom
+@IMAGE_KERNELS@
 
 
 class Augmenter:
