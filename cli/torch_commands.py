@@ -14,19 +14,6 @@ from core.training.trainer import Trainer
 
 EXIT_OK = 0
 
-TRAINING_FLAGS_LEFT_OUT = frozenset({"network", "weights", "save", "log", "name", "help"})
-"""``layerwise train``'s flags that export-pytorch does not take (it has its own --weights; the rest concern a run)."""
-
-
-def _training_arguments() -> list[argparse.Action]:
-    """``layerwise train``'s argument definitions that shape the training, taken from its own parser."""
-    scratch = argparse.ArgumentParser(add_help=False)
-    train_command.add_parser(scratch.add_subparsers())
-    train_parser = next(
-        action for action in scratch._actions if isinstance(action, argparse._SubParsersAction)
-    ).choices["train"]
-    return [action for action in train_parser._actions if action.dest not in TRAINING_FLAGS_LEFT_OUT]
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser(
@@ -44,24 +31,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     export.add_argument("-o", "--output", required=True, help="the folder to write (created if missing)")
     export.add_argument("--force", action="store_true", help="overwrite the project's files if the folder holds them")
     training = export.add_argument_group("training (as `layerwise train`; written into train.py as its defaults)")
-    for action in _training_arguments():
-        if action.dest == "dataset":
-            action.required = False
-            action.help = "a built-in dataset name or a path to import: written into the folder as data.npz"
-        training._add_action(action)
+    training.add_argument(
+        "--dataset", help="a built-in dataset name or a path to import: written into the folder as data.npz"
+    )
+    train_command.add_training_arguments(training)
     export.set_defaults(handler=run_export_pytorch)
 
 
 def run_export_pytorch(args: argparse.Namespace) -> int:
     _path, document = load_network_argument(args.network)
-    config = train_command._config(args)
+    config = train_command.training_config(args)
     config.validate()
     model = Model(document, seed=args.seed)
     if args.weights:
         model.load_weights(args.weights)
     data = None
     if args.dataset:
-        train, val, _test = train_command._datasets(args, model)
+        train, val, _test = train_command.training_datasets(args, model)
         Trainer(document, train, val, config, model=model)  # the engine's own refusals: shapes, classes, settings
         data = TrainingData(
             train.name,

@@ -40,6 +40,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("network", help="a network file or the name of a shipped example")
     train.add_argument("--dataset", required=True, help="a built-in dataset name or a path to import")
+    add_training_arguments(train)
+    train.add_argument("--weights", help="start from weights saved with --save")
+    train.add_argument("--save", metavar="WEIGHTS.npz", help="write the trained weights here")
+    train.add_argument(
+        "--log",
+        metavar="RUN.jsonl",
+        help="write every event as JSON lines, a run log the app can follow (File > Open Run Log)",
+    )
+    train.add_argument("--name", metavar="NAME", help="the run's name, written in the log's first line")
+    train.set_defaults(handler=run)
+
+
+def add_training_arguments(train: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The flags that shape a training run (besides the dataset): ``train`` and ``export-pytorch`` share them."""
     train.add_argument("--samples", type=int, help="number of samples to generate for a built-in dataset")
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--batch-size", type=int, default=64)
@@ -70,18 +84,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--no-restore-best", action="store_true", help="keep the last weights instead of the best epoch's"
     )
-    train.add_argument("--weights", help="start from weights saved with --save")
-    train.add_argument("--save", metavar="WEIGHTS.npz", help="write the trained weights here")
-    train.add_argument(
-        "--log",
-        metavar="RUN.jsonl",
-        help="write every event as JSON lines, a run log the app can follow (File > Open Run Log)",
-    )
-    train.add_argument("--name", metavar="NAME", help="the run's name, written in the log's first line")
-    train.set_defaults(handler=run)
 
 
-def _datasets(args: argparse.Namespace, model: Model) -> tuple[Dataset, Dataset | None, Dataset | None]:
+def training_datasets(args: argparse.Namespace, model: Model) -> tuple[Dataset, Dataset | None, Dataset | None]:
     """Training, validation and (when the source has one) test data."""
     data = load_dataset(args.dataset, input_shape=tuple(model.input_shape), n_samples=args.samples, seed=args.seed)
     test = data.test
@@ -97,7 +102,7 @@ def _datasets(args: argparse.Namespace, model: Model) -> tuple[Dataset, Dataset 
     return train, val, test
 
 
-def _config(args: argparse.Namespace) -> TrainingConfig:
+def training_config(args: argparse.Namespace) -> TrainingConfig:
     return TrainingConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -120,11 +125,11 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
 
 def run(args: argparse.Namespace) -> int:
     _path, document = load_network_argument(args.network)
-    config = _config(args)
+    config = training_config(args)
     model = Model(document, seed=args.seed)
     if args.weights:
         model.load_weights(args.weights)
-    train, val, test = _datasets(args, model)
+    train, val, test = training_datasets(args, model)
     trainer = Trainer(document, train, val, config, model=model)
     log = open(args.log, "w", encoding="utf-8") if args.log else None  # noqa: SIM115 (closed below)
     try:

@@ -77,7 +77,7 @@ def test_the_data_is_the_engines_split_and_the_settings_are_the_defaults(capsys,
     assert (status, err) == (0, "")
     assert "model.py, weights.safetensors, requirements.txt, README.md, train.py, data.npz" in out
     args = main.build_parser().parse_args(["train", "digits_cnn", "--dataset", "digits", *flags])
-    train, val, _test = train_command._datasets(args, Model(load_network(example_path("digits_cnn"))))
+    train, val, _test = train_command.training_datasets(args, Model(load_network(example_path("digits_cnn"))))
     with np.load(folder / "data.npz", allow_pickle=False) as data:
         assert np.array_equal(data["x_train"], train.x) and np.array_equal(data["y_train"], train.y)
         assert np.array_equal(data["x_val"], val.x) and np.array_equal(data["y_val"], val.y)
