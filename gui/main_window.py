@@ -594,17 +594,22 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         try:
-            model = Model(self.document)
+            setup = self.training_panel.torch_setup()
+            model = Model(self.document, seed=setup.config.seed)
             state, fresh = self.weights.fit(model, self.document)
             model.load_state_dict(state)
-            write_torch_project(model, chosen, force=bool(clashes))
+            write_torch_project(model, chosen, force=bool(clashes), setup=setup)
         except LayerwiseError as exc:
             QMessageBox.critical(self, "Cannot export PyTorch project", str(exc))
             return
         which = "untrained initial weights" if not self.weights else "trained weights"
         if self.weights and fresh:
             which += f"; {len(fresh)} tensors initial because the network changed since training"
-        self.statusBar().showMessage(f"Exported PyTorch project to {chosen} with {which}", 8000)
+        data = setup.data.name if setup.data is not None else "no data"
+        self.statusBar().showMessage(
+            f"Exported PyTorch project to {chosen} with {which}; train.py trains on {data} with the Training dock's settings",
+            8000,
+        )
 
     # -- recent files and layout --------------------------------------------------------
 

@@ -34,6 +34,7 @@ from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import network_to_dict
 from core.graph.validation import check_graph, validate
+from core.torch_export.train_script import TrainingData, TrainingSetup
 from core.training.augment import Augmenter, AugmentSettings
 from core.training.events import (
     BatchEnded,
@@ -400,16 +401,43 @@ class TrainingPanel(QWidget):
 
     def _request(self) -> TrainingRequest:
         assert self.document is not None
-        dataset = self.chooser.dataset()
-        data = self.form.data_settings()
         config = dataclasses.replace(self.form.config(), probe_samples=PROBE_SAMPLES, probes_per_epoch=PROBES_PER_EPOCH)
         config.validate()
-        train, val = dataset.split(data.val_fraction, data.seed)
-        if data.subset and data.subset < len(train):
-            train = train.subset(stratified_take(train.y, data.subset, np.random.default_rng(data.seed)))
+        train, val = self._split_data()
         self._val = val
         weights = self.weights_provider() if self.form.start_from_current() else None
         return TrainingRequest(network_to_dict(self.document), train, val, config, weights)
+
+    def _split_data(self) -> tuple[Dataset, Dataset]:
+        """The chosen dataset's training and validation parts as a run uses them (the subset taken)."""
+        dataset = self.chooser.dataset()
+        data = self.form.data_settings()
+        train, val = dataset.split(data.val_fraction, data.seed)
+        if data.subset and data.subset < len(train):
+            train = train.subset(stratified_take(train.y, data.subset, np.random.default_rng(data.seed)))
+        return train, val
+
+    def torch_setup(self) -> TrainingSetup:
+        """The dock's settings and data, as an exported ``train.py`` reproduces them.
+
+        Raises
+        ------
+        LayerwiseError
+            A setting out of range, or a dataset that cannot be made.
+        """
+        config = self.form.config()
+        config.validate()
+        train, val = self._split_data()
+        held_out = val if len(val) else None
+        data = TrainingData(
+            train.name,
+            train.x,
+            train.y,
+            held_out.x if held_out is not None else None,
+            held_out.y if held_out is not None else None,
+            list(train.class_names),
+        )
+        return TrainingSetup(config, self.form.data_settings().val_fraction, data)
 
     def toggle_pause(self) -> None:
         if not self.is_training:
