@@ -49,14 +49,7 @@ def run_export_pytorch(args: argparse.Namespace) -> int:
     if args.dataset:
         train, val, _test = train_command.training_datasets(args, model)
         Trainer(document, train, val, config, model=model)  # the engine's own refusals: shapes, classes, settings
-        data = TrainingData(
-            train.name,
-            train.x,
-            train.y,
-            val.x if val is not None else None,
-            val.y if val is not None else None,
-            list(train.class_names),
-        )
+        data = TrainingData.from_split(train, val)
     elif not 0 <= args.val_split < 1:
         raise LayerwiseError(f"--val-split must lie in [0, 1), got {args.val_split}")
     elif config.early_stopping and not args.val_split:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.data import Dataset
 from core.layers.torch_writer import TorchExportError
 from core.training import augment
 from core.training.trainer import TrainingConfig
@@ -41,6 +42,19 @@ class TrainingData:
     val_x: np.ndarray | None
     val_y: np.ndarray | None
     class_names: list[str]
+
+    @classmethod
+    def from_split(cls, train: Dataset, val: Dataset | None) -> TrainingData:
+        """The training and validation parts of a dataset; an empty or missing validation part is none."""
+        held_out = val if val is not None and len(val) else None
+        return cls(
+            train.name,
+            train.x,
+            train.y,
+            held_out.x if held_out is not None else None,
+            held_out.y if held_out is not None else None,
+            list(train.class_names),
+        )
 
 
 @dataclass(frozen=True)

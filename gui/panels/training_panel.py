@@ -428,16 +428,7 @@ class TrainingPanel(QWidget):
         config = self.form.config()
         config.validate()
         train, val = self._split_data()
-        held_out = val if len(val) else None
-        data = TrainingData(
-            train.name,
-            train.x,
-            train.y,
-            held_out.x if held_out is not None else None,
-            held_out.y if held_out is not None else None,
-            list(train.class_names),
-        )
-        return TrainingSetup(config, self.form.data_settings().val_fraction, data)
+        return TrainingSetup(config, self.form.data_settings().val_fraction, TrainingData.from_split(train, val))
 
     def toggle_pause(self) -> None:
         if not self.is_training:
