@@ -8,7 +8,9 @@ Per model one line: the import time, the relative error of the logits against
 PyTorch's (largest difference over the largest logit; goal ≤ 1e-4), the time of one
 training step of the engine (batch 2, cross-entropy, SGD) and whether that step's loss is
 finite, and the largest difference between the engine and onnxruntime on the network
-re-exported by Layerwise. The last line is JSON with every figure.
+re-exported by Layerwise. Where PyTorch is installed, also the full circle: the imported
+network written back as a PyTorch project (``export-pytorch``), its ``build_model()``'s
+logits against PyTorch's original ones. The last line is JSON with every figure.
 
 Run: ``.venv/bin/python bench/zoo.py [ZOO_DIR] [MODEL ...]`` (default ``/tmp/tv_zoo``).
 """
@@ -16,8 +18,10 @@ Run: ``.venv/bin/python bench/zoo.py [ZOO_DIR] [MODEL ...]`` (default ``/tmp/tv_
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +36,7 @@ from core.engine.optimizers import SGD
 from core.errors import LayerwiseError
 from core.onnx_io.export import export_model
 from core.onnx_io.importer import import_onnx
+from core.torch_export.project import write_torch_project
 
 MODELS = (
     "resnet18",
@@ -85,16 +90,35 @@ def check(folder: Path, name: str) -> dict[str, object]:
     session = ort.InferenceSession(exported.SerializeToString(), providers=["CPUExecutionProvider"])
     theirs = session.run(None, {session.get_inputs()[0].name: x})[0]
     parity = relative_error(model.forward(x), theirs)
+    circle = full_circle_error(model, x, expected)
     return {
         "model": name,
-        "status": "ok" if error <= GOAL and parity <= GOAL and np.isfinite(loss) else "off",
+        "status": "ok" if max(error, parity, circle or 0.0) <= GOAL and np.isfinite(loss) else "off",
         "layers": len(imported.document.nodes),
         "import_s": round(import_s, 2),
         "logits_error": error,
         "train_step_s": round(step_s, 2),
         "loss_finite": bool(np.isfinite(loss)),
         "reexport_error": parity,
+        "pytorch_project_error": circle,
     }
+
+
+def full_circle_error(model: Model, x: np.ndarray, expected: np.ndarray) -> float | None:
+    """The logits of ``model`` written as a PyTorch project and run by PyTorch, against ``expected``; ``None`` without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        write_torch_project(model, folder)
+        spec = importlib.util.spec_from_file_location("exported_model", Path(folder) / "model.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        network = module.build_model().eval()
+    with torch.no_grad():
+        logits = network(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+    return relative_error(logits, expected)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{name:20s} {result['status']:3s} {result['layers']:4d} layers  import {result['import_s']:5.2f} s  "
                 f"logits error {result['logits_error']:.1e}  train step {result['train_step_s']:5.2f} s  "
-                f"re-export error {result['reexport_error']:.1e}",
+                f"re-export error {result['reexport_error']:.1e}"
+                + (
+                    f"  PyTorch project error {result['pytorch_project_error']:.1e}"
+                    if result["pytorch_project_error"] is not None
+                    else ""
+                ),
                 flush=True,
             )
     print(json.dumps(results))
