@@ -44,6 +44,14 @@ CONV_WINDOW = (
 """The window parameters every convolution shares, in the order editors show them."""
 
 
+def _sliding_window(layer: Layer, height: int, width: int) -> Window:
+    """The window of a convolution's ``kernel_size``, ``stride``, ``padding`` and ``dilation`` on an H×W map."""
+    params = layer.params
+    return resolve_window(
+        layer.type_name, (height, width), params["kernel_size"], params["stride"], params["padding"], params["dilation"]
+    )
+
+
 @register
 class Conv2D(Layer):
     """2-D cross-correlation of a C×H×W map with ``filters`` kernels.
@@ -94,14 +102,7 @@ class Conv2D(Layer):
         groups = self.params["groups"]
         if channels % groups:
             raise ShapeError(f"Conv2D groups={groups} must divide the {channels} input channels")
-        return resolve_window(
-            "Conv2D",
-            (height, width),
-            self.params["kernel_size"],
-            self.params["stride"],
-            self.params["padding"],
-            self.params["dilation"],
-        )
+        return _sliding_window(self, height, width)
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         out_h, out_w = self.window(input_shapes[0]).output_hw
@@ -256,14 +257,7 @@ class DepthwiseConv2D(Layer):
     def window(self, input_shape: Shape) -> Window:
         """Resolve padding and output size for ``input_shape``."""
         _, height, width = self.require_image(input_shape)
-        return resolve_window(
-            self.type_name,
-            (height, width),
-            self.params["kernel_size"],
-            self.params["stride"],
-            self.params["padding"],
-            self.params["dilation"],
-        )
+        return _sliding_window(self, height, width)
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         out_h, out_w = self.window(input_shapes[0]).output_hw

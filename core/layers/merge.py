@@ -154,6 +154,14 @@ def _gates(first: Shape, second: Shape) -> bool:
 # -- ONNX import ----------------------------------------------------------------------------
 
 
+def _merge(reader: OnnxReader, node: OnnxNode, type_name: str, inputs: list[str], *, reads_views: bool = False) -> None:
+    """A merge layer of ``inputs``; of one input, that input itself (no layer)."""
+    if len(inputs) == 1:
+        reader.alias(node.output[0], inputs[0])
+    else:
+        reader.add_layer(node, type_name, {}, inputs, reads_views=reads_views)
+
+
 @onnx_pattern("sum of two computed tensors", anchor="Add")
 def _import_residual_add(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> list[OnnxNode] | None:
     """Add of two computed tensors (a residual connection) → Add; with a constant, it is no merge."""
@@ -172,10 +180,7 @@ def _import_sum(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
     inputs = [name for name in node.input if name]
     if not all(reader.is_computed(name) for name in inputs):
         raise UnsupportedNode("constant operands are not supported")
-    if len(inputs) == 1:
-        reader.alias(node.output[0], inputs[0])
-    else:
-        reader.add_layer(node, Add.type_name, {}, inputs)
+    _merge(reader, node, Add.type_name, inputs)
 
 
 @onnx_converter("Concat")
@@ -186,10 +191,7 @@ def _import_concat(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> Non
     rank = len(reader.shape(inputs[0])) + 1 if computed else 1
     if not computed or read_int(attrs, "axis", 1) % rank != 1:
         raise UnsupportedNode("only concatenation of computed tensors along channels is supported")
-    if len(inputs) == 1:
-        reader.alias(node.output[0], inputs[0])
-    else:
-        reader.add_layer(node, Concat.type_name, {}, inputs)
+    _merge(reader, node, Concat.type_name, inputs)
 
 
 @onnx_channels_last_converter("Concat")
@@ -204,10 +206,7 @@ def _import_concat_of_views(reader: OnnxReader, node: OnnxNode, attrs: Attribute
             f"concatenating channels-last (N×H×W×C) views along axis {axis} has no layer; along the last axis "
             "(the channels) it is a Concat"
         )
-    if len(inputs) == 1:
-        reader.alias(node.output[0], inputs[0])
-    else:
-        reader.add_layer(node, Concat.type_name, {}, inputs, reads_views=True)
+    _merge(reader, node, Concat.type_name, inputs, reads_views=True)
 
 
 @onnx_pattern("Max of one tensor", anchor="Max")
