@@ -6,6 +6,15 @@ headers are parsed without being evaluated, CIFAR pickles are scanned and then r
 by an unpickler that can only rebuild NumPy arrays, and images are decoded by the
 plugins of the accepted formats only, with a pixel cap. Every error is a
 :class:`DatasetError` whose message starts with the offending file's path.
+
+The detection of a path's format and the readers of IDX, CIFAR-10 and image folders
+(everything but :func:`import_dataset` and the ``.npz`` reader, which rests on
+:mod:`core.safe_npz`) use nothing beyond the standard library, NumPy, Pillow (imported
+when an image folder is read), :func:`~core.shapes.format_shape`,
+:func:`~core.safe_npz.read_at_most` and :func:`~core.data.dataset.check_total_size`, and
+raise nothing but :class:`DatasetError`: ``train.py`` of an exported PyTorch project
+carries a copy of them (:mod:`core.torch_export.train_script`) and so reads these
+formats exactly as Layerwise does.
 """
 
 from __future__ import annotations
@@ -26,7 +35,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-from PIL import Image
 
 from core.data.dataset import Dataset, DatasetError, check_total_size
 from core.safe_npz import float_range_problem, read_at_most, read_npz
@@ -67,6 +75,9 @@ _IDX_LABELS_MAGIC = 0x00000801
 _GREY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
 _CIFAR_BATCH_NAME = re.compile(r"data_batch_\d+|test_batch")
 
+Split = tuple[np.ndarray, np.ndarray]
+"""Images ``(N, C, H, W)`` float32 in [0, 1] and their ``(N,)`` int64 labels."""
+
 
 def import_dataset(path: str | os.PathLike[str]) -> Dataset:
     """Read the dataset at ``path``, detecting its format.
@@ -89,52 +100,101 @@ def import_dataset(path: str | os.PathLike[str]) -> Dataset:
         ``"<path>: …"`` naming the file and what is wrong with it.
     """
     path = Path(path)
+    kind = dataset_kind(path)
+    if kind == "npz":
+        return _import_npz(path)
+    (x, y), test, class_names = read_dataset(path, kind)
+    name = path.name if path.is_dir() else path.name.removesuffix(".gz")
+    test_set = Dataset(f"{name} test", *test, class_names) if test is not None else None
+    return Dataset(name, x, y, class_names, test=test_set)
+
+
+def dataset_kind(path: Path) -> str:
+    """Which reader the dataset at ``path`` needs: ``"idx"``, ``"npz"``, ``"cifar"`` or ``"images"``.
+
+    Folders are told apart by the names of their entries, files by their names and
+    then by their first bytes.
+
+    Raises
+    ------
+    DatasetError
+        When ``path`` is missing, unreadable, an IDX labels file or in none of the
+        layouts of :data:`SUPPORTED_FORMATS`.
+    """
     if not path.exists():
         raise _unsupported(path, "does not exist")
-    if path.is_dir():
-        return _import_directory(path)
-    return _import_file(path)
+    if not path.is_dir():
+        return _file_kind(path)
+    entries = _entries(path)
+    if not entries:
+        raise _unsupported(path, "is an empty folder")
+    if _idx_file(path, "train", "images") is not None:
+        return "idx"
+    if any(_CIFAR_BATCH_NAME.fullmatch(entry.name) for entry in entries):
+        return "cifar"
+    if _class_dirs(entries):
+        return "images"
+    raise _unsupported(path, "is a folder in none of the supported layouts")
+
+
+def read_dataset(path: Path, kind: str) -> tuple[Split, Split | None, list[str]]:
+    """The training split, the test split (``None`` unless the source has one) and the class names.
+
+    Parameters
+    ----------
+    path
+        A folder or file of ``kind``.
+    kind
+        What :func:`dataset_kind` says of ``path``: ``"idx"``, ``"cifar"`` or ``"images"``
+        (``.npz`` archives have readers of their own).
+
+    Raises
+    ------
+    DatasetError
+        ``"<path>: …"`` naming the file and what is wrong with it.
+    """
+    folder = path.is_dir()
+    if kind == "idx":
+        return _read_idx_folder(path) if folder else _read_idx_file(path)
+    if kind == "cifar":
+        return _read_cifar_folder(path) if folder else _read_cifar_file(path)
+    if kind == "images" and folder:
+        return _read_image_folder(path)
+    raise _unsupported(path, f"is not read as {kind!r} here")
 
 
 def _unsupported(path: Path, reason: str) -> DatasetError:
     return DatasetError(f"{path}: {reason}; Layerwise imports " + "; ".join(SUPPORTED_FORMATS))
 
 
-def _import_directory(path: Path) -> Dataset:
+def _entries(path: Path) -> list[Path]:
     try:
-        entries = sorted(path.iterdir())
+        return sorted(path.iterdir())
     except OSError as exc:
         raise DatasetError(f"{path}: cannot be read: {exc.strerror or exc}") from None
-    if not entries:
-        raise _unsupported(path, "is an empty folder")
-    train_images = _idx_file(path, "train", "images")
-    if train_images is not None:
-        return _import_idx_directory(path, train_images)
-    if any(_CIFAR_BATCH_NAME.fullmatch(entry.name) for entry in entries):
-        return _import_cifar_directory(path)
-    class_dirs = [entry for entry in entries if entry.is_dir() and not entry.name.startswith(".")]
-    if class_dirs:
-        return _import_image_folder(path, class_dirs)
-    raise _unsupported(path, "is a folder in none of the supported layouts")
 
 
-def _import_file(path: Path) -> Dataset:
+def _class_dirs(entries: list[Path]) -> list[Path]:
+    return [entry for entry in entries if entry.is_dir() and not entry.name.startswith(".")]
+
+
+def _file_kind(path: Path) -> str:
     name = path.name.lower().removesuffix(".gz")
     if name.endswith(".npz"):
-        return _import_npz(path)
+        return "npz"
     if "idx1" in name:
         raise DatasetError(f"{path}: is an IDX labels file; choose its images file (…-idx3-ubyte) or its folder")
     if "idx3" in name:
-        return _import_idx_file(path)
+        return "idx"
     if _CIFAR_BATCH_NAME.fullmatch(name):
-        return _import_cifar_file(path)
+        return "cifar"
     head = _peek(path)
     if head.startswith(_IDX_IMAGES_MAGIC.to_bytes(4, "big")):
-        return _import_idx_file(path)
+        return "idx"
     if head.startswith(b"PK\x03\x04"):
-        return _import_npz(path)
+        return "npz"
     if head.startswith(b"\x80"):
-        return _import_cifar_file(path)
+        return "cifar"
     raise _unsupported(path, "is not a file format Layerwise recognises")
 
 
@@ -239,7 +299,10 @@ def _digit_names(*labels: np.ndarray) -> list[str]:
     return [str(k) for k in range(max(int(y.max()) for y in labels) + 1)]
 
 
-def _import_idx_directory(path: Path, train_images: Path) -> Dataset:
+def _read_idx_folder(path: Path) -> tuple[Split, Split | None, list[str]]:
+    train_images = _idx_file(path, "train", "images")
+    if train_images is None:
+        raise _unsupported(path, "has no train-images-idx3-ubyte file")
     train_labels = _idx_file(path, "train", "labels")
     if train_labels is None:
         raise DatasetError(f"{path}: has {train_images.name} but no train-labels-idx1-ubyte file beside it")
@@ -250,20 +313,19 @@ def _import_idx_directory(path: Path, train_images: Path) -> Dataset:
         missing = "labels" if test_images else "images"
         raise DatasetError(f"{path}: has {present} but not the matching t10k {missing} file")
     if test_images is None:
-        return Dataset(path.name, x, y, _digit_names(y))
+        return (x, y), None, _digit_names(y)
     x_test, y_test = _read_idx_pair(test_images, test_labels)
     if x_test.shape[1:] != x.shape[1:]:
         raise DatasetError(
             f"{test_images}: images are {format_shape(x_test.shape[2:])} "
             f"but the training images are {format_shape(x.shape[2:])}"
         )
-    names = _digit_names(y, y_test)
-    return Dataset(path.name, x, y, names, test=Dataset(f"{path.name} test", x_test, y_test, names))
+    return (x, y), (x_test, y_test), _digit_names(y, y_test)
 
 
-def _import_idx_file(path: Path) -> Dataset:
+def _read_idx_file(path: Path) -> tuple[Split, None, list[str]]:
     x, y = _read_idx_pair(path, _labels_beside(path))
-    return Dataset(path.name.removesuffix(".gz"), x, y, _digit_names(y))
+    return (x, y), None, _digit_names(y)
 
 
 # --- .npz -------------------------------------------------------------------------------------
@@ -504,7 +566,7 @@ def _class_names(meta: Path | None, labels: list[tuple[Path, np.ndarray]]) -> li
     return names
 
 
-def _import_cifar_directory(path: Path) -> Dataset:
+def _read_cifar_folder(path: Path) -> tuple[Split, Split | None, list[str]]:
     batches = sorted(
         (p for p in path.glob("data_batch_*") if _CIFAR_BATCH_NAME.fullmatch(p.name)),
         key=lambda p: int(p.name.rsplit("_", 1)[1]),
@@ -519,21 +581,26 @@ def _import_cifar_directory(path: Path) -> Dataset:
     names = _class_names(meta if meta.is_file() else None, labelled)
     x = np.concatenate([x for _, x, _ in parts])
     y = np.concatenate([y for _, _, y in parts])
-    test_set = Dataset(f"{path.name} test", test[0], test[1], names) if test else None
-    return Dataset(path.name, x, y, names, test=test_set)
+    return (x, y), test, names
 
 
-def _import_cifar_file(path: Path) -> Dataset:
+def _read_cifar_file(path: Path) -> tuple[Split, None, list[str]]:
     x, y = _read_batch(path)
     meta = path.with_name("batches.meta")
-    return Dataset(path.name, x, y, _class_names(meta if meta.is_file() else None, [(path, y)]))
+    return (x, y), None, _class_names(meta if meta.is_file() else None, [(path, y)])
 
 
 # --- image folders ----------------------------------------------------------------------------
 
 
-def _import_image_folder(path: Path, class_dirs: list[Path]) -> Dataset:
+def _read_image_folder(path: Path) -> tuple[Split, None, list[str]]:
+    # Imported here: train.py needs Pillow for image folders only.
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DatasetError(f"{path}: is an image folder; reading it needs Pillow: pip install pillow") from None
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    class_dirs = _class_dirs(_entries(path))
     classes: list[str] = []
     files: list[Path] = []
     labels: list[int] = []
@@ -555,11 +622,13 @@ def _import_image_folder(path: Path, class_dirs: list[Path]) -> Dataset:
     for i, file in enumerate(files):
         pixels[i] = _decode_image(file, mode, (width, height)).reshape(height, width, channels)
     x = pixels.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
-    return Dataset(path.name, x, np.array(labels, dtype=np.int64), classes)
+    return (x, np.array(labels, dtype=np.int64)), None, classes
 
 
 def _image_header(file: Path) -> tuple[tuple[int, int], bool]:
     """``((width, height), is_greyscale)`` of ``file`` from its header, with the pixel cap checked."""
+    from PIL import Image
+
     try:
         with warnings.catch_warnings():
             # Pillow only warns between the cap and twice the cap; both are refused here.
@@ -576,6 +645,8 @@ def _image_header(file: Path) -> tuple[tuple[int, int], bool]:
 
 def _decode_image(file: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
     """Pixels of ``file`` in ``mode`` ("L" or "RGB") resized to ``size``: uint8 ``(H, W)`` or ``(H, W, 3)``."""
+    from PIL import Image
+
     try:
         with Image.open(file, formats=IMAGE_FORMATS) as image:
             if image.mode.startswith("I;16"):

@@ -7,6 +7,11 @@ trainer does, fuses cross-entropy with a final Softmax or LogSoftmax, penalises 
 kernels with L1/L2, and writes a Layerwise run log. Settings the script does not
 reproduce are refused here, by name, before anything is written.
 
+``train.py --dataset PATH`` reads what Layerwise imports (IDX, ``.npz``, CIFAR-10 batches,
+image folders) with Layerwise's own readers, copied into it from their source in
+:mod:`core.data.importers`, so both read the same arrays from the same files and refuse the
+same hostile ones.
+
 Nothing here imports torch. :func:`core.torch_export.project.train_source` writes every
 value of the :class:`~core.training.trainer.TrainingConfig` and every name from the network
 into the constants as a literal.
@@ -14,13 +19,18 @@ into the constants as a literal.
 
 from __future__ import annotations
 
+import ast
+import functools
 import inspect
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import numpy as np
 
-from core.data import Dataset
+from core import safe_npz, shapes
+from core.data import Dataset, dataset, importers
 from core.layers.torch_writer import TorchExportError
 from core.training import augment
 from core.training.trainer import TrainingConfig
@@ -102,8 +112,69 @@ def render(constants: list[str], network_comment: str) -> str:
         f"# Network: {network_comment}",
     ]
     kernels = "\n\n".join(inspect.getsource(function).rstrip() for function in _IMAGE_KERNELS)
-    body = _TEMPLATE.replace("@CONSTANTS@", "\n".join(constants)).replace("@IMAGE_KERNELS@", kernels)
+    body = (
+        _TEMPLATE.replace("@CONSTANTS@", "\n".join(constants))
+        .replace("@DATASET_READERS@", dataset_readers_source())
+        .replace("@IMAGE_KERNELS@", kernels)
+    )
     return "\n".join(header) + "\n" + body
+
+
+@functools.cache
+def dataset_readers_source() -> str:
+    """Layerwise's dataset readers as ``train.py`` holds them: each definition of :data:`_DATASET_READERS`, as written."""
+    return "\n\n\n".join(_definitions(module, names) for module, names in _DATASET_READERS)
+
+
+def _definitions(module: ModuleType, names: Iterable[str]) -> str:
+    """The top-level statements of ``module`` that define ``names`` (functions, classes, constants), as written there.
+
+    They keep the module's order, a constant keeps the docstring below it, and
+    statements that are neighbours there stay neighbours, blank lines and comments
+    between them included. A name that ``module`` does not define raises ``LookupError``.
+    """
+    source = inspect.getsource(module)
+    lines = source.splitlines()
+    body = ast.parse(source).body
+    wanted = set(names)
+    kept: list[int] = []
+    for index, node in enumerate(body):
+        defined = _defined_names(node)
+        if defined & wanted:
+            kept.append(index)
+            wanted -= defined
+        elif (
+            _is_docstring(node)
+            and kept
+            and kept[-1] == index - 1
+            and isinstance(body[index - 1], (ast.Assign, ast.AnnAssign))
+        ):
+            kept.append(index)
+    if wanted:
+        raise LookupError(f"{module.__name__} does not define {', '.join(sorted(wanted))}")
+    chunks: list[str] = []
+    for position, index in enumerate(kept):
+        node = body[index]
+        if position and kept[position - 1] == index - 1:
+            chunks[-1] += "\n" + "\n".join(lines[body[index - 1].end_lineno : node.end_lineno])
+        else:
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            chunks.append("\n".join(lines[first - 1 : node.end_lineno]))
+    return "\n\n\n".join(chunks)
+
+
+def _defined_names(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, ast.Assign):
+        return {target.id for target in node.targets if isinstance(target, ast.Name)}
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return {node.target.id}
+    return set()
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
 _IMAGE_KERNELS = (
@@ -115,18 +186,59 @@ _IMAGE_KERNELS = (
 )
 """The augmentation's image transforms, written into ``train.py`` from their source here: one place for each."""
 
+_DATASET_READERS: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
+    (shapes, ("Shape", "format_shape")),
+    (safe_npz, ("READ_CHUNK", "read_at_most")),
+    (dataset, ("check_total_size",)),
+    (
+        importers,
+        (
+            # what to read and its limits
+            "SUPPORTED_FORMATS", "MAX_DATA_BYTES", "MAX_BATCH_FILE_BYTES", "MAX_IMAGE_PIXELS", "MAX_CLASSES",
+            "IMAGE_SUFFIXES", "IMAGE_FORMATS", "PIL_ERRORS", "_IDX_IMAGES_MAGIC", "_IDX_LABELS_MAGIC",
+            "_GREY_MODES", "_CIFAR_BATCH_NAME", "Split",
+            # which format a path holds
+            "dataset_kind", "read_dataset", "_unsupported", "_entries", "_class_dirs", "_file_kind",
+            "_open_binary", "_peek",
+            # IDX
+            "_idx_file", "_labels_beside", "_read_idx", "_read_idx_pair", "_digit_names", "_read_idx_folder",
+            "_read_idx_file",
+            # CIFAR-10 python batches, through an unpickler that rebuilds NumPy arrays only
+            "_NUMPY_RECONSTRUCT", "_NdarrayType", "_reconstruct", "_ALLOWED_GLOBALS", "_BatchUnpickler",
+            "PICKLE_ERRORS", "_MEMO_STORES", "_unpickle", "_check_opcodes", "_entry", "_read_batch",
+            "_class_names", "_read_cifar_folder", "_read_cifar_file",
+            # image folders
+            "_read_image_folder", "_image_header", "_decode_image",
+        ),
+    ),
+)  # fmt: skip
+"""Layerwise's dataset readers (:func:`core.data.importers.dataset_kind` and
+:func:`~core.data.importers.read_dataset`) and all they use, written into ``train.py`` from
+their source; there ``DatasetError`` is a class of its own."""
+
 
 _TEMPLATE = r'''
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import json
 import math
 import os
+import pickle
+import pickletools
+import re
+import struct
 import sys
 import time
+import warnings
+import zipfile
+import zlib
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -148,7 +260,14 @@ WRITER = "train.py (layerwise export-pytorch)"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train the network of model.py as `layerwise train` does.")
-    parser.add_argument("--dataset", default=None, help="a .npz file (default: data.npz beside this script)")
+    parser.add_argument(
+        "--dataset",
+        metavar="PATH",
+        default=None,
+        help="what Layerwise imports: a .npz file, an MNIST IDX folder or images file, a CIFAR-10 batch folder or "
+        "file, or a folder with one sub-folder of images per class (needs Pillow) (default: data.npz beside this "
+        "script)",
+    )
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="learning rate")
@@ -206,22 +325,19 @@ def samples(x):
     return np.ascontiguousarray(x)
 
 
-def load_data(path, seed):
-    """Training and validation arrays (validation None without a split) and the class count."""
-    path = Path(path)
-    if path.suffix.lower() != ".npz" or not path.is_file():
-        sys.exit(
-            f"{path}: train.py reads .npz files only (x_train and y_train, optionally x_test and y_test, or x and y); "
-            "for MNIST IDX folders, CIFAR-10 batches or image folders export again with --dataset"
-        )
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    if "class_names" in arrays:  # a project's data.npz: the split as Layerwise made it, labels as indices
-        classes = len(arrays["class_names"])
-        train = (arrays["x_train"], arrays["y_train"].astype(np.int64))
-        if "x_val" not in arrays:
-            return train, None, classes
-        return train, (arrays["x_val"], arrays["y_val"].astype(np.int64)), classes
+def read_npz(path):
+    """The arrays of a .npz archive, by name; no pickles."""
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"{path}: is not a .npz archive (a zip file of .npy arrays, as numpy.savez writes)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+        raise DatasetError(f"{path}: is not a readable .npz file: {exc}") from None
+
+
+def npz_dataset(path, arrays):
+    """Samples, labels as class indices and the class count of a Layerwise-style .npz, as Layerwise imports it."""
     if "x_train" in arrays and "y_train" in arrays:
         x, y = arrays["x_train"], arrays["y_train"]
         values = np.unique(np.concatenate([y.ravel(), arrays["y_test"].ravel()]) if "y_test" in arrays else y)
@@ -230,8 +346,34 @@ def load_data(path, seed):
         values = np.unique(y)
     else:
         sys.exit(f"{path}: needs arrays x_train and y_train (optionally x_test and y_test) or x and y")
-    y = np.searchsorted(values, y.reshape(len(y))).astype(np.int64)
-    x = samples(x)
+    return samples(x), np.searchsorted(values, y.reshape(len(y))).astype(np.int64), len(values)
+
+
+def load_data(path, seed):
+    """Training and validation arrays (validation None without a split) and the class count.
+
+    IDX, CIFAR-10 and image folders are read by Layerwise's own readers (below), .npz files as Layerwise
+    imports them; a bad file ends the script with a message naming it.
+    """
+    path = Path(path)
+    try:
+        kind = dataset_kind(path)
+        if kind == "npz":
+            arrays = read_npz(path)
+        else:  # a test part, where the source has one, stays unseen, as in Layerwise
+            (x, y), _test, class_names = read_dataset(path, kind)
+    except DatasetError as exc:
+        sys.exit(str(exc))
+    if kind != "npz":
+        x, classes = np.ascontiguousarray(x), len(class_names)
+    elif "class_names" in arrays:  # a project's data.npz: the split as Layerwise made it, labels as indices
+        classes = len(arrays["class_names"])
+        train = (arrays["x_train"], arrays["y_train"].astype(np.int64))
+        if "x_val" not in arrays:
+            return train, None, classes
+        return train, (arrays["x_val"], arrays["y_val"].astype(np.int64)), classes
+    else:
+        x, y, classes = npz_dataset(path, arrays)
     if not 0 <= VAL_SPLIT < 1:
         sys.exit(f"the validation share must lie in [0, 1), got {VAL_SPLIT}")
     train, val = ((x, y), None) if VAL_SPLIT == 0 else split(x, y, VAL_SPLIT, seed)
@@ -240,7 +382,17 @@ def load_data(path, seed):
             sys.exit(f"the training subset must be between 1 and {len(train[1])}, got {TRAIN_SUBSET}")
         chosen = np.sort(np.random.default_rng(seed).permutation(len(train[1]))[:TRAIN_SUBSET])
         train = (train[0][chosen], train[1][chosen])
-    return train, val, len(values)
+    return train, val, classes
+
+
+# -- datasets: Layerwise's readers (core/data/importers.py), every file treated as hostile ---------------
+
+
+class DatasetError(Exception):
+    """A dataset that cannot be read; the message starts with the offending file's path."""
+
+
+@DATASET_READERS@
 
 
 # -- augmentation: Layerwise's, draw for draw from the same generator --------------------------------
@@ -423,7 +575,7 @@ def main(argv=None):
         )
     source = Path(args.dataset) if args.dataset else DATA
     if not args.dataset and not DATA.exists():
-        sys.exit("no data.npz beside train.py (export with --dataset): give --dataset FILE.npz")
+        sys.exit("no data.npz beside train.py (export with --dataset): give --dataset PATH")
     train, val, classes = load_data(source, args.seed)
     train_x, train_y = train
     if classes != OUTPUT_SHAPE[0]:

@@ -1,24 +1,30 @@
 """train.py: it compiles for every example, refuses what it does not reproduce, and trains as the engine does.
 
 The generated code is checked without torch; running it needs torch (and torchrun for the
-two-process run) and skips without them. Runs are tiny: the digits set, a few epochs.
+two-process run) and skips without them. Runs are tiny: the digits set, a few epochs, and
+datasets of a few dozen samples written in each format Layerwise imports.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib.util
 import os
 import re
 import shutil
 import subprocess
+import symtable
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 
 import main
+from core.data import DatasetError, import_dataset
 from core.engine.model import Model
 from core.examples import example_names, example_path
 from core.graph.fileformat import load_network
@@ -33,6 +39,9 @@ from core.torch_export.train_script import (
 from core.training.augment import Augmenter, AugmentSettings
 from core.training.run_log import read_run_log
 from core.training.trainer import TrainingConfig
+from tests.core.data.test_import_cifar import NAMES, RunsCommand, batch, dump
+from tests.core.data.test_import_idx import sample_arrays, write_split
+from tests.core.data.test_import_images import save_image
 from tests.core.torch_export.test_project import PAYLOAD, hostile_network
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -51,6 +60,22 @@ def run_script(folder: Path, *args: str, launcher: list[str] | None = None) -> s
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny batches: one thread each is fastest, and fair to two processes
     command = [*(launcher or [sys.executable]), TRAIN_FILE, *args]
     return subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env, timeout=300)
+
+
+def import_train_py(folder: Path) -> ModuleType:
+    """The project's train.py as a module (it imports torch and the project's model.py)."""
+    spec = importlib.util.spec_from_file_location("generated_train_script", folder / TRAIN_FILE)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    saved_model = sys.modules.pop("model", None)
+    try:
+        spec.loader.exec_module(script)
+    finally:
+        sys.modules.pop("model", None)
+        if saved_model is not None:
+            sys.modules["model"] = saved_model
+        sys.path.remove(str(folder.resolve()))
+    return script
 
 
 def printed_epochs(stdout: str) -> list[tuple[int, float, float, float, float]]:
@@ -193,17 +218,7 @@ def test_the_augmentation_is_the_engines_draw_for_draw(tmp_path):
     pytest.importorskip("torch")
     folder = tmp_path / "project"
     write_torch_project(Model(load_network(example_path("digits_cnn"))), folder)
-    spec = importlib.util.spec_from_file_location("generated_train_script", folder / TRAIN_FILE)
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    saved_model = sys.modules.pop("model", None)
-    try:
-        spec.loader.exec_module(script)
-    finally:
-        sys.modules.pop("model", None)
-        if saved_model is not None:
-            sys.modules["model"] = saved_model
-        sys.path.remove(str(folder.resolve()))
+    script = import_train_py(folder)
     data = np.random.default_rng(1).random((40, 1, 8, 8), dtype=np.float32)
     labels = np.arange(40) % 4
     for kinds in ["noise", "shift", "flip", "rotate", "resample", "sample", "noise,shift,flip,rotate,resample,sample"]:
@@ -242,3 +257,183 @@ def test_torchrun_on_two_processes_follows_one_process(tmp_path):
         assert b.train_loss == pytest.approx(a.train_loss, rel=0.1)
         assert b.val_loss == pytest.approx(a.val_loss, rel=0.1)
     assert (folder / "ddp" / "last.safetensors").exists()
+
+
+# -- --dataset: what Layerwise imports, read by Layerwise's readers -----------------------------------------------
+
+
+def idx_folder(root: Path) -> Path:
+    """An MNIST-style folder of 8×8 digits: gzipped training files and a plain t10k split."""
+    folder = root / "mnist"
+    folder.mkdir()
+    write_split(folder, "train", *sample_arrays(count=40, size=(8, 8)), suffix=".gz")
+    write_split(folder, "t10k", *sample_arrays(count=10, size=(8, 8), seed=1))
+    return folder
+
+
+def idx_file(root: Path) -> Path:
+    return idx_folder(root) / "train-images-idx3-ubyte.gz"
+
+
+def cifar_folder(root: Path) -> Path:
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir()
+    for seed, name in enumerate(["data_batch_2", "data_batch_1", "test_batch"]):
+        dump(folder / name, batch(20, seed))
+    dump(folder / "batches.meta", {b"label_names": [n.encode() for n in NAMES]})
+    return folder
+
+
+def cifar_file(root: Path) -> Path:
+    return cifar_folder(root) / "data_batch_1"
+
+
+def image_folder(root: Path) -> Path:
+    """Ten classes of 8×8 greyscale images in three formats, two of other sizes (resized)."""
+    folder = root / "images"
+    for k in range(10):
+        for i, suffix in enumerate([".png", ".bmp", ".png", ".jpg"]):
+            save_image(folder / f"class_{k}" / f"{i}{suffix}", size=(8, 8), value=(25 * k + 7 * i) % 256)
+    save_image(folder / "class_3" / "large.png", size=(12, 10), value=90)
+    save_image(folder / "class_5" / "tiny.jpg", size=(4, 4), value=200)
+    return folder
+
+
+DATASETS: dict[str, Callable[[Path], Path]] = {
+    "idx folder": idx_folder,
+    "idx images file": idx_file,
+    "cifar folder": cifar_folder,
+    "cifar batch file": cifar_file,
+    "image folder": image_folder,
+}
+
+
+def global_names(table: symtable.SymbolTable) -> Iterator[str]:
+    """The module-level names every function and class inside ``table`` reads."""
+    for child in table.get_children():
+        yield from (symbol.get_name() for symbol in child.get_symbols() if symbol.is_global())
+        yield from global_names(child)
+
+
+def test_train_py_defines_every_name_its_dataset_readers_use_and_imports_nothing_of_layerwise():
+    source = train_source(Model(load_network(example_path("digits_cnn"))), TrainingSetup())
+    table = symtable.symtable(source, TRAIN_FILE, "exec")
+    defined = {symbol.get_name() for symbol in table.get_symbols() if symbol.is_assigned() or symbol.is_imported()}
+    assert {"dataset_kind", "read_dataset", "DatasetError", "_BatchUnpickler", "MAX_DATA_BYTES"} <= defined
+    assert not set(global_names(table)) - defined - set(dir(builtins))
+    tree = ast.parse(source)
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name.split(".")[0] in ("core", "gui", "cli", "main")}
+    # Pillow is imported by the image-folder reader only, when it reads one.
+    top_level = {
+        alias.name for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names
+    }
+    assert "PIL" in imported and "Image" not in top_level and "PIL" not in top_level
+
+
+@pytest.fixture(scope="module")
+def script(tmp_path_factory):
+    """The train.py of a digits_cnn project without data, imported."""
+    pytest.importorskip("torch")
+    folder = tmp_path_factory.mktemp("script") / "project"
+    write_torch_project(Model(load_network(example_path("digits_cnn"))), folder)
+    return import_train_py(folder)
+
+
+@pytest.mark.parametrize("layout", list(DATASETS))
+def test_train_py_reads_the_arrays_layerwise_imports(tmp_path, script, layout):
+    path = DATASETS[layout](tmp_path)
+    expected = import_dataset(path)
+    (x, y), test, class_names = script.read_dataset(path, script.dataset_kind(path))
+    assert x.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_array_equal(x, expected.x)
+    np.testing.assert_array_equal(y, expected.y)
+    assert class_names == expected.class_names
+    assert (test is None) == (expected.test is None)
+    if test is not None:
+        np.testing.assert_array_equal(test[0], expected.test.x)
+        np.testing.assert_array_equal(test[1], expected.test.y)
+    # Then split for validation as `layerwise train` splits the training part.
+    (train_x, train_y), (val_x, val_y), classes = script.load_data(path, 3)
+    engine_train, engine_val = expected.split(script.VAL_SPLIT, 3)
+    for ours, theirs in [(train_x, engine_train.x), (train_y, engine_train.y), (val_x, engine_val.x), (val_y, engine_val.y)]:  # fmt: skip
+        np.testing.assert_array_equal(ours, theirs)
+    assert classes == len(expected.class_names) and train_x.flags.c_contiguous
+
+
+@pytest.mark.parametrize(
+    ("layout", "network"), [("idx folder", "digits_cnn"), ("cifar folder", "cifar_cnn"), ("image folder", "digits_cnn")]
+)
+def test_one_epoch_on_a_dataset_follows_layerwise_train(tmp_path, layout, network):
+    pytest.importorskip("torch")
+    path = DATASETS[layout](tmp_path)
+    flags = ["--epochs", "1", "--batch-size", "16", "--no-dropout"]
+    engine_log = tmp_path / "engine.jsonl"
+    assert main.main(["train", network, "--dataset", str(path), *flags, "--log", str(engine_log)]) == 0
+    folder = tmp_path / "project"
+    assert main.main(["export-pytorch", network, "-o", str(folder), *flags]) == 0
+    result = run_script(folder, "--dataset", str(path), "--device", "cpu", "--log", "run.jsonl")
+    assert result.returncode == 0, result.stderr
+    engine, ours = read_run_log(engine_log), read_run_log(folder / "run.jsonl")
+    assert (ours[0].train_samples, ours[0].val_samples) == (engine[0].train_samples, engine[0].val_samples)
+    assert ours[0].dataset == path.name and ours[-1].reason == "completed"
+    # The same samples in the same batches from the same weights: the same losses, to float32 rounding.
+    mine, theirs = (next(e for e in events if type(e).__name__ == "EpochEnded") for events in (ours, engine))
+    assert mine.train_loss == pytest.approx(theirs.train_loss, rel=1e-3)
+    assert mine.val_loss == pytest.approx(theirs.val_loss, rel=1e-3)
+
+
+def truncated_idx(root: Path) -> tuple[Path, Path]:
+    """An IDX folder whose images file ends 10 bytes early: (the folder, the damaged file)."""
+    folder = idx_folder(root)
+    images = folder / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-10])
+    return folder, images
+
+
+def hostile_cifar(root: Path) -> tuple[Path, Path]:
+    """A batch file whose pickle would run a command: (the file, the file)."""
+    (root / "cifar").mkdir()
+    content = batch(4, 0)
+    content[b"labels"] = RunsCommand(root / "PWNED")
+    path = dump(root / "cifar" / "data_batch_1", content)
+    return path, path
+
+
+def truncated_image(root: Path) -> tuple[Path, Path]:
+    """An image folder with a PNG cut short: (the folder, the PNG)."""
+    folder = image_folder(root)
+    cut = save_image(folder / "class_2" / "0.png", size=(64, 64), value=3)
+    cut.write_bytes(cut.read_bytes()[:60])
+    return folder, cut
+
+
+@pytest.mark.parametrize("damaged", [truncated_idx, hostile_cifar, truncated_image])
+def test_a_damaged_file_ends_train_py_with_the_importers_message(tmp_path, damaged):
+    pytest.importorskip("torch")
+    path, bad_file = damaged(tmp_path)
+    with pytest.raises(DatasetError) as info:
+        import_dataset(path)
+    assert str(info.value).startswith(f"{bad_file}: ")
+    folder = tmp_path / "project"
+    write_torch_project(Model(load_network(example_path("digits_cnn"))), folder)
+    result = run_script(folder, "--dataset", str(path), "--epochs", "1", "--device", "cpu")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == str(info.value)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_pillow_is_needed_for_image_folders_only(tmp_path):
+    pytest.importorskip("torch")
+    folder = tmp_path / "project"
+    write_torch_project(Model(load_network(example_path("digits_cnn"))), folder)
+    # A PIL package beside train.py that cannot be imported stands for a Python without Pillow.
+    (folder / "PIL").mkdir()
+    (folder / "PIL" / "__init__.py").write_text("raise ImportError('No module named PIL')\n")
+    images = image_folder(tmp_path)
+    result = run_script(folder, "--dataset", str(images), "--epochs", "1", "--device", "cpu")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"{images}: is an image folder; reading it needs Pillow: pip install pillow"
+    result = run_script(folder, "--dataset", str(idx_folder(tmp_path)), "--epochs", "1", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
