@@ -37,8 +37,10 @@ import numpy as np
 from core.data import Dataset
 from core.examples import example_path
 from core.graph.fileformat import load_network, network_to_dict
+from core.session.engines import NUMPY, EngineChoice
+from core.session.job import TrainingJob, TrainingRequest
+from core.training.controls import Stop
 from core.training.events import BatchEnded
-from core.training.remote import TrainingJob, TrainingRequest
 from core.training.trainer import TrainingConfig
 
 TICK_MS = 5
@@ -71,7 +73,7 @@ def headless_samples_per_second(seconds: float, queue: multiprocessing.Queue) ->
             else:
                 samples += BATCH
             if now - first >= seconds:
-                job.trainer.stop()
+                job.trainer.control(Stop())
     queue.put(samples / (time.perf_counter() - first))
 
 
@@ -85,7 +87,7 @@ def measure_headless(seconds: float) -> float:
     return result
 
 
-def measure_app(seconds: float, worker: str) -> dict[str, float]:
+def measure_app(seconds: float, worker: str, engine: EngineChoice = NUMPY) -> dict[str, float]:
     from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -97,6 +99,8 @@ def measure_app(seconds: float, worker: str) -> dict[str, float]:
     window.open_network(example_path("cifar_cnn"))
     window.show()
     panel, plots = window.training_panel, window.curves_panel.plots
+    if not panel.engine.select(engine):
+        raise SystemExit(f"the engine {engine.label} is not offered here")
     panel.chooser.add_imported(random_cifar(), Path("random-cifar.npz"))
     panel.form.set_values(
         {

@@ -13,6 +13,8 @@ from core.data import Dataset, builtin_names, load_dataset
 from core.engine.model import Model
 from core.engine.optimizers import OPTIMIZERS
 from core.errors import LayerwiseError
+from core.session.engines import ENGINE_KINDS, NUMPY, EngineChoice, make_engine
+from core.torch_engine.engine import INSTALL_HINT
 from core.training.augment import AugmentSettings, parse_kinds
 from core.training.events import (
     BatchEnded,
@@ -49,6 +51,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="write every event as JSON lines, a run log the app can follow (File > Open Run Log)",
     )
     train.add_argument("--name", metavar="NAME", help="the run's name, written in the log's first line")
+    train.add_argument(
+        "--engine",
+        choices=ENGINE_KINDS,
+        default="numpy",
+        help=f"numpy: the built-in engine (default); torch: PyTorch, which must be installed ({INSTALL_HINT})",
+    )
+    train.add_argument("--device", metavar="D", help="with --engine torch: cpu (default), cuda, cuda:N or mps")
     train.set_defaults(handler=run)
 
 
@@ -130,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     if args.weights:
         model.load_weights(args.weights)
     train, val, test = training_datasets(args, model)
-    trainer = Trainer(document, train, val, config, model=model)
+    trainer = Trainer(document, train, val, config, engine=make_engine(engine_choice(args), model, config))
     log = open(args.log, "w", encoding="utf-8") if args.log else None  # noqa: SIM115 (closed below)
     try:
         writer = RunLogWriter(log, run=args.name) if log else None
@@ -145,6 +154,21 @@ def run(args: argparse.Namespace) -> int:
         model.save_weights(args.save)
         print(f"weights ({finished.restored}) saved to {args.save}")
     return EXIT_OK if finished.reason in ("completed", "early_stopped", "stopped") else EXIT_FAILED
+
+
+def engine_choice(args: argparse.Namespace) -> EngineChoice:
+    """The engine ``--engine`` and ``--device`` name.
+
+    Raises
+    ------
+    LayerwiseError
+        For ``--device`` without ``--engine torch``.
+    """
+    if args.engine != "torch":
+        if args.device is not None:
+            raise LayerwiseError(f"--device {args.device} needs --engine torch (the NumPy engine runs on the CPU)")
+        return NUMPY
+    return EngineChoice("torch", args.device or "cpu")
 
 
 def _consume(trainer: Trainer, printer: ProgressPrinter, log: RunLogWriter | None) -> TrainingFinished:
@@ -192,6 +216,7 @@ class ProgressPrinter:
         self._print(
             f"Training {event.network} on {event.dataset}: {event.train_samples:,} training{val} samples, "
             f"{event.parameters:,} parameters, {event.batches_per_epoch} batches per epoch"
+            + (f", engine: {event.settings['engine']}" if event.settings.get("engine") else "")
         )
 
     def _on_BatchEnded(self, event: BatchEnded) -> None:

@@ -199,6 +199,7 @@ class MainWindow(QMainWindow):
         self.training_panel.weights_trained.connect(lambda _state: self.inside_panel.weights_changed())
         self.training_panel.chooser.dataset_changed.connect(self.inside_panel.dataset_changed)
         self.training_panel.current_run_changed.connect(self.inside_panel.set_run)
+        self.inside_panel.activations.engine_provider = self.training_panel.engine.choice
         self.training_panel.run_updated.connect(self.inside_panel.run_updated)
         self.training_panel.message.connect(
             lambda text, error: self.statusBar().showMessage(text, 20000 if error else 8000)

@@ -368,7 +368,7 @@ def readme_source(model: Model, setup: TrainingSetup | None = None) -> str:
     data_note = (
         f"`python train.py` trains on `{DATA_FILE}`"
         if setup.data is not None
-        else f"This project was exported without data: give `--dataset FILE.npz` (or export again with `--dataset`, which writes `{DATA_FILE}`)"
+        else f"This project was exported without data: give `--dataset PATH` (a .npz file, an MNIST IDX folder, CIFAR-10 batches or an image folder), or export again with `--dataset`, which writes `{DATA_FILE}`"
     )
     return f"""# A Layerwise network in PyTorch
 
@@ -408,14 +408,17 @@ seeded as Layerwise's trainer, and reproduces its optimiser, loss, L1/L2 penalti
 validation and early stopping.
 
 ```sh
-python train.py [--dataset FILE.npz] [--epochs N] [--batch-size B] [--lr RATE] [--seed S]
+python train.py [--dataset PATH] [--epochs N] [--batch-size B] [--lr RATE] [--seed S]
                 [--device cpu|cuda|mps] [--log RUN.jsonl] [--name NAME] [--out DIR]
 ```
 
-- `--dataset FILE.npz`: arrays `x_train`, `y_train` (optionally `x_test`, `y_test`) or `x`, `y`,
-  split for validation as Layerwise splits (the share and seed the project was exported with; the
-  seed from `--seed`). MNIST IDX folders, CIFAR-10 batches and image folders are not read here:
-  import them in Layerwise and export with `--dataset`.
+- `--dataset PATH`: what Layerwise imports, read by Layerwise's own readers (copied into `train.py`):
+  a `.npz` file with arrays `x_train`, `y_train` (optionally `x_test`, `y_test`) or `x`, `y`; an MNIST
+  IDX folder (`train-images-idx3-ubyte` and `train-labels-idx1-ubyte`, each optionally `.gz`) or one
+  IDX images file; a CIFAR-10 python folder (`data_batch_1` …) or one batch file; a folder with one
+  sub-folder of images per class (needs Pillow: `pip install pillow`). Its training part is split for
+  validation as Layerwise splits (the share and seed the project was exported with; the seed from
+  `--seed`); a test part is left unused.
 - `--log RUN.jsonl`: a Layerwise run log; File → Open Run Log… in Layerwise shows its curves, live.
 - `--out DIR`: `last.safetensors` (after every epoch) and `best.safetensors` (the best epoch by the
   monitored validation metric), `state_dict`s that `model.load_state_dict` takes.

@@ -84,12 +84,15 @@ def format_setting(name: str, value: Any) -> str:
         return f"early stop (patience {value})" if value else "no early stop"
     if name == "batch_size":
         return f"batch {value}"
+    if name == "engine":
+        return str(value)
     if isinstance(value, float):
         return f"{name.replace('_', ' ')} = {value:g}"
     return f"{name.replace('_', ' ')} = {value}"
 
 
 DESCRIBED_SETTINGS = (
+    "engine",
     "dataset",
     "dropout",
     "l1",

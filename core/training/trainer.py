@@ -8,8 +8,6 @@ take effect before the next batch, each reported as a :class:`SettingChanged` ev
 from __future__ import annotations
 
 import dataclasses
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.introspection import activation_percentiles
 from core.data.dataset import Dataset
 from core.engine.losses import LOSSES
 from core.engine.model import Model
-from core.engine.optimizers import OPTIMIZERS, make_optimizer
+from core.engine.optimizers import OPTIMIZERS
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument
 from core.shapes import format_shape
 from core.training.augment import Augmenter, AugmentSettings
+from core.training.controls import Control, ControlError, LiveSettings, RunControls
 from core.training.early_stopping import EarlyStopping
 from core.training.events import (
     ActivationsMeasured,
@@ -40,8 +38,22 @@ from core.training.events import (
     TrainingStarted,
 )
 from core.training.memory_check import check_training_memory
+from core.training.step_engine import (
+    EVAL_BATCH,
+    NumpyEngine,
+    StepEngine,
+    add_regularization_gradient,
+    regularization_penalty,
+)
 
-EVAL_BATCH = 512
+__all__ = [
+    "EVAL_BATCH",
+    "Trainer",
+    "TrainingConfig",
+    "TrainingError",
+    "add_regularization_gradient",
+    "regularization_penalty",
+]
 PROBE_PERCENTILES = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
 
 
@@ -110,26 +122,12 @@ class TrainingConfig:
         return data
 
 
-def regularization_penalty(weights: np.ndarray, l1: float, l2: float) -> float:
-    """``l1·Σ|w| + l2·Σw²`` over the regularised weights (kernels, not biases)."""
-    penalty = 0.0
-    if l1:
-        penalty += l1 * float(np.abs(weights).sum())
-    if l2:
-        penalty += l2 * float(np.dot(weights, weights))
-    return penalty
-
-
-def add_regularization_gradient(weights: np.ndarray, grads: np.ndarray, l1: float, l2: float) -> None:
-    """``grads += l1·sign(w) + 2·l2·w`` in place."""
-    if l1:
-        grads += weights.dtype.type(l1) * np.sign(weights)
-    if l2:
-        grads += weights.dtype.type(2 * l2) * weights
-
-
 class Trainer:
     """Trains ``model`` (or a fresh one built from ``document``) on ``train``, validating on ``val``.
+
+    The trainer decides everything a run does — batch order, augmentation, live
+    settings, pause and stop, early stopping, divergence — and emits the events; the
+    arithmetic is ``engine``'s (the NumPy engine on ``model`` unless another is given).
 
     Raises
     ------
@@ -146,9 +144,12 @@ class Trainer:
         config: TrainingConfig,
         *,
         model: Model | None = None,
+        engine: StepEngine | None = None,
     ) -> None:
         config.validate()
         self.document, self.train, self.val, self.config = document, train, val, config
+        if engine is not None:
+            model = engine.model
         if model is None:
             check_training_memory(document, config.batch_size, config.optimizer, EVAL_BATCH)
         self.model = model or Model(document, seed=config.seed)
@@ -157,11 +158,12 @@ class Trainer:
             self._check_data_fits(val, "validation")
         if config.early_stopping and (val is None or len(val) == 0):
             raise TrainingError("early stopping needs validation data; set a validation split above 0")
+        self.engine: StepEngine = engine or NumpyEngine(
+            self.model, config.optimizer, config.loss, momentum=config.momentum, nesterov=config.nesterov
+        )
         self.augmenter = Augmenter(config.augment)
-        self._changes: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self._running = threading.Event()
-        self._running.set()
-        self._stop = threading.Event()
+        self.controls = RunControls()
+        self.live = LiveSettings(config.dropout, config.l1, config.l2, config.learning_rate, config.augment.kinds)
 
     def _check_data_fits(self, data: Dataset, role: str) -> None:
         model = self.model
@@ -181,59 +183,25 @@ class Trainer:
                 f"{role} data {data.name!r} has {data.num_classes} classes; set the last Dense layer's units to {data.num_classes}"
             )
 
-    # -- controls (any thread) -----------------------------------------------------------
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()
-
-    def set_dropout(self, enabled: bool) -> None:
-        self._changes.put(("dropout", bool(enabled)))
-
-    def set_l1(self, strength: float) -> None:
-        self._changes.put(("l1", float(strength)))
-
-    def set_l2(self, strength: float) -> None:
-        self._changes.put(("l2", float(strength)))
-
-    def set_learning_rate(self, rate: float) -> None:
-        self._changes.put(("learning_rate", float(rate)))
-
-    def set_augmentation(self, kinds: frozenset[str] | set[str]) -> None:
-        self._changes.put(("augment", frozenset(kinds)))
+    def control(self, control: Control) -> None:
+        """Pause, resume or stop at once; change a live setting before the next batch (any thread)."""
+        self.controls.send(control)
 
     # -- the loop ----------------------------------------------------------------------
 
     def _apply_changes(self, epoch: int, batch: int) -> Iterator[SettingChanged]:
-        while True:
+        for change in self.controls.pending():
             try:
-                name, value = self._changes.get_nowait()
-            except queue.Empty:
-                return
-            if name == "augment":
-                old = sorted(self.augmenter.settings.kinds)
-                try:
-                    self.augmenter.settings = dataclasses.replace(self.augmenter.settings, kinds=value)
-                except (LayerwiseError, ValueError) as exc:
-                    raise TrainingError(str(exc)) from None
-                self._fit_augmenter()
-                new: Any = sorted(value)
-            elif name == "dropout":
-                old, new = self.model.dropout_enabled, value
-                self.model.dropout_enabled = value
-            else:
-                if not (np.isfinite(value) and (value > 0 if name == "learning_rate" else value >= 0)):
-                    raise TrainingError(f"{name} must be {'> 0' if name == 'learning_rate' else '≥ 0'}, got {value!r}")
-                old, new = getattr(self, f"_{name}"), value
-                setattr(self, f"_{name}", value)
+                old, new = self.live.apply(change)
+                if change.setting == "augment":
+                    self.augmenter.settings = dataclasses.replace(self.augmenter.settings, kinds=self.live.augment)
+                    self._fit_augmenter()
+            except (ControlError, ValueError) as exc:
+                raise TrainingError(str(exc)) from None
+            if change.setting == "dropout":
+                self.engine.set_dropout(self.live.dropout)
             if old != new:
-                yield SettingChanged(epoch, batch, name, old, new)
+                yield SettingChanged(epoch, batch, change.setting, old, new)
 
     def _fit_augmenter(self) -> None:
         """Fit the per-class Gaussians the first time "sample" is switched on (costly on big data)."""
@@ -242,57 +210,42 @@ class Trainer:
 
     def evaluate(self, data: Dataset) -> tuple[float, float]:
         """Data loss and accuracy over ``data`` in inference mode."""
-        loss_fn = LOSSES[self.config.loss]
-        total_loss, correct = 0.0, 0
-        for start in range(0, len(data), EVAL_BATCH):
-            x, y = data.x[start : start + EVAL_BATCH], data.y[start : start + EVAL_BATCH]
-            scores = self._scores(x, training=False)
-            loss, _ = loss_fn(scores, y)
-            total_loss += loss * len(y)
-            correct += int((scores.argmax(axis=1) == y).sum())
-        return total_loss / len(data), correct / len(data)
-
-    def _scores(self, x: np.ndarray, training: bool) -> np.ndarray:
-        # Cross-entropy is fused with a final Softmax, so it reads the logits.
-        if self.config.loss == "cross_entropy":
-            return self.model.forward_logits(x, training)
-        return self.model.forward(x, training)
+        return self.engine.evaluate(data)
 
     def run(self) -> Iterator[TrainingEvent]:
-        """Train, yielding events; the last one is always :class:`TrainingFinished`."""
+        """Train, yielding events; the last one is always :class:`TrainingFinished`.
+
+        The engine's weights are in :attr:`model` once the last event is out.
+        """
         try:
             yield from self._run()
         except LayerwiseError as exc:
             yield TrainingFinished("failed", str(exc), 0, None, None, "last")
         except Exception as exc:  # noqa: BLE001 — an engine bug must reach the user as a message, not kill the app
             yield TrainingFinished("failed", f"training failed: {type(exc).__name__}: {exc}", 0, None, None, "last")
+        finally:
+            self.engine.sync()
 
     def _run(self) -> Iterator[TrainingEvent]:
-        config, model, train = self.config, self.model, self.train
+        config, engine, train, live, controls = self.config, self.engine, self.train, self.live, self.controls
         rng = np.random.default_rng(config.seed)
-        model.reseed(config.seed)
-        model.dropout_enabled = config.dropout
-        self._l1, self._l2, self._learning_rate = config.l1, config.l2, config.learning_rate
-        optimizer = make_optimizer(config.optimizer, momentum=config.momentum, nesterov=config.nesterov)
-        loss_fn = LOSSES[config.loss]
+        engine.begin(config.seed, live.dropout)
         self._fit_augmenter()
         early = (
             EarlyStopping(config.early_stopping, config.monitor, config.min_delta) if config.early_stopping else None
         )
         best_state: dict[str, np.ndarray] | None = None
-        last_good = model.state_dict()
         batches = -(-len(train) // config.batch_size)
-        regularized = slice(0, model.regularized_size)
         started = time.perf_counter()
         yield TrainingStarted(
             self.document.name,
             train.name,
             len(train),
             len(self.val) if self.val else 0,
-            model.parameter_count,
+            self.model.parameter_count,
             config.epochs,
             batches,
-            config.to_json(),
+            {**config.to_json(), "engine": engine.description},
         )
         probe_every = max(1, batches // config.probes_per_epoch)
         yield from self._probe(0, 0, batches)
@@ -304,47 +257,35 @@ class Trainer:
             seen = 0
             for batch in range(1, batches + 1):
                 yield from self._apply_changes(epoch, batch)
-                if not self._running.is_set():
+                if controls.paused:
                     yield TrainingPaused(epoch, batch)
-                    self._running.wait()
-                    if not self._stop.is_set():
+                    controls.wait_while_paused()
+                    if not controls.stop_requested:
                         yield TrainingResumed(epoch, batch)
                     yield from self._apply_changes(epoch, batch)
-                if self._stop.is_set():
+                if controls.stop_requested:
                     yield self._finish("stopped", f"stopped by the user in epoch {epoch}", epoch - 1, early, best_state)
                     return
                 index = order[(batch - 1) * config.batch_size : batch * config.batch_size]
                 x, y = self.augmenter.apply(train.x[index], train.y[index], rng)
-                # Overflow is caught just below as a non-finite loss; no warning needed.
-                with np.errstate(over="ignore", invalid="ignore"):
-                    scores = self._scores(x, training=True)
-                    data_loss, grad = loss_fn(scores, y)
-                weights = model.params[regularized]
-                penalty = regularization_penalty(weights, self._l1, self._l2)
-                if not np.isfinite(data_loss + penalty):
-                    model.load_state_dict(last_good)
+                step = engine.train_step(x, y, live.l1, live.l2, live.learning_rate)
+                if not step.finite:
                     message = (
-                        f"the loss became {data_loss + penalty} in epoch {epoch}, batch {batch}; training stopped and the "
-                        f"weights from before that step are restored (try a learning rate below {self._learning_rate:g})"
+                        f"the loss became {step.loss} in epoch {epoch}, batch {batch}; training stopped and the "
+                        f"weights from before that step are restored (try a learning rate below {live.learning_rate:g})"
                     )
                     yield TrainingFinished("diverged", message, epoch - 1, *self._best(early), "last_good")
                     return
-                model.backward(grad, from_logits=config.loss == "cross_entropy", input_grad=False)
-                add_regularization_gradient(weights, model.grads[regularized], self._l1, self._l2)
-                last_good = self._snapshot(last_good)
-                optimizer.step(model.params, model.grads, self._learning_rate)
-                correct = int((scores.argmax(axis=1) == y).sum())
-                sums += (data_loss + penalty, data_loss, penalty, 0)
-                sums[3] += correct
+                sums += (step.loss, step.data_loss, step.penalty, step.correct)
                 seen += len(y)
                 yield BatchEnded(
                     epoch,
                     batch,
                     batches,
-                    data_loss + penalty,
-                    data_loss,
-                    penalty,
-                    correct / len(y),
+                    step.loss,
+                    step.data_loss,
+                    step.penalty,
+                    step.correct / len(y),
                     time.perf_counter() - started,
                 )
                 if batch % probe_every == 0 or batch == batches:
@@ -361,14 +302,14 @@ class Trainer:
                 float(sums[3] / seen),
                 val_loss,
                 val_accuracy,
-                self._learning_rate,
+                live.learning_rate,
                 time.perf_counter() - epoch_start,
             )
             if early is not None:
                 value = val_loss if config.monitor == "val_loss" else val_accuracy
                 decision = early.update(epoch, float(value))  # type: ignore[arg-type]
                 if decision.improved:
-                    best_state = model.state_dict()
+                    best_state = engine.state_dict()
                 yield EarlyStopChecked(
                     epoch,
                     config.monitor,
@@ -400,25 +341,13 @@ class Trainer:
         if not count:
             return
         source = self.val if self.val is not None and len(self.val) else self.train
-        model = self.model
-        layers = [node for node in model.order if node is not model.input_node]
-        values = activation_percentiles(model, source.x[:count], [node.id for node in layers], PROBE_PERCENTILES)
         yield ActivationsMeasured(
             epoch,
             batch,
             epoch - 1 + batch / batches if epoch else 0.0,
             PROBE_PERCENTILES,
-            {node.name: [float(v) for v in values[node.id]] for node in layers},
+            self.engine.activation_percentiles(source.x[:count], PROBE_PERCENTILES),
         )
-
-    def _snapshot(self, previous: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Copy the current weights into ``previous``'s arrays (no allocation per step)."""
-        state = self.model
-        for entry in state.entries:
-            np.copyto(previous[entry.key], state.params[entry.start : entry.stop].reshape(entry.shape))
-        for key, buffer in state.buffers.items():
-            np.copyto(previous[key], buffer)
-        return previous
 
     @staticmethod
     def _best(early: EarlyStopping | None) -> tuple[int | None, float | None]:
@@ -434,7 +363,7 @@ class Trainer:
     ) -> TrainingFinished:
         restored = "last"
         if early is not None and best_state is not None and self.config.restore_best:
-            self.model.load_state_dict(best_state)
+            self.engine.load_state_dict(best_state)
             restored = "best"
             message += f"; the weights of epoch {early.best_epoch} are restored"
         return TrainingFinished(reason, message, epochs_run, *self._best(early), restored)  # type: ignore[arg-type]

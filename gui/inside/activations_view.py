@@ -29,9 +29,11 @@ from core.errors import LayerwiseError
 from core.graph.batchnorm_variant import with_batchnorm
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import network_to_dict
+from core.session.engines import NUMPY, EngineChoice
+from core.session.job import RunOutcome, TrainingRequest
+from core.training.controls import Stop
 from core.training.events import ActivationsMeasured, BatchEnded, TrainingFinished
 from core.training.history import RunHistory
-from core.training.remote import RunOutcome, TrainingRequest
 from core.training.trainer import TrainingConfig
 from gui.inside.model_host import shielded
 from gui.widgets.plots import chart, style_chart
@@ -269,6 +271,8 @@ class ActivationsView(QWidget):
         super().__init__(parent)
         self.document: NetworkDocument | None = None
         self.dataset_provider: DatasetProvider = lambda: None
+        self.engine_provider: Callable[[], EngineChoice] = lambda: NUMPY
+        """The engine comparisons train with (the Training dock's choice, in the app)."""
         self.layer: str | None = None
         self.history: RunHistory | None = None
         self.comparison: dict[str, RunHistory] = {}
@@ -438,7 +442,7 @@ class ActivationsView(QWidget):
         train, val = self._data
         config = TrainingConfig(epochs=self.epochs.value(), **COMPARE_CONFIG)
         self.status.setText(f"Training {dict(VARIANTS)[key].lower()}…")
-        self.worker.start(TrainingRequest(network, train, val, config))
+        self.worker.start(TrainingRequest(network, train, val, config, engine=self.engine_provider()))
 
     @shielded
     def _events(self, events: list) -> None:
@@ -471,7 +475,7 @@ class ActivationsView(QWidget):
     def stop_comparison(self) -> None:
         self._queue.clear()
         if self.worker.running:
-            self.worker.control("stop")
+            self.worker.control(Stop())
             self.status.setText("Stopping…")
 
     def _finish_comparison(self) -> None:

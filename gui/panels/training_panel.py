@@ -1,7 +1,9 @@
-"""The Training dock: choose data, set up a run, start it, steer it while it runs.
+"""The Training dock: choose data and engine, set up a run, start it, steer it while it runs.
 
-The panel owns the :class:`~gui.workers.training_worker.TrainingWorker`, the list of
-runs and the current run's history; the curves dock only draws them.
+The runs, the current run and its worker belong to a
+:class:`~core.session.session.TrainingSession`; the panel builds requests from its
+widgets, sends typed controls, and shows what the session reports. The curves dock
+only draws the runs.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import network_to_dict
 from core.graph.validation import check_graph, validate
-from core.torch_export.train_script import TrainingData, TrainingSetup
+from core.session.job import RunOutcome, TrainingRequest
+from core.torch_export.train_script import TrainingSetup
 from core.training.augment import Augmenter, AugmentSettings
+from core.training.controls import Pause, Resume, Stop, live_setting
 from core.training.events import (
     BatchEnded,
     EpochEnded,
@@ -45,14 +49,14 @@ from core.training.events import (
     TrainingResumed,
     TrainingStarted,
 )
-from core.training.history import RunHistory, describe_difference, format_setting
-from core.training.remote import RunOutcome, TrainingRequest
+from core.training.history import RunHistory, format_setting
 from core.training.run_log import RunLogError
 from gui.dialogs.dataset_import import DatasetImportDialog
 from gui.panels.run_log_follower import RunLogFollower
 from gui.panels.training_curves import TrainingCurvesPanel
 from gui.panels.training_settings import TrainingSettingsForm
 from gui.widgets.dataset_preview import DatasetPreview
+from gui.widgets.engine_chooser import EngineChooser
 from gui.widgets.sample_grid import SampleGrid
 from gui.workers.training_worker import TrainingWorker, WorkerMode
 
@@ -230,10 +234,7 @@ class TrainingPanel(QWidget):
         self.document: NetworkDocument | None = None
         self.weights_provider: Callable[[], dict[str, np.ndarray] | None] = lambda: None
         """Returns the network's current weights (``"layer/param"`` keys), or ``None`` when untrained."""
-        self.runs: list[RunHistory] = []
-        self.current: RunHistory | None = None
         self._val: Dataset | None = None
-        self._run_counter = 0
         self._dirty = False
         self._started_at = 0.0
         self._progress_shown_at = 0.0
@@ -244,12 +245,14 @@ class TrainingPanel(QWidget):
 
         self.curves.run_list.changed.connect(self._drop_removed_logs)
         self.worker = TrainingWorker(worker_mode, self)
+        self.session = self.worker.session
         self.worker.events_arrived.connect(self._on_events)
         self.worker.outcome_arrived.connect(self._on_outcome)
         self.worker.start_failed.connect(self._on_failure)
         self.worker.idle.connect(lambda: self._set_running(False))
 
         self.chooser = DatasetChooser()
+        self.engine = EngineChooser()
         self.form = TrainingSettingsForm()
         self.form.live_setting_changed.connect(self._live_setting)
         self.augment_preview = SampleGrid()
@@ -285,6 +288,7 @@ class TrainingPanel(QWidget):
             buttons.addWidget(button)
         controls = QGroupBox("Training")
         controls_layout = QVBoxLayout(controls)
+        controls_layout.addWidget(self.engine)
         controls_layout.addLayout(buttons)
         controls_layout.addWidget(self.progress)
         controls_layout.addWidget(self.status)
@@ -312,6 +316,22 @@ class TrainingPanel(QWidget):
         self._set_running(False)
         self._show_weights()
 
+    # -- the session's runs -------------------------------------------------------------
+
+    @property
+    def runs(self) -> list[RunHistory]:
+        """Every run shown and compared (the session's list, changed in place)."""
+        return self.session.runs
+
+    @property
+    def current(self) -> RunHistory | None:
+        """The run drawn in full."""
+        return self.session.current
+
+    @current.setter
+    def current(self, run: RunHistory | None) -> None:
+        self.session.current = run
+
     # -- the network -------------------------------------------------------------------
 
     def set_document(self, document: NetworkDocument) -> None:
@@ -320,9 +340,7 @@ class TrainingPanel(QWidget):
         Runs of the previous network go; runs read from logs stay.
         """
         self.document = document
-        self.runs[:] = [run for run in self.runs if run.source]
-        self.current = None
-        self._run_counter = 0
+        self.session.forget_network_runs()
         self.curves.set_runs(self.runs, None)
         self.curves.results.clear()
         self.current_run_changed.emit(None)
@@ -360,7 +378,7 @@ class TrainingPanel(QWidget):
         """Show runs kept from an earlier session (e.g. a recovery file)."""
         self.runs[:] = runs
         self.current = runs[-1] if runs else None
-        self._run_counter = max(self._run_counter, len(runs))
+        self.session.counter = max(self.session.counter, len(runs))
         self.curves.set_runs(self.runs, self.current)
         self.current_run_changed.emit(self.current)
         self._show_weights()
@@ -384,19 +402,18 @@ class TrainingPanel(QWidget):
         except LayerwiseError as exc:
             self._say(str(exc), error=True)
             return False
-        self._run_counter += 1
-        run = RunHistory(name=f"Run {self._run_counter}")
-        self.runs.append(run)
-        self.current = run
+        self._val = request.val if isinstance(request.val, Dataset) else None
+        run = self.worker.start(request)
+        if run is None:
+            return False
         self.curves.set_runs(self.runs, run)
         self.current_run_changed.emit(run)
         self.curves.results.clear()
         self._progress = (0, request.config.epochs, 0, 0)
         self._paused = False
         self._started_at = time.perf_counter()
-        self._say("Starting…")
+        self._say(f"Starting ({request.engine.label})…")
         self._set_running(True)
-        self.worker.start(request)
         return True
 
     def _request(self) -> TrainingRequest:
@@ -404,9 +421,8 @@ class TrainingPanel(QWidget):
         config = dataclasses.replace(self.form.config(), probe_samples=PROBE_SAMPLES, probes_per_epoch=PROBES_PER_EPOCH)
         config.validate()
         train, val = self._split_data()
-        self._val = val
         weights = self.weights_provider() if self.form.start_from_current() else None
-        return TrainingRequest(network_to_dict(self.document), train, val, config, weights)
+        return TrainingRequest(network_to_dict(self.document), train, val, config, weights, self.engine.choice())
 
     def _split_data(self) -> tuple[Dataset, Dataset]:
         """The chosen dataset's training and validation parts as a run uses them (the subset taken)."""
@@ -425,26 +441,23 @@ class TrainingPanel(QWidget):
         LayerwiseError
             A setting out of range, or a dataset that cannot be made.
         """
-        config = self.form.config()
-        config.validate()
-        train, val = self._split_data()
-        return TrainingSetup(config, self.form.data_settings().val_fraction, TrainingData.from_split(train, val))
+        return self._request().torch_setup(self.form.data_settings().val_fraction)
 
     def toggle_pause(self) -> None:
         if not self.is_training:
             return
-        self.worker.control("resume" if self._paused else "pause")
+        self.worker.control(Resume() if self._paused else Pause())
 
     def stop(self) -> None:
         if self.is_training:
-            self.worker.control("stop")
+            self.worker.control(Stop())
             self._say("Stopping after this batch…")
 
     def stop_and_wait(self, timeout: float = 2.0) -> None:
         """Stop the run now and keep what it reported (used before the network is edited)."""
         if not self.is_training:
             return
-        self.worker.control("stop")
+        self.worker.control(Stop())
         deadline = time.perf_counter() + timeout
         while self.is_training and time.perf_counter() < deadline:
             self.worker.poll()
@@ -466,14 +479,7 @@ class TrainingPanel(QWidget):
             if name == "augment":
                 self._update_augment_preview()
             return
-        control = {
-            "dropout": "set_dropout",
-            "l1": "set_l1",
-            "l2": "set_l2",
-            "learning_rate": "set_learning_rate",
-            "augment": "set_augmentation",
-        }[name]
-        self.worker.control(control, value)
+        self.worker.control(live_setting(name, value))
         if name == "augment":
             self._update_augment_preview()
 
@@ -570,8 +576,7 @@ class TrainingPanel(QWidget):
         run = self.current
         if run is None:
             return
-        for event in events:
-            run.add(event)
+        for event in events:  # the session has filed them into the run
             if isinstance(event, TrainingStarted):
                 self._progress = (0, event.epochs, 0, event.batches_per_epoch)
                 self._started_at = time.perf_counter()
@@ -595,16 +600,8 @@ class TrainingPanel(QWidget):
         self._dirty = True
 
     def _on_outcome(self, outcome: RunOutcome) -> None:
-        run = self.current
-        if run is not None:
-            finished = [r for r in self.runs if r is not run and r.finished is not None and not r.source]
-            reference = finished[-1].settings if finished else None
-            run.name = f"{run.name}: {describe_difference(run.settings, reference)}"
-            live = [m.label for m in run.markers if m.kind == "setting"]
-            if live:
-                run.name += f" (live: {', '.join(live)})"
         self.refresh()
-        self.curves.set_runs(self.runs, run)
+        self.curves.set_runs(self.runs, self.current)  # the session has named the run
         if outcome.finished.reason != "failed":
             self.weights_trained.emit(outcome.weights)
         self._show_results(outcome)
@@ -625,10 +622,7 @@ class TrainingPanel(QWidget):
 
     def _on_failure(self, message: str) -> None:
         self._say(message, error=True)
-        run = self.current
-        if run is not None and not run.epochs and not run.batch_x:
-            self.runs.remove(run)
-            self.current = None
+        if self.current is None:  # the session dropped a run that never started
             self.curves.set_runs(self.runs, None)
             self.current_run_changed.emit(None)
 
@@ -639,6 +633,7 @@ class TrainingPanel(QWidget):
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.chooser.setEnabled(not running)
+        self.engine.set_running(running)
         self.form.set_running(running)
         if not running:
             self.pause_button.setText("Pause")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 import main
 from core.engine.model import Model
@@ -117,3 +118,32 @@ def test_the_log_names_the_run_in_its_first_line_and_reads_back(capsys, tmp_path
     events = reader.read_all()
     assert reader.label == "first" and isinstance(reader.finished, TrainingFinished)
     assert [e.epoch for e in events if isinstance(e, EpochEnded)] == [1, 2]
+
+
+def epoch_lines(out: str) -> list[str]:
+    """The epoch lines without their timings (the last field)."""
+    return [line.rsplit("  ", 1)[0] for line in out.splitlines() if line.startswith("epoch ")]
+
+
+def test_engine_torch_trains_the_same_run_as_the_numpy_engine(capsys, tmp_path):
+    pytest.importorskip("torch")
+    common = ["digits_cnn", "--dataset", "digits", "--samples", "300", "--epochs", "2", "--no-dropout"]
+    status, numpy_out, err = train(capsys, *common)
+    assert status == 0, err
+    weights = tmp_path / "torch.npz"
+    status, torch_out, err = train(capsys, *common, "--engine", "torch", "--device", "cpu", "--save", str(weights))
+    assert status == 0, err
+    assert "engine: PyTorch on cpu" in torch_out and "engine: NumPy" in numpy_out
+    assert epoch_lines(torch_out) == epoch_lines(numpy_out)  # losses and accuracies to the printed digits
+    model = Model(load_network(example_path("digits_cnn")))
+    model.load_weights(weights)  # PyTorch's weights, back in Layerwise's layouts
+
+
+def test_a_device_needs_the_torch_engine_and_one_that_is_missing_is_named(capsys):
+    status, _out, err = train(capsys, "digits_cnn", "--dataset", "digits", "--epochs", "1", "--device", "cuda")
+    assert status != 0 and "--device cuda needs --engine torch" in err
+    pytest.importorskip("torch")
+    status, _out, err = train(
+        capsys, "digits_cnn", "--dataset", "digits", "--epochs", "1", "--engine", "torch", "--device", "cuda:7"
+    )
+    assert status != 0 and "device 'cuda:7' is not available to PyTorch here" in err

@@ -16,6 +16,7 @@ from core.engine.model import Model
 from core.examples import example_path
 from core.graph.fileformat import load_network
 from core.graph.validation import check_graph
+from core.session.engines import EngineChoice
 from core.shapes import is_image
 from core.training.events import ActivationsMeasured
 from core.training.history import RunHistory
@@ -369,9 +370,13 @@ def test_activation_bands_fill_from_the_run_history(qtbot, digits):
     assert len(plot.positions) == 4 and plot.values[-1, 0] == -30.0
 
 
-def test_batchnorm_comparison_runs_end_to_end(qtbot):
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_batchnorm_comparison_runs_end_to_end(qtbot, engine):
     tiny = load_builtin("digits", input_shape=(1, 8, 8), n_samples=200)
     panel, document = make_panel(qtbot, "digits_cnn", dataset=tiny, mode="thread")
+    if engine == "torch":
+        pytest.importorskip("torch")
+        panel.activations.engine_provider = lambda: EngineChoice("torch", "cpu")
     panel.tabs.setCurrentWidget(panel.activations)
     panel.select_layer(layer_id(document, "conv1"))
     view = panel.activations

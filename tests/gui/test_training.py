@@ -9,7 +9,9 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from core.data import Dataset
+from core.engine.model import Model
 from core.graph.document import NetworkDocument
+from core.session.engines import EngineChoice
 from core.training.events import SettingChanged
 from gui.commands import SetParamCommand
 from gui.main_window import MainWindow
@@ -21,6 +23,15 @@ RUN_TIMEOUT_MS = 60_000
 def window_network() -> str:
     """The ``window`` fixture's network: the built-in digits dataset fits its 1×8×8 input."""
     return "digits_cnn"
+
+
+@pytest.fixture(params=["numpy", "torch"])
+def engine(request, window) -> str:
+    """Each test taking it runs once with the NumPy engine and once with PyTorch on the CPU (where installed)."""
+    if request.param == "torch":
+        pytest.importorskip("torch")
+        assert window.training_panel.engine.select(EngineChoice("torch", "cpu"))
+    return request.param
 
 
 def configure(win: MainWindow, **values) -> None:
@@ -39,7 +50,7 @@ def wait_for_batches(qtbot, win: MainWindow, count: int = 1) -> None:
     )
 
 
-def test_a_short_run_fills_both_curves(qtbot, window):
+def test_a_short_run_fills_both_curves(qtbot, window, engine):
     panel, plots = window.training_panel, window.curves_panel.plots
     assert panel.chooser.combo.currentData() == "builtin:digits"  # chosen to fit 1×8×8 and 10 classes
     configure(window, epochs=3)
@@ -54,9 +65,15 @@ def test_a_short_run_fills_both_curves(qtbot, window):
     assert run.name == "Run 1: baseline"
     assert window.weights and window.isWindowModified()
     assert "completed" in panel.progress.format()
+    # The weights that came back into the network give the run's last validation accuracy in Layerwise's engine.
+    model = Model(window.document)
+    model.load_state_dict(window.weights.state_dict(window.document))
+    val = panel._val
+    accuracy = float(np.mean(model.predict(val.x).argmax(axis=1) == val.y))
+    assert accuracy == pytest.approx(run.val_accuracy[-1], abs=1.5 / len(val))
 
 
-def test_toggling_dropout_mid_run_leaves_an_event_and_a_marker(qtbot, window):
+def test_toggling_dropout_mid_run_leaves_an_event_and_a_marker(qtbot, window, engine):
     panel = window.training_panel
     configure(window, epochs=200)
     seen: list[SettingChanged] = []
@@ -89,7 +106,7 @@ def overfitting_network() -> NetworkDocument:
     return doc
 
 
-def test_early_stopping_on_an_overfit_draws_best_and_stop_markers(qtbot, window):
+def test_early_stopping_on_an_overfit_draws_best_and_stop_markers(qtbot, window, engine):
     panel, plots = window.training_panel, window.curves_panel.plots
     window.set_document(overfitting_network(), None)
     # 40 training samples, a wide layer and a large step: validation loss soon rises.
@@ -118,7 +135,7 @@ def test_early_stopping_on_an_overfit_draws_best_and_stop_markers(qtbot, window)
     assert run.finished.best_epoch <= start < end <= run.finished.epochs_run
 
 
-def test_pause_and_resume(qtbot, window):
+def test_pause_and_resume(qtbot, window, engine):
     panel = window.training_panel
     configure(window, epochs=200)
     assert panel.start()
@@ -172,7 +189,7 @@ def test_editing_the_structure_while_training_asks_to_stop_first(qtbot, window, 
     assert panel.current.finished.reason == "stopped"
 
 
-def test_trained_weights_survive_save_and_reopen(qtbot, window, tmp_path):
+def test_trained_weights_survive_save_and_reopen(qtbot, window, tmp_path, engine):
     configure(window, epochs=1)
     assert window.training_panel.start()
     wait_until_idle(qtbot, window)
@@ -217,7 +234,7 @@ def test_closing_the_window_mid_run_stops_the_training_process(qtbot, make_windo
     configure(win, epochs=500)
     assert win.training_panel.start()
     wait_for_batches(qtbot, win)
-    process = win.training_panel.worker._backend._process
+    process = win.training_panel.session._backend._process
     started = time.perf_counter()
     assert win.close()
     assert time.perf_counter() - started < 1.5
@@ -231,7 +248,7 @@ def test_a_worker_that_dies_is_reported_and_the_app_carries_on(qtbot, make_windo
     configure(win, epochs=500)
     assert panel.start()
     wait_for_batches(qtbot, win, 2)
-    win.training_panel.worker._backend._process.kill()
+    win.training_panel.session._backend._process.kill()
     wait_until_idle(qtbot, win)
     assert "the training process ended unexpectedly" in panel.status.text()
     assert panel.current is not None and panel.current.batch_x, "what it reported before stays on the plots"
@@ -240,3 +257,29 @@ def test_a_worker_that_dies_is_reported_and_the_app_carries_on(qtbot, make_windo
     assert panel.start()  # and training works again
     wait_until_idle(qtbot, win)
     assert panel.current.finished.reason == "completed"
+
+
+def test_the_pytorch_engine_trains_in_the_app_s_own_training_process(qtbot, make_window):
+    pytest.importorskip("torch")
+    win = make_window("digits_cnn", mode="process")
+    panel = win.training_panel
+    assert panel.engine.select(EngineChoice("torch", "cpu"))
+    configure(win, epochs=2)
+    assert panel.start()
+    assert "PyTorch — CPU" in panel.status.text()
+    wait_until_idle(qtbot, win)
+    assert panel.current.finished.reason == "completed" and panel.current.epochs == [1, 2]
+    assert panel.current.settings["engine"] == "PyTorch on cpu" and win.weights
+    assert panel.engine.combo.isEnabled() and not panel.is_training  # choosable again once idle
+
+
+def test_without_pytorch_the_engine_is_numpy_and_the_tooltip_says_how_to_add_it(qtbot, monkeypatch):
+    import gui.widgets.engine_chooser as engine_chooser
+
+    monkeypatch.setattr(engine_chooser, "torch_installed", lambda: False)
+    chooser = engine_chooser.EngineChooser()
+    qtbot.addWidget(chooser)
+    assert [choice.label for choice in chooser.choices()] == ["NumPy (built-in)"]
+    assert not chooser.combo.isEnabled()
+    assert 'pip install "layerwise[torch]"' in chooser.combo.toolTip()
+    assert chooser.choice().kind == "numpy"

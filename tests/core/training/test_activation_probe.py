@@ -9,7 +9,7 @@ from core.data import load_builtin
 from core.training.events import ActivationsMeasured, BatchEnded
 from core.training.history import RunHistory
 from core.training.trainer import PROBE_PERCENTILES, Trainer, TrainingConfig
-from tests.core.training.test_remote import small_network
+from tests.core.session.test_job import small_network
 
 
 def run(config: TrainingConfig):

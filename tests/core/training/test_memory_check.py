@@ -11,9 +11,9 @@ from core.analysis.summary import summarize
 from core.data import Dataset
 from core.examples import example_path
 from core.graph.fileformat import load_network, network_to_dict
+from core.session.job import TrainingJob, TrainingRequest
 from core.training import memory_check
 from core.training.memory_check import TrainingMemoryError, check_training_memory, estimate_training_bytes
-from core.training.remote import TrainingJob, TrainingRequest
 from core.training.trainer import TrainingConfig
 
 
@@ -34,7 +34,7 @@ def test_a_run_beyond_the_limit_is_refused_with_both_figures():
 def test_the_job_refuses_before_building_the_model(monkeypatch):
     monkeypatch.setattr(memory_check, "available_memory_bytes", lambda: 10 * 1024**2)  # 10 MiB
     built = []
-    monkeypatch.setattr("core.training.remote.Model", lambda *a, **k: built.append(1))
+    monkeypatch.setattr("core.session.job.Model", lambda *a, **k: built.append(1))
     rng = np.random.default_rng(0)
     data = Dataset("d", rng.random((8, 1, 28, 28), dtype=np.float32), np.arange(8) % 4, list("abcd"))
     request = TrainingRequest(network_to_dict(load_network(example_path("lenet5"))), data, None, TrainingConfig())

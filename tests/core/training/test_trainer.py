@@ -13,6 +13,7 @@ from core.data import load_builtin
 from core.engine.model import Model
 from core.graph.document import NetworkDocument
 from core.training.augment import AugmentSettings
+from core.training.controls import Pause, Resume, SetAugmentation, SetDropout, SetL2, SetLearningRate, Stop
 from core.training.events import (
     BatchEnded,
     EarlyStopChecked,
@@ -80,10 +81,10 @@ def test_live_settings_take_effect_at_the_next_batch_and_are_reported(moons):
 
     def switch(t, event):
         if isinstance(event, BatchEnded) and (event.epoch, event.batch) == (1, 2):
-            t.set_l2(0.01)
-            t.set_dropout(False)
-            t.set_learning_rate(0.005)
-            t.set_augmentation({"noise"})
+            t.control(SetL2(0.01))
+            t.control(SetDropout(False))
+            t.control(SetLearningRate(0.005))
+            t.control(SetAugmentation(frozenset({"noise"})))
 
     events = run(trainer, switch)
     changes = [e for e in events if isinstance(e, SettingChanged)]
@@ -152,7 +153,7 @@ def test_stop_between_batches(moons):
 
     def stop_early(t, event):
         if isinstance(event, BatchEnded) and event.batch == 2:
-            t.stop()
+            t.control(Stop())
 
     events = run(Trainer(mlp(), train, val, TrainingConfig(epochs=5, batch_size=20)), stop_early)
     assert events[-1].reason == "stopped"
@@ -164,13 +165,13 @@ def test_pause_and_resume_from_another_thread(moons):
     trainer = Trainer(mlp(), train, val, TrainingConfig(epochs=200, batch_size=20))
     events: list = []
     worker = threading.Thread(target=lambda: events.extend(trainer.run()))
-    trainer.pause()
+    trainer.control(Pause())
     worker.start()
     time.sleep(0.3)
     assert [type(e).__name__ for e in events] == ["TrainingStarted", "TrainingPaused"]
-    trainer.resume()
+    trainer.control(Resume())
     time.sleep(0.2)
-    trainer.stop()
+    trainer.control(Stop())
     worker.join(timeout=10)
     assert not worker.is_alive()
     assert any(isinstance(e, BatchEnded) for e in events) and events[-1].reason == "stopped"
@@ -214,7 +215,7 @@ def test_sampling_from_class_gaussians_can_be_switched_on_mid_run(moons):
 
     def switch(t, event):
         if isinstance(event, BatchEnded) and (event.epoch, event.batch) == (1, 1):
-            t.set_augmentation({"sample"})
+            t.control(SetAugmentation(frozenset({"sample"})))
 
     events = run(trainer, switch)
     assert events[-1].reason == "completed" and trainer.augmenter.fitted

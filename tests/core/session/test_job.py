@@ -13,8 +13,9 @@ from core.engine.model import Model
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import network_to_dict
+from core.session.job import RunOutcome, TrainingJob, TrainingRequest, process_main
+from core.training.controls import SetL2
 from core.training.events import BatchEnded, TrainingFinished, TrainingStarted
-from core.training.remote import RunOutcome, TrainingJob, TrainingRequest, apply_control, process_main
 from core.training.trainer import TrainingConfig
 
 
@@ -98,12 +99,13 @@ def test_data_that_do_not_fit_are_refused_before_anything_runs(data):
         TrainingJob(TrainingRequest(network_to_dict(small_network(10)), train, val, TrainingConfig()))
 
 
-def test_unknown_controls_are_refused(data):
+def test_only_typed_controls_reach_the_trainer(data):
     train, val = data
     job = TrainingJob(TrainingRequest(network_to_dict(small_network()), train, val, TrainingConfig()))
-    with pytest.raises(ValueError, match="unknown training control"):
-        apply_control(job.trainer, ("__init__",))
-    apply_control(job.trainer, ("set_l2", 0.01))
+    with pytest.raises(TypeError, match="not a training control"):
+        job.trainer.control(("__init__",))  # type: ignore[arg-type]
+    job.trainer.control(SetL2(0.01))
+    assert [change.value for change in job.trainer.controls.pending()] == [0.01]
     job.close()
 
 

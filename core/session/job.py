@@ -2,9 +2,10 @@
 
 A :class:`TrainingRequest` is picklable: the network as its file dictionary, the data
 either as :class:`~core.data.dataset.Dataset` objects (same process) or as shared-memory
-handles (another process), the settings and optional starting weights. A
-:class:`TrainingJob` builds the trainer from it, runs it and hands the events on in
-small lists, so a GUI receives a few messages a second rather than one per batch.
+handles (another process), the settings, the engine and optional starting weights. A
+:class:`TrainingJob` builds the engine and the trainer from it, runs it and hands the
+events on in small lists, so a GUI receives a few messages a second rather than one per
+batch. Controls reach the trainer as the typed objects of :mod:`core.training.controls`.
 
 Messages a job sends, as ``(kind, payload)`` tuples:
 
@@ -18,6 +19,7 @@ Messages a job sends, as ``(kind, payload)`` tuples:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -34,15 +36,15 @@ from core.engine.model import Model
 from core.engine.network_weights import merge_fitting
 from core.errors import LayerwiseError
 from core.graph.fileformat import network_from_dict
+from core.session.engines import NUMPY, EngineChoice, make_engine
+from core.torch_export.train_script import TrainingData, TrainingSetup
+from core.training.controls import Control, Stop
 from core.training.events import BatchEnded, TrainingEvent, TrainingFinished
 from core.training.memory_check import check_training_memory
 from core.training.trainer import EVAL_BATCH, Trainer, TrainingConfig
 
 FLUSH_SECONDS = 0.03
 """Longest time batch events wait before they are sent on (about 30 messages a second)."""
-
-CONTROLS = ("pause", "resume", "stop", "set_dropout", "set_l1", "set_l2", "set_learning_rate", "set_augmentation")
-"""Trainer methods a front end may call through :func:`apply_control`."""
 
 WORKER_NICENESS = 5
 
@@ -64,6 +66,8 @@ class TrainingRequest:
     initial_weights
         Tensors to start from (``"layer/param"`` keys); layers without a fitting
         tensor start from a fresh initialisation drawn from ``config.seed``.
+    engine
+        The engine that trains (NumPy unless told otherwise).
     """
 
     network: dict[str, Any]
@@ -71,6 +75,18 @@ class TrainingRequest:
     val: DataSource | None
     config: TrainingConfig
     initial_weights: dict[str, np.ndarray] | None = None
+    engine: EngineChoice = NUMPY
+
+    def torch_setup(self, val_split: float) -> TrainingSetup:
+        """What an exported ``train.py`` reproduces of this run: its settings and its data.
+
+        The activation probes are the app's display, not part of training, and are left out.
+        """
+        train, val = self.train, self.val
+        if not isinstance(train, Dataset) or not (val is None or isinstance(val, Dataset)):
+            raise TypeError("this request's data live in shared memory, for a training process; export the front end's")
+        config = dataclasses.replace(self.config, probe_samples=0)
+        return TrainingSetup(config, val_split, TrainingData.from_split(train, val))
 
 
 @dataclass
@@ -92,27 +108,6 @@ class RunOutcome:
     weights: dict[str, np.ndarray]
     val_predicted: np.ndarray | None
     val_confidence: np.ndarray | None
-
-
-def apply_control(trainer: Trainer, command: tuple[Any, ...]) -> None:
-    """Call the trainer control named by ``command[0]`` with the rest as arguments."""
-    name, *arguments = command
-    if name not in CONTROLS:
-        raise ValueError(f"unknown training control {name!r}")
-    getattr(trainer, name)(*arguments)
-
-
-def predict_with_confidence(model: Model, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted class ``(N,)`` and its softmax probability ``(N,)`` in inference mode."""
-    predicted, confidence = [], []
-    for start in range(0, len(x), batch_size):
-        scores = model.forward_logits(x[start : start + batch_size]).astype(np.float64)
-        scores -= scores.max(axis=1, keepdims=True)
-        probabilities = np.exp(scores)
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
-        predicted.append(probabilities.argmax(axis=1))
-        confidence.append(probabilities.max(axis=1))
-    return np.concatenate(predicted), np.concatenate(confidence)
 
 
 class TrainingJob:
@@ -139,7 +134,8 @@ class TrainingJob:
             state, self.fresh_keys = merge_fitting(model.state_dict(), request.initial_weights)
             model.load_state_dict(state, source="the network's weights")
         # The trainer reseeds only the dropout streams: starting weights stay as loaded.
-        self.trainer = Trainer(document, train, val, request.config, model=model)
+        engine = make_engine(request.engine, model, request.config)
+        self.trainer = Trainer(document, train, val, request.config, engine=engine)
 
     def _dataset(self, source: DataSource) -> Dataset:
         if isinstance(source, SharedDatasetHandle):
@@ -171,7 +167,7 @@ class TrainingJob:
         predicted = confidence = None
         if trainer.val is not None and len(trainer.val) and finished.reason != "failed":
             try:
-                predicted, confidence = predict_with_confidence(trainer.model, trainer.val.x)
+                predicted, confidence = trainer.engine.predict_with_confidence(trainer.val.x)
             except (LayerwiseError, FloatingPointError, ValueError):
                 predicted = confidence = None  # the run's message already says what went wrong
         return RunOutcome(finished, trainer.model.state_dict(), predicted, confidence)
@@ -185,16 +181,18 @@ class TrainingJob:
 
 
 def _read_controls(connection: Connection, trainer: Trainer) -> None:
-    """Forward commands from the front end until it closes the pipe."""
+    """Forward controls from the front end until it closes the pipe."""
     while True:
         try:
-            command = connection.recv()
+            control: Control = connection.recv()
         except (EOFError, OSError):
-            trainer.stop()  # the front end went away: stop rather than train for nobody
+            trainer.control(Stop())  # the front end went away: stop rather than train for nobody
             return
+        except Exception:  # noqa: BLE001 — something that does not unpickle is no control
+            continue
         try:
-            apply_control(trainer, command)
-        except (ValueError, TypeError):
+            trainer.control(control)
+        except TypeError:
             continue
 
 

@@ -1,0 +1,1 @@
+"""Training sessions: runs, their requests, engines and workers, without any GUI."""

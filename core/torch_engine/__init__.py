@@ -1,0 +1,1 @@
+"""PyTorch as a training engine of the app (optional: needs the ``torch`` extra)."""

@@ -1,0 +1,319 @@
+"""PyTorch as a training engine of the app: the exported module, trained step by step.
+
+:class:`TorchEngine` is a :class:`~core.training.step_engine.StepEngine`: the
+:class:`~core.training.trainer.Trainer` keeps deciding everything a run does (batch
+order and augmentation from the same generator, live settings, pause and stop, early
+stopping, divergence, events), and PyTorch does the arithmetic on the chosen device. The
+module is the one ``layerwise export-pytorch`` writes (:func:`~core.torch_export.project.model_source`),
+so the engine and the exported project cannot drift apart; it starts from the network's
+weights and gives its weights back in Layerwise's layouts.
+
+PyTorch is optional: it is imported when an engine is made, and its absence is a
+:class:`TorchEngineError` that says how to add it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core.data.dataset import Dataset
+from core.engine.model import Model
+from core.errors import LayerwiseError
+from core.torch_export.project import model_source, regularized_keys, torch_layers, torch_state
+from core.torch_export.weights_back import TorchStateMap
+from core.training.step_engine import EVAL_BATCH, StepResult, layer_percentiles, softmax_confidence
+
+INSTALL_HINT = 'pip install "layerwise[torch]"'
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
+"""The NumPy engine's Adam constants (:class:`core.engine.optimizers.Adam`)."""
+
+
+class TorchEngineError(LayerwiseError):
+    """PyTorch is missing, the device is not there, or the network cannot run in PyTorch."""
+
+
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported (without importing it: that takes a second or two)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def import_torch() -> Any:
+    """The ``torch`` module.
+
+    Raises
+    ------
+    TorchEngineError
+        Without PyTorch, saying how to add it.
+    """
+    try:
+        import torch
+    except (ImportError, OSError) as exc:  # OSError: a library of a broken install did not load
+        raise TorchEngineError(
+            f"the PyTorch engine needs PyTorch, which is not installed ({exc}); {INSTALL_HINT}"
+        ) from None
+    return torch
+
+
+@dataclass(frozen=True)
+class TorchDevice:
+    """A device PyTorch can train on: ``name`` as ``torch.device`` takes it, ``label`` for people."""
+
+    name: str
+    label: str
+
+
+def torch_devices() -> list[TorchDevice]:
+    """The CPU, every CUDA device and Apple's MPS when present (imports PyTorch).
+
+    Raises
+    ------
+    TorchEngineError
+        Without PyTorch.
+    """
+    torch = import_torch()
+    devices = [TorchDevice("cpu", "CPU")]
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            devices.append(TorchDevice(f"cuda:{index}", f"CUDA {index}: {torch.cuda.get_device_name(index)}"))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append(TorchDevice("mps", "MPS (Apple GPU)"))
+    return devices
+
+
+def check_device(name: str) -> None:
+    """Raise :class:`TorchEngineError` unless PyTorch can use the device ``name`` here."""
+    available = torch_devices()
+    if not any(device.name == name for device in available):
+        if name == "cuda" and any(device.name == "cuda:0" for device in available):
+            return
+        names = ", ".join(device.name for device in available)
+        raise TorchEngineError(f"device {name!r} is not available to PyTorch here; available: {names}")
+
+
+def build_module(model: Model) -> Any:
+    """The generated ``nn.Module`` of ``model``'s network, holding ``model``'s weights (on the CPU).
+
+    The source is :func:`~core.torch_export.project.model_source`'s, which lets
+    nothing from the network file reach the code but escaped literals and comments.
+    """
+    torch = import_torch()
+    namespace: dict[str, Any] = {"__name__": "layerwise_model", "__file__": "model.py"}
+    exec(compile(model_source(model), "<model.py>", "exec"), namespace)
+    module = namespace["build_model"](pretrained=False)
+    module.load_state_dict({key: torch.from_numpy(value) for key, value in torch_state(model).items()})
+    return module
+
+
+class TorchEngine:
+    """Training steps in PyTorch on ``device`` for ``model``'s network (see the module's notes).
+
+    Raises
+    ------
+    TorchEngineError
+        Without PyTorch, on a device PyTorch does not have, or when a layer cannot be
+        written in PyTorch (named in the message).
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        optimizer: str,
+        loss: str,
+        *,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        device: str = "cpu",
+    ) -> None:
+        torch = import_torch()
+        check_device(device)
+        self.torch, self.model, self.device = torch, model, torch.device(device)
+        spare = max(1, (os.cpu_count() or 1) - 1)
+        if torch.get_num_threads() > spare:
+            # One core stays free for the window: PyTorch's threads spin while they wait, and a
+            # window whose redraws wait for a core feels frozen (bench/torch_engine.py measures it).
+            torch.set_num_threads(spare)
+        self.description = f"PyTorch on {self.device}"
+        self._optimizer_settings = (optimizer, momentum, nesterov)
+        self._loss = loss
+        self._map = TorchStateMap(model)
+        self.module = build_module(model).to(self.device)
+        _, layers, _ = torch_layers(model)
+        self._fused: Any = None
+        if loss == "cross_entropy" and model.logits_node is not model.output_node:
+            # Cross-entropy reads the scores before a final Softmax, as the NumPy engine fuses them.
+            attribute = next(layer.attribute for layer in layers if layer.node is model.output_node)
+            getattr(self.module, attribute).register_forward_pre_hook(self._keep_logits)
+            self._fused = attribute
+        self._logits: Any = None
+        self._dropouts = [
+            (layer, layer.p)
+            for layer in self.module.modules()
+            if isinstance(layer, torch.nn.modules.dropout._DropoutNd)
+        ]
+        parameters = dict(self.module.named_parameters())
+        self._penalised = [parameters[key] for key in regularized_keys(model)]
+        self._kept = [tensor.detach().clone() for tensor in self._tensors()]
+        self._optimizer = self._make_optimizer(1e-3)
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def _keep_logits(self, _module: Any, inputs: tuple[Any, ...]) -> None:
+        self._logits = inputs[0]
+
+    def _tensors(self) -> list[Any]:
+        """Every parameter and buffer: what a step changes and divergence puts back."""
+        return [*self.module.parameters(), *self.module.buffers()]
+
+    def _make_optimizer(self, learning_rate: float) -> Any:
+        torch = self.torch
+        name, momentum, nesterov = self._optimizer_settings
+        parameters = self.module.parameters()
+        if name == "adam":
+            return torch.optim.Adam(parameters, lr=learning_rate, betas=ADAM_BETAS, eps=ADAM_EPS)
+        if name == "momentum":
+            return torch.optim.SGD(parameters, lr=learning_rate, momentum=momentum, nesterov=nesterov)
+        return torch.optim.SGD(parameters, lr=learning_rate)
+
+    def begin(self, seed: int, dropout: bool) -> None:
+        self.torch.manual_seed(seed)  # dropout masks
+        self._optimizer = self._make_optimizer(1e-3)
+        self.set_dropout(dropout)
+        self._keep_good()
+
+    def set_dropout(self, enabled: bool) -> None:
+        for layer, rate in self._dropouts:
+            layer.p = rate if enabled else 0.0
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _scores(self, x: Any) -> Any:
+        output = self.module(x)
+        if self._fused is None:
+            return output
+        logits, self._logits = self._logits, None
+        return logits
+
+    def _to_device(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[Any, Any]:
+        torch = self.torch
+        xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device, non_blocking=True)
+        yb = None if y is None else torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)).to(self.device)
+        return xb, yb
+
+    def _summed_loss(self, scores: Any, y: Any) -> Any:
+        """The batch's data loss times its size (the NumPy engine's mean, summed)."""
+        functional = self.torch.nn.functional
+        if self._loss == "cross_entropy":
+            return functional.cross_entropy(scores, y, reduction="sum")
+        targets = functional.one_hot(y, scores.shape[1]).to(scores.dtype)
+        return functional.mse_loss(scores, targets, reduction="sum") / scores.shape[1]
+
+    def _penalty(self, l1: float, l2: float) -> Any:
+        total = self.torch.zeros((), device=self.device)
+        for weight in self._penalised:
+            if l1:
+                total = total + l1 * weight.abs().sum()
+            if l2:
+                total = total + l2 * (weight * weight).sum()
+        return total
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, l1: float, l2: float, learning_rate: float) -> StepResult:
+        torch = self.torch
+        self.module.train()
+        xb, yb = self._to_device(x, y)
+        scores = self._scores(xb)
+        data_loss = self._summed_loss(scores, yb) / len(y)
+        penalty = self._penalty(l1, l2)
+        correct = (scores.argmax(1) == yb).sum()
+        # One transfer per step: the loop needs the numbers for its events anyway.
+        numbers = torch.stack([data_loss.detach().double(), penalty.detach().double(), correct.double()]).cpu()
+        result = StepResult(float(numbers[0]), float(numbers[1]), int(numbers[2]))
+        if not result.finite:
+            with torch.no_grad():
+                for tensor, kept in zip(self._tensors(), self._kept, strict=True):
+                    tensor.copy_(kept)
+            return result
+        self._keep_good()
+        for group in self._optimizer.param_groups:
+            group["lr"] = learning_rate
+        self._optimizer.zero_grad(set_to_none=True)
+        (data_loss + penalty).backward()
+        self._optimizer.step()
+        return result
+
+    def _keep_good(self) -> None:
+        with self.torch.no_grad():
+            for tensor, kept in zip(self._tensors(), self._kept, strict=True):
+                kept.copy_(tensor)
+
+    def evaluate(self, data: Dataset) -> tuple[float, float]:
+        torch = self.torch
+        self.module.eval()
+        sums = torch.zeros(2, dtype=torch.float64, device=self.device)
+        with torch.no_grad():
+            for start in range(0, len(data), EVAL_BATCH):
+                xb, yb = self._to_device(data.x[start : start + EVAL_BATCH], data.y[start : start + EVAL_BATCH])
+                scores = self._scores(xb)
+                sums[0] += self._summed_loss(scores, yb).double()
+                sums[1] += (scores.argmax(1) == yb).sum().double()
+        loss, correct = sums.cpu().tolist()
+        return loss / len(data), correct / len(data)
+
+    def predict_with_confidence(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        torch = self.torch
+        self.module.eval()
+        predicted, confidence = [], []
+        with torch.no_grad():
+            for start in range(0, len(x), EVAL_BATCH):
+                xb, _ = self._to_device(x[start : start + EVAL_BATCH])
+                logits = self._logits_of(xb)
+                batch_predicted, batch_confidence = softmax_confidence(logits.float().cpu().numpy())
+                predicted.append(batch_predicted)
+                confidence.append(batch_confidence)
+        return np.concatenate(predicted), np.concatenate(confidence)
+
+    def _logits_of(self, x: Any) -> Any:
+        """The scores before a final Softmax whatever the loss (as the NumPy engine's ``forward_logits``)."""
+        if self._fused is not None or self.model.logits_node is self.model.output_node:
+            return self._scores(x)
+        captured: list[Any] = []
+        attribute = next(
+            layer.attribute for layer in torch_layers(self.model)[1] if layer.node is self.model.output_node
+        )
+        handle = getattr(self.module, attribute).register_forward_pre_hook(
+            lambda _m, inputs: captured.append(inputs[0])
+        )
+        try:
+            self.module(x)
+        finally:
+            handle.remove()
+        return captured[0]
+
+    # -- weights ------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = {key: value.detach().cpu().numpy().copy() for key, value in self.module.state_dict().items()}
+        return self._map.to_layerwise(state)
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.model.load_state_dict(state)
+        torch = self.torch
+        with torch.no_grad():
+            current = self.module.state_dict()
+            for key, value in torch_state(self.model).items():
+                # reshape: torch_state holds BatchNorm's 0-d num_batches_tracked as shape (1,).
+                current[key].copy_(torch.from_numpy(value).reshape(current[key].shape))
+
+    def sync(self) -> None:
+        self.model.load_state_dict(self.state_dict())
+
+    def activation_percentiles(self, x: np.ndarray, percentiles: Sequence[float]) -> dict[str, list[float]]:
+        # Measured by Layerwise's engine on the PyTorch weights: one definition of a layer's outputs.
+        self.sync()
+        return layer_percentiles(self.model, x, percentiles)
