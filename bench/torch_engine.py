@@ -6,13 +6,11 @@ own worker, curves, progress and all — for ``--seconds``, while a 5 ms timer r
 late each of the window's ticks fires. The reference is a plain PyTorch loop over the same
 generated module, data and batch size, run in a fresh process just before and just after:
 forward, cross-entropy, backward, step, and the loss read back every batch (as any loop
-that logs its loss does). It runs once with as many threads as the engine gives PyTorch
-(one core stays free for the window) and once with PyTorch's default.
+that logs its loss does), with PyTorch's default threads and waiting policy, as a script runs.
 
     python bench/torch_engine.py [--seconds 20] [--worker process|thread] [--device cpu]
 
-The last line is one JSON object: ``{"throughput_vs_plain", "throughput_vs_plain_default_threads",
-"lateness_ms_p50", "lateness_ms_p99", …}``.
+The last line is one JSON object: ``{"throughput_vs_plain", "lateness_ms_p50", "lateness_ms_p99", …}``.
 """
 
 from __future__ import annotations
@@ -41,7 +39,7 @@ from core.graph.fileformat import load_network
 from core.session.engines import EngineChoice
 
 
-def plain_samples_per_second(seconds: float, device: str, threads: int | None, queue: multiprocessing.Queue) -> None:
+def plain_samples_per_second(seconds: float, device: str, queue: multiprocessing.Queue) -> None:
     """Child process: a plain PyTorch training loop; report samples per second and the thread count."""
     import torch
     from torch import nn
@@ -50,8 +48,6 @@ def plain_samples_per_second(seconds: float, device: str, threads: int | None, q
     from core.torch_engine.engine import build_module
     from core.torch_export.project import torch_layers
 
-    if threads is not None:
-        torch.set_num_threads(threads)
     model = Model(load_network(example_path("cifar_cnn")), seed=0)
     module = build_module(model)
     if model.logits_node is not model.output_node:  # cross-entropy on the scores, as the engine fuses it
@@ -83,10 +79,10 @@ def plain_samples_per_second(seconds: float, device: str, threads: int | None, q
                 return
 
 
-def measure_plain(seconds: float, device: str, threads: int | None) -> tuple[float, int]:
+def measure_plain(seconds: float, device: str) -> tuple[float, int]:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=plain_samples_per_second, args=(seconds, device, threads, queue))
+    process = context.Process(target=plain_samples_per_second, args=(seconds, device, queue))
     process.start()
     result = queue.get()
     process.join()
@@ -99,30 +95,23 @@ def main() -> None:
     parser.add_argument("--worker", choices=("process", "thread"), default="process")
     parser.add_argument("--device", default="cpu", help="cpu, cuda:N or mps")
     args = parser.parse_args()
-    engine_threads = max(1, (os.cpu_count() or 1) - 1)
     plain_seconds = max(5.0, args.seconds / 2)
-    before, threads = measure_plain(plain_seconds, args.device, engine_threads)
-    default_before, default_threads = measure_plain(plain_seconds, args.device, None)
-    print(f"plain loop before: {before:.1f} samples/s ({threads} threads), {default_before:.1f} ({default_threads})")
+    before, threads = measure_plain(plain_seconds, args.device)
+    print(f"plain loop before: {before:.1f} samples/s ({threads} threads)", flush=True)
     result = measure_app(args.seconds, args.worker, EngineChoice("torch", args.device))
     print(f"in the app (PyTorch engine, {args.worker} worker): {result['samples_per_s']:.1f} samples/s", flush=True)
-    after, _ = measure_plain(plain_seconds, args.device, engine_threads)
-    default_after, _ = measure_plain(plain_seconds, args.device, None)
-    print(f"plain loop after: {after:.1f} samples/s ({threads} threads), {default_after:.1f} ({default_threads})")
-    plain, plain_default = (before + after) / 2, (default_before + default_after) / 2
+    after, _ = measure_plain(plain_seconds, args.device)
+    print(f"plain loop after: {after:.1f} samples/s", flush=True)
+    plain = (before + after) / 2
     result |= {
         "plain_samples_per_s": round(plain, 1),
         "plain_threads": threads,
-        "plain_default_threads_samples_per_s": round(plain_default, 1),
-        "default_threads": default_threads,
         "throughput_vs_plain": round(result["samples_per_s"] / plain, 3),
-        "throughput_vs_plain_default_threads": round(result["samples_per_s"] / plain_default, 3),
         "worker": args.worker,
         "device": args.device,
     }
     print(
-        f"throughput in the app / plain loop: {result['throughput_vs_plain']} (same threads), "
-        f"{result['throughput_vs_plain_default_threads']} (PyTorch's default threads); timer lateness p50 "
+        f"throughput in the app / plain loop: {result['throughput_vs_plain']}; timer lateness p50 "
         f"{result['lateness_ms_p50']} ms, p99 {result['lateness_ms_p99']} ms, max {result['lateness_ms_max']} ms"
     )
     print(json.dumps(result))

@@ -15,7 +15,6 @@ PyTorch is optional: it is imported when an engine is made, and its absence is a
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -134,11 +133,6 @@ class TorchEngine:
         torch = import_torch()
         check_device(device)
         self.torch, self.model, self.device = torch, model, torch.device(device)
-        spare = max(1, (os.cpu_count() or 1) - 1)
-        if torch.get_num_threads() > spare:
-            # One core stays free for the window: PyTorch's threads spin while they wait, and a
-            # window whose redraws wait for a core feels frozen (bench/torch_engine.py measures it).
-            torch.set_num_threads(spare)
         self.description = f"PyTorch on {self.device}"
         self._optimizer_settings = (optimizer, momentum, nesterov)
         self._loss = loss
@@ -174,7 +168,9 @@ class TorchEngine:
     def _make_optimizer(self, learning_rate: float) -> Any:
         torch = self.torch
         name, momentum, nesterov = self._optimizer_settings
-        parameters = self.module.parameters()
+        parameters = list(self.module.parameters())
+        if not parameters:
+            return None  # nothing to train (PyTorch's optimisers refuse an empty list); steps only measure
         if name == "adam":
             return torch.optim.Adam(parameters, lr=learning_rate, betas=ADAM_BETAS, eps=ADAM_EPS)
         if name == "momentum":
@@ -202,7 +198,10 @@ class TorchEngine:
 
     def _to_device(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[Any, Any]:
         torch = self.torch
-        xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device, non_blocking=True)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if not x.flags.writeable:  # a view of shared memory: PyTorch warns about tensors it may not write
+            x = x.copy()
+        xb = torch.from_numpy(x).to(self.device, non_blocking=True)
         yb = None if y is None else torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)).to(self.device)
         return xb, yb
 
@@ -240,6 +239,8 @@ class TorchEngine:
                     tensor.copy_(kept)
             return result
         self._keep_good()
+        if self._optimizer is None:
+            return result
         for group in self._optimizer.param_groups:
             group["lr"] = learning_rate
         self._optimizer.zero_grad(set_to_none=True)

@@ -11,6 +11,7 @@ import pytest
 from core.data import load_builtin
 from core.engine.model import Model
 from core.examples import example_path
+from core.graph.document import NetworkDocument
 from core.graph.fileformat import load_network
 from core.session.engines import EngineChoice, make_engine
 from core.torch_engine.engine import TorchEngine, TorchEngineError, torch_devices
@@ -315,3 +316,16 @@ def test_a_device_pytorch_lacks_is_refused_naming_the_available_ones(moons):
     with pytest.raises(TorchEngineError, match=r"device 'cuda:7' is not available to PyTorch here; available: cpu"):
         make_engine(EngineChoice("torch", "cuda:7"), Model(mlp()), TrainingConfig())
     assert isinstance(make_engine(EngineChoice("torch", "cpu"), Model(mlp()), TrainingConfig()), TorchEngine)
+
+
+def test_a_network_without_weights_runs_its_epochs_as_the_numpy_engine_does(moons):
+    train, val = moons
+    document = NetworkDocument("no weights")
+    x = document.add_node("Input", {"shape": [2]}, name="input")
+    document.chain(x.id, [("Softmax", None, "probabilities")])
+    config = TrainingConfig(epochs=2, batch_size=60)
+    events = list(torch_trainer(document, train, val, config).run())
+    reference = list(Trainer(document, train, val, config).run())
+    assert events[-1].reason == reference[-1].reason == "completed"
+    losses = [e.val_loss for e in events if isinstance(e, EpochEnded)]
+    assert losses == pytest.approx([e.val_loss for e in reference if isinstance(e, EpochEnded)], rel=1e-5)
