@@ -110,6 +110,15 @@ def build_module(model: Model) -> Any:
     return module
 
 
+def _writable(array: np.ndarray, dtype: type) -> np.ndarray:
+    """``array`` as a contiguous, writable array of ``dtype``, copied only when it must be.
+
+    Views of shared memory are read-only, and PyTorch warns about tensors it may not write.
+    """
+    array = np.ascontiguousarray(array, dtype=dtype)
+    return array if array.flags.writeable else array.copy()
+
+
 class TorchEngine:
     """Training steps in PyTorch on ``device`` for ``model``'s network (see the module's notes).
 
@@ -198,11 +207,8 @@ class TorchEngine:
 
     def _to_device(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[Any, Any]:
         torch = self.torch
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if not x.flags.writeable:  # a view of shared memory: PyTorch warns about tensors it may not write
-            x = x.copy()
-        xb = torch.from_numpy(x).to(self.device, non_blocking=True)
-        yb = None if y is None else torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)).to(self.device)
+        xb = torch.from_numpy(_writable(x, np.float32)).to(self.device, non_blocking=True)
+        yb = None if y is None else torch.from_numpy(_writable(y, np.int64)).to(self.device)
         return xb, yb
 
     def _summed_loss(self, scores: Any, y: Any) -> Any:
