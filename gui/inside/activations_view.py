@@ -24,17 +24,15 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from core.data.dataset import Dataset, stratified_take
+from core.data.dataset import Dataset
 from core.errors import LayerwiseError
-from core.graph.batchnorm_variant import with_batchnorm
 from core.graph.document import NetworkDocument
-from core.graph.fileformat import network_to_dict
+from core.session.comparison import VARIANTS, batchnorm_comparison
 from core.session.engines import NUMPY, EngineChoice
 from core.session.job import RunOutcome, TrainingRequest
 from core.training.controls import Stop
 from core.training.events import ActivationsMeasured, BatchEnded, TrainingFinished
 from core.training.history import RunHistory
-from core.training.trainer import TrainingConfig
 from gui.inside.model_host import shielded
 from gui.widgets.plots import chart, style_chart
 from gui.workers.training_worker import TrainingWorker, WorkerMode
@@ -44,17 +42,6 @@ BN_COLOUR = "#2e9e6b"
 BAND_ALPHAS = (45, 80, 135)
 """Fill alpha of the 1–99, 5–95 and 25–75 bands."""
 HIGHLIGHT = "#e8710a"
-COMPARE_SAMPLES = 2000
-"""The comparison trains on at most this many samples, so it takes seconds, not minutes."""
-COMPARE_CONFIG = {
-    "batch_size": 32,
-    "learning_rate": 1e-3,
-    "optimizer": "adam",
-    "probe_samples": 128,
-    "probes_per_epoch": 4,
-    "seed": 0,
-}
-VARIANTS = (("plain", "Without BatchNorm"), ("batchnorm", "With BatchNorm"))
 REDRAW_MS = 100
 
 DatasetProvider = Callable[[], "Dataset | None"]
@@ -276,10 +263,9 @@ class ActivationsView(QWidget):
         self.layer: str | None = None
         self.history: RunHistory | None = None
         self.comparison: dict[str, RunHistory] = {}
-        self._queue: list[tuple[str, dict]] = []
+        self._queue: list[tuple[str, TrainingRequest]] = []
         self._running: str | None = None
-        self._data: tuple[Dataset, Dataset] | None = None
-        self._variant_names: set[str] = set()
+        self._variant_names: frozenset[str] = frozenset()
         self.worker = TrainingWorker(worker_mode, self)
         self.worker.events_arrived.connect(self._events)
         self.worker.outcome_arrived.connect(self._outcome)
@@ -406,6 +392,7 @@ class ActivationsView(QWidget):
         except Exception as exc:  # noqa: BLE001 — a provider must not break the view
             self.status.setText(f"{type(exc).__name__}: {exc}")
             return False
+        self.worker.session.forget_network_runs()  # the session holds this comparison's runs only
         self.comparison = {key: RunHistory(name=title) for key, title in VARIANTS}
         self._queue = requests
         self.compare_button.setEnabled(False)
@@ -414,35 +401,32 @@ class ActivationsView(QWidget):
         self._next_run()
         return True
 
-    def _requests(self) -> list[tuple[str, dict]]:
+    def _requests(self) -> list[tuple[str, TrainingRequest]]:
         document = self.document
         if document is None:
             raise LayerwiseError("no network to train")
         dataset = self.dataset_provider()
         if dataset is None:
             raise LayerwiseError("choose a dataset in the Training panel first")
-        train, val = dataset.split(0.2, 0)
-        if len(train) > COMPARE_SAMPLES:
-            train = train.subset(stratified_take(train.y, COMPARE_SAMPLES, np.random.default_rng(0)))
-        self._data = (train, val)
-        variant = with_batchnorm(document)
-        self._variant_names = {n.name for n in variant.nodes}
-        return [("plain", network_to_dict(document)), ("batchnorm", network_to_dict(variant))]
+        comparison = batchnorm_comparison(document, dataset, self.epochs.value(), self.engine_provider())
+        self._variant_names = comparison.variant_names
+        return [(key, comparison.requests[key]) for key, _ in VARIANTS]
 
     @shielded
     def _next_run(self) -> None:
         if self.worker.running:
             return
         self._running = None
-        if not self._queue or self._data is None:
+        if not self._queue:
             self._finish_comparison()
             return
-        key, network = self._queue.pop(0)
+        key, request = self._queue.pop(0)
         self._running = key
-        train, val = self._data
-        config = TrainingConfig(epochs=self.epochs.value(), **COMPARE_CONFIG)
-        self.status.setText(f"Training {dict(VARIANTS)[key].lower()}…")
-        self.worker.start(TrainingRequest(network, train, val, config, engine=self.engine_provider()))
+        title = dict(VARIANTS)[key]
+        self.status.setText(f"Training {title.lower()} ({request.engine.label})…")
+        run = self.worker.start(request, name=title)
+        if run is not None:
+            self.comparison[key] = run  # the session files the run's events into it
 
     @shielded
     def _events(self, events: list) -> None:
@@ -450,7 +434,6 @@ class ActivationsView(QWidget):
         if key is None or key not in self.comparison:
             return
         for event in events:
-            self.comparison[key].add(event)
             if isinstance(event, BatchEnded):
                 self.status.setText(
                     f"Training {dict(VARIANTS)[key].lower()}: epoch {event.epoch} of {self.epochs.value()}, "
