@@ -790,7 +790,7 @@ def main(argv=None):
                 )
                 break
     if message is None:
-        message = f"completed {epochs_run} epochs"
+        message = f"completed {epochs_run} epoch{'' if epochs_run == 1 else 's'}"
     restored = "last_good" if reason == "diverged" else "last"
     if EARLY_STOPPING and RESTORE_BEST and early.best_epoch is not None and reason != "diverged":
         restored = "best"

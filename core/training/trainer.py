@@ -333,7 +333,7 @@ class Trainer:
                     )
                     yield self._finish("early_stopped", message, epoch, early, best_state)
                     return
-        yield self._finish("completed", f"completed {epoch} epochs", epoch, early, best_state)
+        yield self._finish("completed", f"completed {epoch} epoch{'' if epoch == 1 else 's'}", epoch, early, best_state)
 
     def _probe(self, epoch: int, batch: int, batches: int) -> Iterator[ActivationsMeasured]:
         """Measure every layer's activation percentiles on the probe batch, if one is asked for."""
