@@ -159,6 +159,17 @@ class SetParamCommand(QUndoCommand):
         self.document.set_param(self.node_id, self.param, self.old)
 
 
+class ReplaceClassifierCommand(SetParamCommand):
+    """Resize the network's classifier for another class count: its weights start afresh, the rest keep theirs."""
+
+    def __init__(self, document: NetworkDocument, node_id: str, param: str, classes: int) -> None:
+        super().__init__(document, node_id, param, classes)
+        self.setText(f"Replace classifier {document.node(node_id).name} for {classes} classes")
+
+    def id(self) -> int:
+        return -1  # one step of its own, never merged with parameter edits
+
+
 class RenameNodeCommand(QUndoCommand):
     def __init__(self, document: NetworkDocument, node_id: str, new_name: str) -> None:
         super().__init__(f"Rename {document.node(node_id).name} to {new_name}")

@@ -25,6 +25,7 @@ from core.engine.model import Model
 from core.engine.network_weights import NetworkWeights, weights_path_for
 from core.errors import LayerwiseError
 from core.examples import RESOURCES_DIR, example_names, example_path
+from core.graph.classifier import Classifier
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import (
     FORMAT_ID,
@@ -40,7 +41,7 @@ from core.graph.validation import validate
 from core.recovery import RecoverySnapshot
 from gui.canvas.scene import NetworkScene
 from gui.canvas.view import NetworkView
-from gui.commands import InsertFragmentCommand, MoveNodesCommand
+from gui.commands import InsertFragmentCommand, MoveNodesCommand, ReplaceClassifierCommand
 from gui.error_handler import user_data_dir
 from gui.inside.inside_panel import InsidePanel
 from gui.panels.inspector import InspectorPanel
@@ -195,6 +196,7 @@ class MainWindow(QMainWindow):
             dock.visibilityChanged.connect(lambda visible, d=dock: visible and self._make_room_for(d))
         self.training_panel.weights_trained.connect(self._weights_trained)
         self.training_panel.running_changed.connect(self._training_running)
+        self.training_panel.classifier_replacement_requested.connect(self.replace_classifier)
         # After _weights_trained, so that the provider already returns the new weights.
         self.training_panel.weights_trained.connect(lambda _state: self.inside_panel.weights_changed())
         self.training_panel.chooser.dataset_changed.connect(self.inside_panel.dataset_changed)
@@ -712,6 +714,13 @@ class MainWindow(QMainWindow):
             return
         self.weights_modified = True
         self._refresh_modified()
+
+    def replace_classifier(self, head: Classifier, classes: int) -> None:
+        """Resize the classifier ``head`` for ``classes`` classes, as one undoable step."""
+        self.undo_stack.push(ReplaceClassifierCommand(self.document, head.node_id, head.param, classes))
+        self.statusBar().showMessage(
+            f"{head.name} now outputs {classes} class scores and starts from fresh weights; Ctrl+Z undoes it.", 8000
+        )
 
     def import_dataset(self) -> None:
         """Import a dataset for training (IDX, .npz, CIFAR batches, image folders)."""

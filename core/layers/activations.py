@@ -517,6 +517,7 @@ class _OverChannels(Layer):
     """
 
     category = "Activation"
+    keeps_class_scores = True
 
     def torch_arguments(self, input_shapes: list[Shape]) -> dict[str, Any]:
         return {"dim": 1}  # the features of N×F, the channels of N×C×H×W

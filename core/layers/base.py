@@ -125,6 +125,14 @@ class Layer:
     output_count_param
         The parameter that sets how many outputs the layer has (ChannelSplit: ``"parts"``);
         empty for the layers with one output. See :attr:`output_count`.
+    class_scores_param
+        The parameter that sets how many scores the layer outputs when it is a network's
+        classifier (Dense: ``"units"``, Conv2D: ``"filters"``); empty elsewhere. Replacing
+        the classifier for another class count sets it.
+    keeps_class_scores
+        Passes a classifier's scores on without changing their number (Softmax, Flatten of
+        C×1×1, global pooling): the classifier is looked for behind it. Pointwise layers and
+        activation functions keep them too and need not set it.
     """
 
     type_name: ClassVar[str] = ""
@@ -146,6 +154,8 @@ class Layer:
     acts_pointwise: ClassVar[bool] = False
     pools_by: ClassVar[str] = ""
     output_count_param: ClassVar[str] = ""
+    class_scores_param: ClassVar[str] = ""
+    keeps_class_scores: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         specs = {spec.name: spec for spec in self.param_specs}

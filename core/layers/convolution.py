@@ -64,6 +64,7 @@ class Conv2D(Layer):
     type_name = "Conv2D"
     name_stem = "conv"
     category = "Convolution"
+    class_scores_param = "filters"  # a 1×1 convolution before global pooling: SqueezeNet, NiN
     computes_weighted_sums = True
     offers_bottleneck_comparison = True
     summary = (

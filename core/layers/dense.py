@@ -39,6 +39,7 @@ class Flatten(Layer):
     onnx_op = "Flatten"
     torch_module = "nn.Flatten"
     category = "Dense"
+    keeps_class_scores = True  # of a C×1×1 map; a wider map's count changes, which the search sees
     summary = "Unrolls a C×H×W map into one vector of C·H·W features, so Dense layers can follow."
 
     def output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
@@ -67,6 +68,7 @@ class Dense(Layer):
     type_name = "Dense"
     category = "Dense"
     computes_weighted_sums = True
+    class_scores_param = "units"
     summary = "Fully connected: every output unit is a weighted sum of all input features."
     param_specs = (
         IntParam("units", 10, "Number of output features.", minimum=1, maximum=1 << 20),

@@ -266,6 +266,7 @@ class _GlobalPool2D(Layer):
 
     category = "Pooling"
     name_stem = "global_pool"
+    keeps_class_scores = True
     param_specs = (BoolParam("keepdims", False, "Output C×1×1 instead of C features."),)
     onnx_pool_op: ClassVar[str] = ""
     """The ONNX op that pools the whole map (keeping the 1×1 map)."""

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from core.data import Dataset, DatasetError, builtin_names, load_builtin
 from core.data.dataset import stratified_take
 from core.errors import LayerwiseError
+from core.graph.classifier import Classifier, find_classifier
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import network_to_dict
 from core.graph.validation import check_graph, validate
@@ -181,6 +182,23 @@ class DatasetChooser(QGroupBox):
             self._cache[cache_key] = load_builtin(key, input_shape=self._input_shape)
         return self._cache[cache_key]
 
+    def class_count(self) -> tuple[str, int]:
+        """The chosen dataset's name and class count, without building a whole built-in set for it.
+
+        Raises
+        ------
+        DatasetError
+            When a built-in set cannot be made in the network's input shape.
+        """
+        kind, _, key = str(self.combo.currentData()).partition(":")
+        if kind == FILE_KIND:
+            dataset = self._imported[key]
+        else:
+            dataset = self._cache.get((key, self._input_shape)) or load_builtin(
+                key, input_shape=self._input_shape, n_samples=24
+            )
+        return dataset.name, dataset.num_classes
+
     def refresh(self) -> None:
         """Show the chosen dataset (now if visible, else when first shown)."""
         self._stale = True
@@ -224,6 +242,8 @@ class TrainingPanel(QWidget):
     run_updated = Signal()
     """New events of the current run have been drawn (at most 20 times a second)."""
     message = Signal(str, bool)
+    classifier_replacement_requested = Signal(object, int)
+    """The user asked to resize the network's classifier (a :class:`Classifier`) for this many classes."""
     """Something for the status bar (the text, and whether it is an error): a followed run log's news."""
 
     def __init__(
@@ -263,6 +283,19 @@ class TrainingPanel(QWidget):
         preview_layout.addWidget(self.augment_preview)
         self.augment_group.setVisible(False)
         self.chooser.dataset_changed.connect(self._update_augment_preview)
+        self.fit_notice = QLabel()
+        self.fit_notice.setWordWrap(True)
+        self.fit_notice.setStyleSheet(ERROR_STYLE)
+        self.replace_button = QPushButton()
+        self.replace_button.clicked.connect(self._request_classifier_replacement)
+        self.fit_row = QWidget()
+        fit_layout = QVBoxLayout(self.fit_row)
+        fit_layout.setContentsMargins(0, 0, 0, 0)
+        fit_layout.addWidget(self.fit_notice)
+        fit_layout.addWidget(self.replace_button)
+        self.fit_row.hide()
+        self._replacement: tuple[Classifier, int] | None = None
+        self.chooser.dataset_changed.connect(self._check_class_count)
 
         self.train_button = QPushButton("Train")
         self.train_button.setDefault(True)
@@ -298,6 +331,7 @@ class TrainingPanel(QWidget):
         column = QVBoxLayout(content)
         column.addWidget(controls)
         column.addWidget(self.chooser)
+        self.chooser.layout().insertWidget(2, self.fit_row)  # under the choice and its message, above the preview
         column.addWidget(self.form)
         self.form.augment_extra.addWidget(self.augment_group)
         column.addStretch(1)
@@ -353,6 +387,40 @@ class TrainingPanel(QWidget):
         """Follow an edit of the network (its input shape may have changed)."""
         if self.document is not None:
             self.chooser.set_input_shape(network_input_shape(self.document))
+            self._check_class_count()
+
+    def _check_class_count(self) -> None:
+        """Offer to replace the classifier when the chosen dataset has another number of classes."""
+        self._replacement = None
+        self.fit_row.hide()
+        if self.document is None:
+            return
+        try:
+            name, classes = self.chooser.class_count()
+        except DatasetError:
+            return  # the chooser says why already
+        head = find_classifier(self.document)
+        outputs = head.classes if head is not None else self._output_classes()
+        if outputs is None or outputs == classes:
+            return
+        text = f"The network outputs {outputs} class scores, but {name!r} has {classes} classes."
+        if head is None:
+            self.fit_notice.setText(f"{text} No Dense or 1×1-convolution classifier was found to resize.")
+            self.replace_button.hide()
+        else:
+            self._replacement = (head, classes)
+            self.fit_notice.setText(f"{text} Its classifier {head.name!r} can start afresh for {classes} classes.")
+            self.replace_button.setText(f"Replace classifier for {classes} classes")
+            self.replace_button.setToolTip(
+                f"Set {head.name}.{head.param} to {classes} (undoable): that layer gets fresh weights, every "
+                "layer before it keeps its own — transfer learning's usual first step."
+            )
+            self.replace_button.show()
+        self.fit_row.show()
+
+    def _request_classifier_replacement(self) -> None:
+        if self._replacement is not None and not self.is_training:
+            self.classifier_replacement_requested.emit(*self._replacement)
 
     def _output_classes(self) -> int | None:
         """Units of the network's single output vector, or ``None`` when there is no such output."""
@@ -633,6 +701,7 @@ class TrainingPanel(QWidget):
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.chooser.setEnabled(not running)
+        self.replace_button.setEnabled(not running)
         self.engine.set_running(running)
         self.form.set_running(running)
         if not running:

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from core.data import Dataset
@@ -283,3 +284,25 @@ def test_without_pytorch_the_engine_is_numpy_and_the_tooltip_says_how_to_add_it(
     assert not chooser.combo.isEnabled()
     assert 'pip install "layerwise[torch]"' in chooser.combo.toolTip()
     assert chooser.choice().kind == "numpy"
+
+
+def test_a_dataset_with_other_classes_offers_to_replace_the_classifier_undoably(qtbot, window, tmp_path):
+    panel, document = window.training_panel, window.document
+    assert panel.fit_row.isHidden()  # digits fits digits_cnn
+    rng = np.random.default_rng(0)
+    four_classes = Dataset("four", rng.random((80, 1, 8, 8), dtype=np.float32), np.arange(80) % 4, list("abcd"))
+    panel.chooser.add_imported(four_classes, tmp_path / "four.npz")
+    assert (
+        not panel.fit_row.isHidden() and "outputs 10 class scores, but 'four' has 4 classes" in panel.fit_notice.text()
+    )
+    assert panel.replace_button.text() == "Replace classifier for 4 classes"
+    qtbot.mouseClick(panel.replace_button, Qt.MouseButton.LeftButton)
+    assert document.node_by_name("fc2").layer.params["units"] == 4
+    assert window.undo_stack.undoText() == "Replace classifier fc2 for 4 classes"
+    assert panel.fit_row.isHidden()
+    configure(window, epochs=1, subset=0, val_percent=25)  # subset 0: all samples
+    assert panel.start()
+    wait_until_idle(qtbot, window)
+    assert panel.current.finished.reason == "completed"  # trained for four classes, the convolutions kept
+    window.undo_stack.undo()
+    assert document.node_by_name("fc2").layer.params["units"] == 10 and not panel.fit_row.isHidden()
