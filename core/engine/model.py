@@ -120,6 +120,8 @@ class Model:
         # the batch size, and the inputs of BatchNorm layers that ran in inference mode.
         self._recorded: frozenset[str] = frozenset()
         self._recorded_batch = 0
+        self.captured_grads: dict[str, np.ndarray] = {}
+        """Output gradients kept by the latest :meth:`backward_from` for its ``capture`` layers."""
         self._frozen_inputs: dict[str, np.ndarray] = {}
         self._plans: dict[frozenset[str], tuple[frozenset[str], dict[str, int]]] = {}
         self._allocate()
@@ -386,7 +388,9 @@ class Model:
         """
         return self._backward(self.logits_node if from_logits else self.output_node, grad, input_grad)
 
-    def backward_from(self, node_id: str, grad: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+    def backward_from(
+        self, node_id: str, grad: np.ndarray, input_grad: bool = True, capture: Sequence[str] = ()
+    ) -> np.ndarray | None:
         """Back-propagate ``grad``, the gradient w.r.t. the output of any layer; fill :attr:`grads`.
 
         The latest forward pass must have reached ``node_id`` and kept the backward caches:
@@ -403,6 +407,10 @@ class Model:
             ``(N, *output_shape of node_id)``, batch-major, N as in the forward pass.
         input_grad
             Also compute the gradient with respect to the network's input.
+        capture
+            Layers whose output gradient to keep in :attr:`captured_grads` (node id →
+            ``(N, *output_shape)``, summed over every reader; absent when the pass does not
+            reach the layer). Grad-CAM reads a convolution's this way.
 
         Returns
         -------
@@ -432,19 +440,24 @@ class Model:
                 f"the gradient at {node.name!r} must have shape {format_shape(expected)} "
                 f"(batch of the forward pass × output of the layer), got {format_shape(grad.shape)}"
             )
-        return self._backward(node, grad, input_grad)
+        return self._backward(node, grad, input_grad, frozenset(capture))
 
-    def _backward(self, start: Node, grad: np.ndarray, input_grad: bool) -> np.ndarray | None:
+    def _backward(
+        self, start: Node, grad: np.ndarray, input_grad: bool, capture: frozenset[str] = frozenset()
+    ) -> np.ndarray | None:
         """The backward loop shared by :meth:`backward` and :meth:`backward_from`."""
         for node in self._reading_input:
             self.ops[node].input_grad = input_grad
         # Per layer, the gradient of its output; for several outputs a list, None where none arrived.
         pending: dict[str, np.ndarray | list[np.ndarray | None]] = {}
+        self.captured_grads = {}
         self._add_gradient(pending, start.id, 0, to_channel_major(grad))
         for node in reversed(self.order[: self._position[start.id] + 1]):
             upstream = pending.pop(node.id, None)
             if upstream is None:
                 continue  # a branch that does not reach the loss
+            if node.id in capture and not isinstance(upstream, list):
+                self.captured_grads[node.id] = to_batch_major(upstream)
             op, frozen_input = self.ops[node.id], self._frozen_inputs.get(node.id)
             if frozen_input is None:
                 input_grads = op.backward(upstream)
