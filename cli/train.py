@@ -11,7 +11,7 @@ import numpy as np
 from cli.common import load_network_argument
 from core.data import Dataset, builtin_names, load_dataset
 from core.engine.model import Model
-from core.engine.optimizers import OPTIMIZERS
+from core.engine.optimizers import DEFAULT_WEIGHT_DECAY, OPTIMIZERS
 from core.errors import LayerwiseError
 from core.session.engines import ENGINE_KINDS, NUMPY, EngineChoice, make_engine
 from core.torch_engine.engine import INSTALL_HINT
@@ -26,6 +26,7 @@ from core.training.events import (
     TrainingStarted,
 )
 from core.training.run_log import RunLogWriter
+from core.training.schedules import SCHEDULES, ScheduleSettings
 from core.training.trainer import Trainer, TrainingConfig
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -93,6 +94,79 @@ def add_training_arguments(train: argparse.ArgumentParser | argparse._ArgumentGr
     train.add_argument(
         "--no-restore-best", action="store_true", help="keep the last weights instead of the best epoch's"
     )
+    add_recipe_arguments(train)
+
+
+def add_recipe_arguments(train: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Learning-rate schedule, AdamW's weight decay, clipping, label smoothing and class weights."""
+    defaults = ScheduleSettings()
+    train.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="none",
+        help="learning-rate schedule; --lr is its base (default none: constant)",
+    )
+    train.add_argument("--step-size", type=int, default=defaults.step_size, help="--schedule step: epochs per step")
+    train.add_argument(
+        "--gamma",
+        type=float,
+        default=defaults.gamma,
+        help="--schedule step/multistep: factor per reduction; exponential: factor per epoch",
+    )
+    train.add_argument(
+        "--milestones",
+        default="",
+        metavar="E1,E2,…",
+        help="--schedule multistep: epochs (from 0) after which the rate is multiplied by --gamma",
+    )
+    train.add_argument(
+        "--warmup-epochs", type=int, default=defaults.warmup_epochs, help="--schedule cosine: linear warm-up epochs"
+    )
+    train.add_argument("--min-lr", type=float, default=defaults.min_lr, help="--schedule cosine: the final rate")
+    train.add_argument(
+        "--plateau-factor", type=float, default=defaults.factor, help="--schedule plateau: factor per reduction"
+    )
+    train.add_argument(
+        "--plateau-patience",
+        type=int,
+        default=defaults.patience,
+        help="--schedule plateau: epochs without a new best val_loss before a reduction",
+    )
+    train.add_argument(
+        "--weight-decay",
+        type=float,
+        default=DEFAULT_WEIGHT_DECAY,
+        help=f"--optimizer adamw: decoupled weight decay on every parameter (default {DEFAULT_WEIGHT_DECAY:g})",
+    )
+    train.add_argument(
+        "--clip-norm", type=float, metavar="N", help="clip the gradient to global L2 norm N (clip_grad_norm_)"
+    )
+    train.add_argument(
+        "--label-smoothing", type=float, default=0.0, help="cross-entropy label smoothing in [0, 1) (default 0)"
+    )
+    train.add_argument(
+        "--class-weights",
+        metavar="balanced|W1,W2,…",
+        help="cross-entropy class weights: balanced (n / (classes · count)) or one weight per class",
+    )
+
+
+def _int_list(flag: str, text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise LayerwiseError(f"{flag} takes comma-separated whole numbers, got {text!r}") from None
+
+
+def _class_weights(text: str | None) -> str | list[float] | None:
+    if text is None or text == "balanced":
+        return text
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise LayerwiseError(
+            f"--class-weights takes 'balanced' or comma-separated numbers, one per class, got {text!r}"
+        ) from None
 
 
 def training_datasets(args: argparse.Namespace, model: Model) -> tuple[Dataset, Dataset | None, Dataset | None]:
@@ -112,6 +186,7 @@ def training_datasets(args: argparse.Namespace, model: Model) -> tuple[Dataset, 
 
 
 def training_config(args: argparse.Namespace) -> TrainingConfig:
+    """The :class:`TrainingConfig` the flags describe (checked when a trainer or ``train.py`` takes it)."""
     return TrainingConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -129,6 +204,20 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
         min_delta=args.min_delta,
         restore_best=not args.no_restore_best,
         seed=args.seed,
+        schedule=ScheduleSettings(
+            kind=args.schedule,
+            step_size=args.step_size,
+            gamma=args.gamma,
+            milestones=_int_list("--milestones", args.milestones),
+            warmup_epochs=args.warmup_epochs,
+            min_lr=args.min_lr,
+            factor=args.plateau_factor,
+            patience=args.plateau_patience,
+        ),
+        weight_decay=args.weight_decay,
+        clip_norm=args.clip_norm,
+        label_smoothing=args.label_smoothing,
+        class_weights=_class_weights(args.class_weights),
     )
 
 

@@ -65,15 +65,95 @@ class Adam(Optimizer):
         params -= params.dtype.type(step_size) * (self.m / denominator)
 
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as ``torch.optim.AdamW``.
+
+    Every parameter (kernels, biases, BatchNorm's scale and shift: all of the flat vector,
+    as PyTorch decays all of a module's parameters) first shrinks by ``lr·weight_decay``:
+    ``θ ← θ·(1 − lr·λ)``, then takes Adam's step.
+    """
+
+    def __init__(
+        self, weight_decay: float = 0.01, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8
+    ) -> None:
+        super().__init__(beta1, beta2, epsilon)
+        self.weight_decay = weight_decay
+
+    def step(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
+        if self.weight_decay:
+            params *= params.dtype.type(1 - lr * self.weight_decay)
+        super().step(params, grads, lr)
 
 
-def make_optimizer(name: str, *, momentum: float = 0.9, nesterov: bool = False) -> Optimizer:
-    """Return a fresh optimiser called ``name`` (one of :data:`OPTIMIZERS`)."""
+class RMSprop(Optimizer):
+    """RMSprop as ``torch.optim.RMSprop`` (not centred).
+
+    ``s ← αs + (1 − α)g²``; ``u = g / (√s + ε)``; with momentum ``μ``: ``b ← μb + u``,
+    ``θ ← θ − lr·b``, else ``θ ← θ − lr·u``.
+    """
+
+    def __init__(self, alpha: float = 0.99, epsilon: float = 1e-8, momentum: float = 0.0) -> None:
+        self.alpha, self.epsilon, self.momentum = alpha, epsilon, momentum
+        self.square_avg: np.ndarray | None = None
+        self.buffer: np.ndarray | None = None
+
+    def step(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
+        if self.square_avg is None:
+            self.square_avg = np.zeros_like(params)
+        alpha = params.dtype.type(self.alpha)
+        self.square_avg *= alpha
+        self.square_avg += (1 - alpha) * (grads * grads)
+        denominator = np.sqrt(self.square_avg)
+        denominator += params.dtype.type(self.epsilon)
+        update = grads / denominator
+        if self.momentum:
+            if self.buffer is None:
+                self.buffer = np.zeros_like(params)
+            self.buffer *= params.dtype.type(self.momentum)
+            self.buffer += update
+            update = self.buffer
+        params -= params.dtype.type(lr) * update
+
+
+def clip_by_global_norm(grads: np.ndarray, max_norm: float) -> float:
+    """Scale ``grads`` in place so that their L2 norm is at most ``max_norm``; return the norm before.
+
+    As ``torch.nn.utils.clip_grad_norm_`` over all parameters: the factor is
+    ``min(1, max_norm / (‖g‖ + 1e-6))``.
+    """
+    norm = float(np.sqrt(np.dot(grads.astype(np.float64, copy=False), grads)))
+    factor = max_norm / (norm + 1e-6)
+    if factor < 1:
+        grads *= grads.dtype.type(factor)
+    return norm
+
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+DEFAULT_WEIGHT_DECAY = 0.01
+"""AdamW's decoupled weight decay unless set (PyTorch's default)."""
+
+
+def make_optimizer(
+    name: str,
+    *,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    weight_decay: float = DEFAULT_WEIGHT_DECAY,
+    rmsprop_momentum: float = 0.0,
+) -> Optimizer:
+    """Return a fresh optimiser called ``name`` (one of :data:`OPTIMIZERS`).
+
+    ``momentum`` and ``nesterov`` are the ``momentum`` optimiser's, ``weight_decay`` AdamW's,
+    ``rmsprop_momentum`` RMSprop's (0 as PyTorch's default).
+    """
     if name == "sgd":
         return SGD()
     if name == "momentum":
         return Momentum(momentum, nesterov)
     if name == "adam":
         return Adam()
+    if name == "adamw":
+        return AdamW(weight_decay)
+    if name == "rmsprop":
+        return RMSprop(momentum=rmsprop_momentum)
     raise LayerwiseError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")

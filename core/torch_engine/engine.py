@@ -26,11 +26,13 @@ from core.engine.model import Model
 from core.errors import LayerwiseError
 from core.torch_export.project import model_source, regularized_keys, torch_layers, torch_state
 from core.torch_export.weights_back import TorchStateMap
-from core.training.step_engine import EVAL_BATCH, StepResult, layer_percentiles, softmax_confidence
+from core.training.step_engine import EVAL_BATCH, StepRecipe, StepResult, layer_percentiles, softmax_confidence
 
 INSTALL_HINT = 'pip install "layerwise[torch]"'
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 """The NumPy engine's Adam constants (:class:`core.engine.optimizers.Adam`)."""
+RMSPROP_ALPHA, RMSPROP_EPS = 0.99, 1e-8
+"""The NumPy engine's RMSprop constants (:class:`core.engine.optimizers.RMSprop`)."""
 
 
 class TorchEngineError(LayerwiseError):
@@ -163,6 +165,8 @@ class TorchEngine:
         parameters = dict(self.module.named_parameters())
         self._penalised = [parameters[key] for key in regularized_keys(model)]
         self._kept = [tensor.detach().clone() for tensor in self._tensors()]
+        self._recipe = StepRecipe()
+        self._class_weights: Any = None
         self._optimizer = self._make_optimizer(1e-3)
 
     # -- set-up -------------------------------------------------------------------------
@@ -182,11 +186,23 @@ class TorchEngine:
             return None  # nothing to train (PyTorch's optimisers refuse an empty list); steps only measure
         if name == "adam":
             return torch.optim.Adam(parameters, lr=learning_rate, betas=ADAM_BETAS, eps=ADAM_EPS)
+        if name == "adamw":
+            return torch.optim.AdamW(
+                parameters, lr=learning_rate, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=self._recipe.weight_decay
+            )
+        if name == "rmsprop":
+            return torch.optim.RMSprop(parameters, lr=learning_rate, alpha=RMSPROP_ALPHA, eps=RMSPROP_EPS)
         if name == "momentum":
             return torch.optim.SGD(parameters, lr=learning_rate, momentum=momentum, nesterov=nesterov)
         return torch.optim.SGD(parameters, lr=learning_rate)
 
-    def begin(self, seed: int, dropout: bool) -> None:
+    def begin(self, seed: int, dropout: bool, recipe: StepRecipe | None = None) -> None:
+        self._recipe = recipe = recipe or StepRecipe()
+        self._class_weights = (
+            None
+            if recipe.class_weights is None
+            else self.torch.tensor(recipe.class_weights, dtype=self.torch.float32, device=self.device)
+        )
         self.torch.manual_seed(seed)  # dropout masks
         self._optimizer = self._make_optimizer(1e-3)
         self.set_dropout(dropout)
@@ -219,6 +235,15 @@ class TorchEngine:
         targets = functional.one_hot(y, scores.shape[1]).to(scores.dtype)
         return functional.mse_loss(scores, targets, reduction="sum") / scores.shape[1]
 
+    def _training_loss(self, scores: Any, y: Any) -> Any:
+        """The batch's mean data loss, with label smoothing and class weights (``F.cross_entropy``'s weighted mean)."""
+        recipe = self._recipe
+        if self._loss == "cross_entropy" and (recipe.label_smoothing or self._class_weights is not None):
+            return self.torch.nn.functional.cross_entropy(
+                scores, y, weight=self._class_weights, label_smoothing=recipe.label_smoothing
+            )
+        return self._summed_loss(scores, y) / len(y)
+
     def _penalty(self, l1: float, l2: float) -> Any:
         total = self.torch.zeros((), device=self.device)
         for weight in self._penalised:
@@ -233,7 +258,7 @@ class TorchEngine:
         self.module.train()
         xb, yb = self._to_device(x, y)
         scores = self._scores(xb)
-        data_loss = self._summed_loss(scores, yb) / len(y)
+        data_loss = self._training_loss(scores, yb)
         penalty = self._penalty(l1, l2)
         correct = (scores.argmax(1) == yb).sum()
         # One transfer per step: the loop needs the numbers for its events anyway.
@@ -251,6 +276,8 @@ class TorchEngine:
             group["lr"] = learning_rate
         self._optimizer.zero_grad(set_to_none=True)
         (data_loss + penalty).backward()
+        if self._recipe.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self._recipe.clip_norm)
         self._optimizer.step()
         return result
 

@@ -497,6 +497,25 @@ def train_source(model: Model, setup: TrainingSetup) -> str:
         "MIN_DELTA": float(config.min_delta),
         "RESTORE_BEST": bool(config.restore_best),
         "SEED": config.seed,
+        "SCHEDULE": config.schedule.kind,
+        "SCHEDULE_PARAMETERS": tuple(name for name in config.schedule.to_json() if name != "kind"),
+        "STEP_SIZE": int(config.schedule.step_size),
+        "GAMMA": float(config.schedule.gamma),
+        "MILESTONES": tuple(int(m) for m in config.schedule.milestones),
+        "WARMUP_EPOCHS": int(config.schedule.warmup_epochs),
+        "MIN_LR": float(config.schedule.min_lr),
+        "PLATEAU_FACTOR": float(config.schedule.factor),
+        "PLATEAU_PATIENCE": int(config.schedule.patience),
+        "WEIGHT_DECAY": float(config.weight_decay),
+        "RMSPROP_ALPHA": 0.99,
+        "RMSPROP_EPS": 1e-8,
+        "CLIP_NORM": None if config.clip_norm is None else float(config.clip_norm),
+        "LABEL_SMOOTHING": float(config.label_smoothing),
+        "CLASS_WEIGHTS": (
+            config.class_weights
+            if config.class_weights is None or isinstance(config.class_weights, str)
+            else tuple(float(w) for w in config.class_weights)
+        ),
         "VAL_SPLIT": float(setup.val_split),
         "TRAIN_SUBSET": setup.train_subset,
         "DATASET_NAME": setup.data.name if setup.data is not None else None,

@@ -32,7 +32,7 @@ import numpy as np
 from core import safe_npz, shapes
 from core.data import Dataset, dataset, importers
 from core.layers.torch_writer import TorchExportError
-from core.training import augment
+from core.training import augment, schedules
 from core.training.trainer import TrainingConfig
 
 TRAIN_FILE = "train.py"
@@ -116,6 +116,7 @@ def render(constants: list[str], network_comment: str) -> str:
         _TEMPLATE.replace("@CONSTANTS@", "\n".join(constants))
         .replace("@DATASET_READERS@", dataset_readers_source())
         .replace("@IMAGE_KERNELS@", kernels)
+        .replace("@SCHEDULES@", _definitions(schedules, _SCHEDULE_NAMES))
     )
     return "\n".join(header) + "\n" + body
 
@@ -185,6 +186,17 @@ _IMAGE_KERNELS = (
     augment.rotate_images,
 )
 """The augmentation's image transforms, written into ``train.py`` from their source here: one place for each."""
+
+_SCHEDULE_NAMES = (
+    "ONECYCLE_PCT_START",
+    "ONECYCLE_DIV_FACTOR",
+    "ONECYCLE_FINAL_DIV_FACTOR",
+    "PLATEAU_THRESHOLD",
+    "PLATEAU_EPS",
+    "scheduled_rate",
+    "Plateau",
+)
+"""The learning-rate schedules (:mod:`core.training.schedules`), written into ``train.py`` from their source."""
 
 _DATASET_READERS: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
     (shapes, ("Shape", "format_shape")),
@@ -401,6 +413,43 @@ class DatasetError(Exception):
 @IMAGE_KERNELS@
 
 
+# -- learning-rate schedules: Layerwise's, as written there ----------------------------------------
+
+
+@SCHEDULES@
+
+
+def schedule_settings():
+    """The schedule as a Layerwise run log holds it: its kind and the parameters it reads."""
+    values = {
+        "step_size": STEP_SIZE,
+        "gamma": GAMMA,
+        "milestones": list(MILESTONES),
+        "warmup_epochs": WARMUP_EPOCHS,
+        "min_lr": MIN_LR,
+        "factor": PLATEAU_FACTOR,
+        "patience": PLATEAU_PATIENCE,
+    }
+    return {"kind": SCHEDULE, **{name: values[name] for name in SCHEDULE_PARAMETERS}}
+
+
+def class_weight_values(labels, classes):
+    """CLASS_WEIGHTS as one float64 weight per class, or None: "balanced" is n / (classes · count)."""
+    if CLASS_WEIGHTS is None:
+        return None
+    if CLASS_WEIGHTS == "balanced":
+        counts = np.bincount(labels, minlength=classes)
+        if (counts == 0).any():
+            sys.exit(
+                f"class weights 'balanced' need every class in the training data; class "
+                f"{int(np.flatnonzero(counts == 0)[0])} has no sample"
+            )
+        return len(labels) / (classes * counts.astype(np.float64))
+    if len(CLASS_WEIGHTS) != classes:
+        sys.exit(f"CLASS_WEIGHTS holds {len(CLASS_WEIGHTS)} weights, but the data has {classes} classes")
+    return np.array(CLASS_WEIGHTS, dtype=np.float64)
+
+
 class Augmenter:
     """The kinds in AUGMENT, applied to a batch in Layerwise's order: sample, flip, shift, rotate, noise."""
 
@@ -520,10 +569,10 @@ def pick_device(name, local_rank):
     return torch.device(name)
 
 
-def batch_loss(scores, y, classes):
-    """The summed data loss of a batch (its mean times its size), as the engine computes the mean."""
+def batch_loss(scores, y, classes, weight=None, smoothing=0.0):
+    """The summed data loss of a batch; divided by the summed weights of its labels (its size unweighted), the mean."""
     if LOSS == "cross_entropy":
-        return F.cross_entropy(scores, y, reduction="sum")
+        return F.cross_entropy(scores, y, weight=weight, label_smoothing=smoothing, reduction="sum")
     return F.mse_loss(scores, F.one_hot(y, classes).to(scores.dtype), reduction="sum") / classes
 
 
@@ -582,6 +631,8 @@ def main(argv=None):
         sys.exit(f"the network outputs {OUTPUT_SHAPE[0]} class scores, but {source} has {classes} classes")
     if EARLY_STOPPING and val is None:
         sys.exit("early stopping needs validation data; the data has no validation part")
+    if SCHEDULE == "plateau" and val is None:
+        sys.exit("the plateau schedule follows val_loss and needs validation data; the data has no validation part")
     dataset_name = DATASET_NAME if source == DATA and DATASET_NAME else source.stem
 
     torch.manual_seed(args.seed + rank)  # dropout masks
@@ -596,8 +647,17 @@ def main(argv=None):
     module.to(device)
     parameters = dict(module.named_parameters())
     penalised = [parameters[key] for key in REGULARIZED]
+    weight_values = class_weight_values(train_y, classes)
+    weight = None if weight_values is None else torch.tensor(weight_values, dtype=torch.float32, device=device)
+    plateau = Plateau(PLATEAU_FACTOR, PLATEAU_PATIENCE) if SCHEDULE == "plateau" else None
     if OPTIMIZER == "adam":
         optimizer = torch.optim.Adam(module.parameters(), lr=args.lr, betas=ADAM_BETAS, eps=ADAM_EPS)
+    elif OPTIMIZER == "adamw":  # decoupled weight decay on every parameter, as Layerwise's AdamW
+        optimizer = torch.optim.AdamW(
+            module.parameters(), lr=args.lr, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=WEIGHT_DECAY
+        )
+    elif OPTIMIZER == "rmsprop":
+        optimizer = torch.optim.RMSprop(module.parameters(), lr=args.lr, alpha=RMSPROP_ALPHA, eps=RMSPROP_EPS)
     elif OPTIMIZER == "momentum":
         optimizer = torch.optim.SGD(module.parameters(), lr=args.lr, momentum=MOMENTUM, nesterov=NESTEROV)
     else:
@@ -638,6 +698,11 @@ def main(argv=None):
         "min_delta": MIN_DELTA,
         "restore_best": RESTORE_BEST,
         "seed": args.seed,
+        "schedule": schedule_settings(),
+        "weight_decay": WEIGHT_DECAY,
+        "clip_norm": CLIP_NORM,
+        "label_smoothing": LABEL_SMOOTHING,
+        "class_weights": list(CLASS_WEIGHTS) if isinstance(CLASS_WEIGHTS, tuple) else CLASS_WEIGHTS,
         "val_split": VAL_SPLIT,
         "train_subset": TRAIN_SUBSET,
         "device": str(device),
@@ -678,6 +743,7 @@ def main(argv=None):
     best_state = None
     started = time.perf_counter()
     reason, message, epochs_run = "completed", None, 0
+    rate = args.lr
     for epoch in range(1, args.epochs + 1):
         epoch_start = time.perf_counter()
         order = augmenter.order(n, rng)
@@ -687,26 +753,39 @@ def main(argv=None):
             index = order[(batch - 1) * size : batch * size]
             count = len(index)
             x_batch, y_batch = augmenter.apply(train_x[index], train_y[index], rng)
+            # The schedule scales from --lr (the base), per epoch or, for onecycle, per batch.
+            rate = scheduled_rate(
+                SCHEDULE, args.lr, epoch, batch, args.epochs, batches, STEP_SIZE, GAMMA, MILESTONES, WARMUP_EPOCHS,
+                MIN_LR,
+            )  # fmt: skip
+            if plateau is not None:
+                rate *= plateau.scale
+            for group in optimizer.param_groups:
+                group["lr"] = rate
+            # The weighted mean divides by the summed weights of the whole batch's labels (its size unweighted).
+            total = count if weight_values is None else float(weight_values[y_batch].sum())
             xb = torch.from_numpy(np.ascontiguousarray(x_batch[rank::world])).to(device)
             yb = torch.from_numpy(np.ascontiguousarray(y_batch[rank::world])).to(device)
             scores = model(xb)
-            summed = batch_loss(scores, yb, classes)
+            summed = batch_loss(scores, yb, classes, weight, LABEL_SMOOTHING)
             penalty = penalty_of(penalised, L1, L2)
             stats = torch.stack([summed.detach().double(), (scores.argmax(1) == yb).sum().double()])
             if world > 1:
                 dist.all_reduce(stats)
-            data_loss, correct = stats[0].item() / count, int(stats[1].item())
+            data_loss, correct = stats[0].item() / total, int(stats[1].item())
             penalty_value = float(penalty.item())
             if not math.isfinite(data_loss + penalty_value):
                 reason = "diverged"
                 message = (
                     f"the loss became {data_loss + penalty_value} in epoch {epoch}, batch {batch}; training "
-                    f"stopped and the weights from before that step are kept (try a learning rate below {args.lr:g})"
+                    f"stopped and the weights from before that step are kept (try a learning rate below {rate:g})"
                 )
                 break
             optimizer.zero_grad(set_to_none=True)
             # Each process's share of the batch's mean: DistributedDataParallel averages over the processes.
-            (summed * (world / count) + penalty).backward()
+            (summed * (world / total) + penalty).backward()
+            if CLIP_NORM is not None:  # after DistributedDataParallel has averaged the gradients
+                torch.nn.utils.clip_grad_norm_(module.parameters(), CLIP_NORM)
             optimizer.step()
             sums += (data_loss + penalty_value, data_loss, penalty_value, correct)
             if log:
@@ -727,6 +806,8 @@ def main(argv=None):
         val_loss = val_accuracy = None
         if val is not None:
             val_loss, val_accuracy = evaluate(module, val[0], val[1], classes, device, rank, world)
+            if plateau is not None:
+                plateau.update(val_loss, args.lr)  # the same loss on every process: the same rate
         means = sums[:3] / batches
         seconds = time.perf_counter() - epoch_start
         line = f"epoch {epoch:>{len(str(args.epochs))}}/{args.epochs}  train loss {means[0]:.4f} acc {sums[3] / n:6.2%}"
@@ -745,7 +826,7 @@ def main(argv=None):
                 train_accuracy=float(sums[3] / n),
                 val_loss=val_loss,
                 val_accuracy=val_accuracy,
-                learning_rate=args.lr,
+                learning_rate=rate,
                 seconds=seconds,
             )
         state = cpu_state(module) if lead else None

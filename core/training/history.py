@@ -86,9 +86,33 @@ def format_setting(name: str, value: Any) -> str:
         return f"batch {value}"
     if name == "engine":
         return str(value)
+    if name == "schedule":
+        return _format_schedule(value)
+    if name == "clip_norm":
+        return f"clip norm {value:g}" if value is not None else "no clipping"
+    if name == "label_smoothing":
+        return f"label smoothing {value:g}" if value else "no label smoothing"
+    if name == "class_weights":
+        if value is None:
+            return "no class weights"
+        return f"class weights: {value if isinstance(value, str) else ', '.join(f'{w:g}' for w in value)}"
     if isinstance(value, float):
         return f"{name.replace('_', ' ')} = {value:g}"
     return f"{name.replace('_', ' ')} = {value}"
+
+
+def _format_schedule(value: Any) -> str:
+    """``"cosine schedule (warm-up 2, min lr 0)"``, ``"constant lr"`` from a schedule's ``to_json()``."""
+    if not isinstance(value, dict) or value.get("kind", "none") == "none":
+        return "constant lr"
+    labels = {"step_size": "every", "warmup_epochs": "warm-up", "min_lr": "min lr"}
+    parts = []
+    for key, item in value.items():
+        if key == "kind":
+            continue
+        shown = ", ".join(map(str, item)) if isinstance(item, list) else f"{item:g}"
+        parts.append(f"{labels.get(key, key.replace('_', ' '))} {shown}")
+    return f"{value['kind']} schedule" + (f" ({', '.join(parts)})" if parts else "")
 
 
 DESCRIBED_SETTINGS = (
@@ -106,6 +130,11 @@ DESCRIBED_SETTINGS = (
     "seed",
     "loss",
     "momentum",
+    "schedule",
+    "weight_decay",
+    "clip_norm",
+    "label_smoothing",
+    "class_weights",
 )
 
 

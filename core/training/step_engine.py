@@ -18,9 +18,9 @@ import numpy as np
 
 from core.analysis.introspection import activation_percentiles
 from core.data.dataset import Dataset
-from core.engine.losses import LOSSES
+from core.engine.losses import LOSSES, softmax_cross_entropy
 from core.engine.model import Model
-from core.engine.optimizers import make_optimizer
+from core.engine.optimizers import DEFAULT_WEIGHT_DECAY, clip_by_global_norm, make_optimizer
 
 EVAL_BATCH = 512
 
@@ -46,6 +46,28 @@ class StepResult:
         return bool(np.isfinite(self.loss))
 
 
+@dataclass(frozen=True)
+class StepRecipe:
+    """How each step computes beyond the optimiser's name: what both engines do alike.
+
+    Attributes
+    ----------
+    weight_decay
+        AdamW's decoupled decay, on every parameter.
+    clip_norm
+        Scale the gradient (data loss and L1/L2 together) to this global L2 norm at most; ``None``: no clipping.
+    label_smoothing
+        Cross-entropy's ``ε`` (training steps only; validation reads the plain loss).
+    class_weights
+        ``(K,)`` cross-entropy weights per class (training steps only), or ``None``.
+    """
+
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
+    clip_norm: float | None = None
+    label_smoothing: float = 0.0
+    class_weights: np.ndarray | None = None
+
+
 class StepEngine(Protocol):
     """The arithmetic of training, as :class:`~core.training.trainer.Trainer` drives it."""
 
@@ -54,8 +76,8 @@ class StepEngine(Protocol):
     description: str
     """Where the arithmetic runs, for people (``"NumPy"``, ``"PyTorch on cuda:0"``)."""
 
-    def begin(self, seed: int, dropout: bool) -> None:
-        """Prepare a run: seed the dropout masks, switch dropout, make a fresh optimiser."""
+    def begin(self, seed: int, dropout: bool, recipe: StepRecipe | None = None) -> None:
+        """Prepare a run: seed the dropout masks, switch dropout, make a fresh optimiser; ``recipe``: ``StepRecipe()``."""
         ...
 
     def set_dropout(self, enabled: bool) -> None: ...
@@ -132,12 +154,14 @@ class NumpyEngine:
         self._loss = loss
         self._loss_fn = LOSSES[loss]
         self._optimizer = make_optimizer(optimizer, momentum=momentum, nesterov=nesterov)
+        self._recipe = StepRecipe()
         self._regularized = slice(0, model.regularized_size)
         self._last_good = model.state_dict()
 
-    def begin(self, seed: int, dropout: bool) -> None:
+    def begin(self, seed: int, dropout: bool, recipe: StepRecipe | None = None) -> None:
         name, momentum, nesterov = self._optimizer_settings
-        self._optimizer = make_optimizer(name, momentum=momentum, nesterov=nesterov)
+        self._recipe = recipe = recipe or StepRecipe()
+        self._optimizer = make_optimizer(name, momentum=momentum, nesterov=nesterov, weight_decay=recipe.weight_decay)
         self.model.reseed(seed)
         self.model.dropout_enabled = dropout
         self._last_good = self.model.state_dict()
@@ -156,7 +180,7 @@ class NumpyEngine:
         # Overflow is caught just below as a non-finite loss; no warning needed.
         with np.errstate(over="ignore", invalid="ignore"):
             scores = self._scores(x, training=True)
-            data_loss, grad = self._loss_fn(scores, y)
+            data_loss, grad = self._training_loss(scores, y)
         weights = model.params[self._regularized]
         penalty = regularization_penalty(weights, l1, l2)
         result = StepResult(data_loss, penalty, int((scores.argmax(axis=1) == y).sum()))
@@ -165,9 +189,19 @@ class NumpyEngine:
             return result
         model.backward(grad, from_logits=self._loss == "cross_entropy", input_grad=False)
         add_regularization_gradient(weights, model.grads[self._regularized], l1, l2)
+        if self._recipe.clip_norm is not None:
+            clip_by_global_norm(model.grads, self._recipe.clip_norm)
         self._keep_good()
         self._optimizer.step(model.params, model.grads, learning_rate)
         return result
+
+    def _training_loss(self, scores: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        recipe = self._recipe
+        if self._loss == "cross_entropy" and (recipe.label_smoothing or recipe.class_weights is not None):
+            return softmax_cross_entropy(
+                scores, y, label_smoothing=recipe.label_smoothing, class_weights=recipe.class_weights
+            )
+        return self._loss_fn(scores, y)
 
     def _keep_good(self) -> None:
         """Copy the current weights into the last good state's arrays (no allocation per step)."""

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from core.data.dataset import Dataset
-from core.engine.losses import LOSSES
+from core.engine.losses import LOSSES, balanced_class_weights
 from core.engine.model import Model
-from core.engine.optimizers import OPTIMIZERS
+from core.engine.optimizers import DEFAULT_WEIGHT_DECAY, OPTIMIZERS
 from core.errors import LayerwiseError
 from core.graph.document import NetworkDocument
 from core.shapes import format_shape
@@ -38,10 +38,12 @@ from core.training.events import (
     TrainingStarted,
 )
 from core.training.memory_check import check_training_memory
+from core.training.schedules import Schedule, ScheduleError, ScheduleSettings
 from core.training.step_engine import (
     EVAL_BATCH,
     NumpyEngine,
     StepEngine,
+    StepRecipe,
     add_regularization_gradient,
     regularization_penalty,
 )
@@ -84,6 +86,16 @@ class TrainingConfig:
     probe_samples: int = 0
     """Validation samples whose activations are measured during the run (0: none)."""
     probes_per_epoch: int = 4
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    """How the learning rate changes over the run (:mod:`core.training.schedules`); ``learning_rate`` is its base."""
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
+    """AdamW's decoupled weight decay, on every parameter (read by ``adamw`` only)."""
+    clip_norm: float | None = None
+    """Clip the gradient to this global L2 norm (``clip_grad_norm_``); ``None``: no clipping."""
+    label_smoothing: float = 0.0
+    """Cross-entropy's label smoothing ``ε`` in [0, 1)."""
+    class_weights: str | list[float] | None = None
+    """Cross-entropy's class weights: ``"balanced"`` (from the training labels), one weight per class, or ``None``."""
 
     def validate(self) -> None:
         """Raise :class:`TrainingError` naming the first setting out of range."""
@@ -111,15 +123,84 @@ class TrainingConfig:
             (self.min_delta >= 0, "min_delta", "must be ≥ 0", self.min_delta),
             (self.probe_samples >= 0, "probe_samples", "must be ≥ 0", self.probe_samples),
             (self.probes_per_epoch >= 1, "probes_per_epoch", "must be ≥ 1", self.probes_per_epoch),
+            (
+                np.isfinite(self.weight_decay) and self.weight_decay >= 0,
+                "weight_decay",
+                "must be ≥ 0",
+                self.weight_decay,
+            ),
+            (
+                self.clip_norm is None or (np.isfinite(self.clip_norm) and self.clip_norm > 0),
+                "clip_norm",
+                "must be > 0 (or None for no clipping)",
+                self.clip_norm,
+            ),
+            (0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)", self.label_smoothing),
+            (
+                self.class_weights is None
+                or self.class_weights == "balanced"
+                or (
+                    isinstance(self.class_weights, (list, tuple))
+                    and len(self.class_weights) > 0
+                    and all(np.isfinite(w) and w > 0 for w in self.class_weights)
+                ),
+                "class_weights",
+                "must be 'balanced', None or a list of weights > 0, one per class",
+                self.class_weights,
+            ),
         ]
         for ok, name, rule, value in checks:
             if not ok:
                 raise TrainingError(f"{name} {rule}, got {value!r}")
+        for name, value, unset in (
+            ("label_smoothing", self.label_smoothing, 0.0),
+            ("class_weights", self.class_weights, None),
+        ):
+            if self.loss != "cross_entropy" and value != unset:
+                raise TrainingError(f"{name} {value!r} needs loss cross_entropy, got loss {self.loss!r}")
+        try:
+            self.schedule.validate(self.epochs)
+        except ScheduleError as exc:
+            raise TrainingError(str(exc)) from None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["augment"] = {**data["augment"], "kinds": sorted(self.augment.kinds)}
+        data["schedule"] = self.schedule.to_json()
+        if isinstance(self.class_weights, (list, tuple)):
+            data["class_weights"] = [float(w) for w in self.class_weights]
         return data
+
+    def class_weight_vector(self, labels: np.ndarray, classes: int) -> np.ndarray | None:
+        """The ``(K,)`` class weights for training labels ``labels`` ``(n,)``, or ``None`` without any.
+
+        Raises
+        ------
+        TrainingError
+            When a list does not hold one weight per class, or "balanced" meets a class without samples.
+        """
+        if self.class_weights is None:
+            return None
+        if self.class_weights == "balanced":
+            try:
+                return balanced_class_weights(labels, classes)
+            except LayerwiseError as exc:
+                raise TrainingError(str(exc)) from None
+        if len(self.class_weights) != classes:
+            raise TrainingError(
+                f"class_weights must hold one weight per class ({classes}), got {len(self.class_weights)}: "
+                f"{list(self.class_weights)!r}"
+            )
+        return np.asarray(self.class_weights, dtype=np.float64)
+
+    def recipe(self, labels: np.ndarray, classes: int) -> StepRecipe:
+        """What each step computes beyond the optimiser's name, for training labels ``labels`` ``(n,)``."""
+        return StepRecipe(
+            weight_decay=self.weight_decay,
+            clip_norm=self.clip_norm,
+            label_smoothing=self.label_smoothing,
+            class_weights=self.class_weight_vector(labels, classes),
+        )
 
 
 class Trainer:
@@ -158,6 +239,11 @@ class Trainer:
             self._check_data_fits(val, "validation")
         if config.early_stopping and (val is None or len(val) == 0):
             raise TrainingError("early stopping needs validation data; set a validation split above 0")
+        if config.schedule.kind == "plateau" and (val is None or len(val) == 0):
+            raise TrainingError(
+                "schedule.kind 'plateau' needs validation data (it follows val_loss); set a validation split above 0"
+            )
+        self.recipe = config.recipe(train.y, train.num_classes)
         self.engine: StepEngine = engine or NumpyEngine(
             self.model, config.optimizer, config.loss, momentum=config.momentum, nesterov=config.nesterov
         )
@@ -229,13 +315,15 @@ class Trainer:
     def _run(self) -> Iterator[TrainingEvent]:
         config, engine, train, live, controls = self.config, self.engine, self.train, self.live, self.controls
         rng = np.random.default_rng(config.seed)
-        engine.begin(config.seed, live.dropout)
+        engine.begin(config.seed, live.dropout, self.recipe)
         self._fit_augmenter()
         early = (
             EarlyStopping(config.early_stopping, config.monitor, config.min_delta) if config.early_stopping else None
         )
         best_state: dict[str, np.ndarray] | None = None
         batches = -(-len(train) // config.batch_size)
+        schedule = Schedule(config.schedule, config.epochs, batches)
+        rate = live.learning_rate
         started = time.perf_counter()
         yield TrainingStarted(
             self.document.name,
@@ -268,11 +356,13 @@ class Trainer:
                     return
                 index = order[(batch - 1) * config.batch_size : batch * config.batch_size]
                 x, y = self.augmenter.apply(train.x[index], train.y[index], rng)
-                step = engine.train_step(x, y, live.l1, live.l2, live.learning_rate)
+                # The schedule scales from the live base rate: SetLearningRate rescales the rest of it.
+                rate = schedule.rate(live.learning_rate, epoch, batch)
+                step = engine.train_step(x, y, live.l1, live.l2, rate)
                 if not step.finite:
                     message = (
                         f"the loss became {step.loss} in epoch {epoch}, batch {batch}; training stopped and the "
-                        f"weights from before that step are restored (try a learning rate below {live.learning_rate:g})"
+                        f"weights from before that step are restored (try a learning rate below {rate:g})"
                     )
                     yield TrainingFinished("diverged", message, epoch - 1, *self._best(early), "last_good")
                     return
@@ -302,9 +392,10 @@ class Trainer:
                 float(sums[3] / seen),
                 val_loss,
                 val_accuracy,
-                live.learning_rate,
+                rate,
                 time.perf_counter() - epoch_start,
             )
+            schedule.epoch_ended(val_loss, live.learning_rate)
             if early is not None:
                 value = val_loss if config.monitor == "val_loss" else val_accuracy
                 decision = early.update(epoch, float(value))  # type: ignore[arg-type]

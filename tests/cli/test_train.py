@@ -147,3 +147,64 @@ def test_a_device_needs_the_torch_engine_and_one_that_is_missing_is_named(capsys
         capsys, "digits_cnn", "--dataset", "digits", "--epochs", "1", "--engine", "torch", "--device", "cuda:7"
     )
     assert status != 0 and "device 'cuda:7' is not available to PyTorch here" in err
+
+
+def recipe_config(*flags):
+    import argparse
+
+    from cli.train import add_training_arguments, training_config
+
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    return training_config(parser.parse_args(list(flags)))
+
+
+def test_recipe_flags_make_the_config():
+    config = recipe_config(
+        "--optimizer", "adamw", "--weight-decay", "0.05", "--clip-norm", "2", "--label-smoothing", "0.1",
+        "--class-weights", "1,2.5", "--schedule", "multistep", "--milestones", "2,5", "--gamma", "0.5",
+    )  # fmt: skip
+    assert (config.optimizer, config.weight_decay, config.clip_norm, config.label_smoothing) == (
+        "adamw",
+        0.05,
+        2.0,
+        0.1,
+    )
+    assert config.class_weights == [1.0, 2.5]
+    assert config.schedule.to_json() == {"kind": "multistep", "milestones": [2, 5], "gamma": 0.5}
+    config.validate()
+    assert recipe_config("--class-weights", "balanced").class_weights == "balanced"
+    cosine = recipe_config("--schedule", "cosine", "--warmup-epochs", "2", "--min-lr", "1e-5").schedule
+    assert cosine.to_json() == {"kind": "cosine", "warmup_epochs": 2, "min_lr": 1e-5}
+    plateau = recipe_config("--schedule", "plateau", "--plateau-factor", "0.2", "--plateau-patience", "3").schedule
+    assert plateau.to_json() == {"kind": "plateau", "factor": 0.2, "patience": 3}
+    defaults = recipe_config()
+    assert (defaults.schedule.kind, defaults.clip_norm, defaults.class_weights, defaults.weight_decay) == (
+        "none",
+        None,
+        None,
+        0.01,
+    )
+
+
+def test_bad_recipe_flags_are_refused_naming_them(capsys):
+    base = ("mlp", "--dataset", "digits", "--samples", "100", "--epochs", "1")
+    status, _, err = train(capsys, *base, "--class-weights", "1,heavy")
+    assert status == 2 and "--class-weights takes 'balanced' or comma-separated numbers" in err and "1,heavy" in err
+    status, _, err = train(capsys, *base, "--milestones", "2,x", "--schedule", "multistep")
+    assert status == 2 and "--milestones takes comma-separated whole numbers, got '2,x'" in err
+    status, _, err = train(capsys, *base, "--loss", "mse", "--label-smoothing", "0.1")
+    assert status == 2 and "label_smoothing 0.1 needs loss cross_entropy, got loss 'mse'" in err
+    status, _, err = train(capsys, *base, "--class-weights", "1,2")
+    assert status == 2 and "class_weights must hold one weight per class (10), got 2" in err
+
+
+def test_a_scheduled_run_logs_each_epochs_rate(capsys, tmp_path):
+    log = tmp_path / "run.jsonl"
+    status, _, _ = train(
+        capsys, "mlp", "--dataset", "digits", "--samples", "100", "--epochs", "3", "--lr", "0.1",
+        "--optimizer", "sgd", "--schedule", "step", "--step-size", "1", "--gamma", "0.5", "--log", str(log),
+    )  # fmt: skip
+    assert status == 0
+    rates = [json.loads(line)["learning_rate"] for line in log.read_text().splitlines() if "EpochEnded" in line]
+    assert rates == [0.1, 0.05, 0.025]

@@ -43,8 +43,10 @@ def test_adam_with_bias_correction():
 
 
 def test_unknown_optimizer_is_named():
-    with pytest.raises(LayerwiseError, match="unknown optimizer 'rmsprop'; choose one of sgd, momentum, adam"):
-        make_optimizer("rmsprop")
+    with pytest.raises(
+        LayerwiseError, match="unknown optimizer 'adagrad'; choose one of sgd, momentum, adam, adamw, rmsprop"
+    ):
+        make_optimizer("adagrad")
 
 
 def test_initialisers_have_their_published_scale():

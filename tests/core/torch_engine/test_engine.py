@@ -26,6 +26,7 @@ from core.training.events import (
     TrainingPaused,
     TrainingStarted,
 )
+from core.training.schedules import ScheduleSettings
 from core.training.step_engine import NumpyEngine
 from core.training.trainer import Trainer, TrainingConfig
 from tests.core.helpers import network, pool
@@ -119,6 +120,21 @@ CASES = {
             "augment": AugmentSettings(kinds=frozenset({"shift"})),
         },
     ),
+    # training recipes: optimisers, clipping, the loss's smoothing and weights, schedules
+    "digits_cnn_adamw": (digits_cnn, {"optimizer": "adamw", "weight_decay": 0.05}),
+    "batchnorm_cnn_rmsprop": (batchnorm_cnn, {"optimizer": "rmsprop"}),
+    "digits_cnn_sgd_clipped_l2": (digits_cnn, {**SGD, "clip_norm": 0.5, "l2": 1e-3}),
+    "digits_cnn_label_smoothing": (digits_cnn, {"optimizer": "adam", "label_smoothing": 0.1}),
+    "digits_cnn_balanced_class_weights": (digits_cnn, {"optimizer": "adam", "class_weights": "balanced"}),
+    "batchnorm_cnn_class_weights_smoothed": (
+        batchnorm_cnn,
+        {**SGD, "class_weights": [1.0, 2.0, 0.5, 1.0, 1.5, 1.0, 3.0, 1.0, 1.0, 0.7], "label_smoothing": 0.2},
+    ),
+    "digits_cnn_momentum_cosine_warmup": (
+        digits_cnn,
+        {"optimizer": "momentum", "learning_rate": 0.02, "schedule": ScheduleSettings("cosine", warmup_epochs=1)},
+    ),
+    "digits_cnn_sgd_onecycle": (digits_cnn, {**SGD, "schedule": ScheduleSettings("onecycle")}),
 }
 
 

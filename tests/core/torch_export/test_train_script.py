@@ -109,6 +109,27 @@ def test_the_settings_are_written_as_defaults(tmp_path):
         assert f"\n{line}\n" in source, line
 
 
+def test_the_recipe_is_written_as_constants():
+    from core.training.schedules import ScheduleSettings
+
+    config = TrainingConfig(
+        optimizer="adamw", weight_decay=0.05, clip_norm=1.5, label_smoothing=0.1, class_weights=[1.0, 2.0],
+        schedule=ScheduleSettings("cosine", warmup_epochs=2, min_lr=1e-4),
+    )  # fmt: skip
+    source = train_source(Model(load_network(example_path("mlp"))), TrainingSetup(config, 0.2))
+    for line in [
+        "OPTIMIZER = 'adamw'", "WEIGHT_DECAY = 0.05", "CLIP_NORM = 1.5", "LABEL_SMOOTHING = 0.1",
+        "CLASS_WEIGHTS = (1.0, 2.0)", "SCHEDULE = 'cosine'", "SCHEDULE_PARAMETERS = ('warmup_epochs', 'min_lr')",
+        "WARMUP_EPOCHS = 2", "MIN_LR = 0.0001", "RMSPROP_ALPHA = 0.99",
+    ]:  # fmt: skip
+        assert f"\n{line}\n" in source, line
+    plain = train_source(
+        Model(load_network(example_path("mlp"))), TrainingSetup(TrainingConfig(class_weights="balanced"))
+    )
+    assert "\nCLIP_NORM = None\n" in plain and "\nCLASS_WEIGHTS = 'balanced'\n" in plain
+    assert "\ndef scheduled_rate(" in plain and "\nclass Plateau:" in plain
+
+
 def test_the_penalised_weights_are_the_engines_kernels():
     model = Model(load_network(example_path("lenet5")))
     keys = regularized_keys(model)
@@ -212,6 +233,70 @@ def test_without_dropout_train_py_follows_the_engine_step_for_step(tmp_path):
         assert mine.train_penalty == pytest.approx(theirs.train_penalty, rel=1e-3)
         assert mine.val_loss == pytest.approx(theirs.val_loss, rel=1e-3)
         assert abs(mine.val_accuracy - theirs.val_accuracy) <= 0.01
+
+
+RECIPES = {
+    "adamw_cosine_smoothed_balanced_clipped": [
+        "--optimizer", "adamw", "--weight-decay", "0.05", "--schedule", "cosine", "--warmup-epochs", "1",
+        "--label-smoothing", "0.1", "--class-weights", "balanced", "--clip-norm", "1.0",
+    ],
+    "rmsprop_plateau_weighted": [
+        "--epochs", "5", "--lr", "0.01", "--optimizer", "rmsprop", "--schedule", "plateau", "--plateau-patience", "0", "--plateau-factor", "0.5",
+        "--class-weights", "1,2,1,1,0.5,1,1,3,1,1",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_train_py_follows_the_engine_with_a_recipe(tmp_path, recipe):
+    pytest.importorskip("torch")
+    flags = ["--epochs", "3", "--no-dropout", *RECIPES[recipe]]  # a later --epochs wins
+    engine_log = tmp_path / "engine.jsonl"
+    assert main.main(["train", "digits_cnn", "--dataset", "digits", *flags, "--log", str(engine_log)]) == 0
+    folder = export(tmp_path, *flags)
+    result = run_script(folder, "--log", "run.jsonl")
+    assert result.returncode == 0, result.stderr
+    engine_events, script_events = read_run_log(engine_log), read_run_log(folder / "run.jsonl")
+    assert script_events[0].settings["schedule"] == engine_events[0].settings["schedule"]
+    for name in ("optimizer", "weight_decay", "clip_norm", "label_smoothing", "class_weights"):
+        assert script_events[0].settings[name] == engine_events[0].settings[name], name
+    engine = [e for e in engine_events if type(e).__name__ == "EpochEnded"]
+    ours = [e for e in script_events if type(e).__name__ == "EpochEnded"]
+    assert len(ours) == len(engine) >= 3
+    if "plateau" in recipe:  # the validation loss rises once: the rate halves after that epoch
+        assert [e.learning_rate for e in engine] == [0.01, 0.01, 0.01, 0.01, 0.005]
+    for mine, theirs in zip(ours, engine, strict=True):
+        assert mine.learning_rate == pytest.approx(theirs.learning_rate, rel=1e-12)
+        assert mine.train_loss == pytest.approx(theirs.train_loss, rel=1e-3)
+        assert mine.val_loss == pytest.approx(theirs.val_loss, rel=1e-3)
+        assert abs(mine.val_accuracy - theirs.val_accuracy) <= 0.01
+    engine_batches = [e.loss for e in engine_events if type(e).__name__ == "BatchEnded"]
+    script_batches = [e.loss for e in script_events if type(e).__name__ == "BatchEnded"]
+    np.testing.assert_allclose(script_batches, engine_batches, rtol=1e-3)
+
+
+def test_train_py_schedules_every_batch_as_the_engine(tmp_path):
+    pytest.importorskip("torch")
+    from core.training.schedules import ScheduleSettings, preview
+
+    folder = tmp_path / "project"
+    write_torch_project(Model(load_network(example_path("digits_cnn"))), folder)
+    script = import_train_py(folder)
+    for settings in [
+        ScheduleSettings("onecycle"),
+        ScheduleSettings("cosine", warmup_epochs=2, min_lr=1e-4),
+        ScheduleSettings("multistep", milestones=(1, 3), gamma=0.5),
+    ]:
+        config = TrainingConfig(epochs=5, learning_rate=0.01, schedule=settings)
+        ours = [
+            script.scheduled_rate(
+                settings.kind, 0.01, epoch, batch, 5, 7, settings.step_size, settings.gamma, settings.milestones,
+                settings.warmup_epochs, settings.min_lr,
+            )
+            for epoch in range(1, 6)
+            for batch in range(1, 8)
+        ]  # fmt: skip
+        np.testing.assert_array_equal(ours, preview(config, 7))
 
 
 def test_the_augmentation_is_the_engines_draw_for_draw(tmp_path):
