@@ -19,6 +19,7 @@ TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#e8710a"
 PENALTY_COLOUR = "#7b4fb8"
 BATCH_COLOUR = "#8fb8de"
+RATE_COLOUR = "#6b7280"
 MARKER_COLOURS = {"setting": "#6b7280", "best": "#1a9850", "stopped": "#d73027"}
 OVERFIT_BRUSH = (215, 48, 39, 38)
 RUN_HUES = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d", "#e45756", "#72b7b2", "#eeca3b")
@@ -116,6 +117,7 @@ class TrainingPlots(QWidget):
         # the legends hide the least; marker labels run down from the top.
         self.loss_plot.legend.anchor((0, 1), (0, 1), offset=(8, -8))
         self.accuracy_plot.legend.anchor((1, 1), (1, 1), offset=(-8, -8))
+        self._add_rate_axis()
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -133,6 +135,41 @@ class TrainingPlots(QWidget):
         self._current: RunHistory | None = None
         self.refresh_count = 0
         self.apply_palette()
+
+    def _add_rate_axis(self) -> None:
+        """The current run's learning rate on the accuracy plot's right axis, shown while it changes."""
+        plot = self.accuracy_plot
+        self.rate_view = pg.ViewBox(enableMenu=False)
+        self.rate_view.setMouseEnabled(x=False, y=False)
+        plot.scene().addItem(self.rate_view)
+        axis = plot.getAxis("right")
+        axis.linkToView(self.rate_view)
+        axis.setLabel("learning rate")
+        axis.enableAutoSIPrefix(False)
+        self.rate_view.setXLink(plot)
+        self.rate_curve = pg.PlotDataItem(
+            pen=pg.mkPen(RATE_COLOUR, width=1.5, style=Qt.PenStyle.DashDotLine), stepMode="right"
+        )
+        self.rate_view.addItem(self.rate_curve)
+        plot.vb.sigResized.connect(lambda: self.rate_view.setGeometry(plot.vb.sceneBoundingRect()))
+        self._show_rate(None)
+
+    def _show_rate(self, run: RunHistory | None) -> None:
+        rates = np.asarray(run.learning_rate if run is not None else [], dtype=np.float64)
+        varying = rates.size > 1 and bool(np.ptp(rates) > 0)
+        self.accuracy_plot.showAxis("right", varying)
+        self.rate_curve.setVisible(varying)
+        legend = self.accuracy_plot.legend
+        listed = any(sample.item is self.rate_curve for sample, _label in legend.items)
+        if varying and not listed:
+            legend.addItem(self.rate_curve, "learning rate (right axis)")
+        elif listed and not varying:
+            legend.removeItem(self.rate_curve)
+        if varying:
+            self.rate_curve.setData(np.asarray(run.epochs, dtype=np.float64), rates)
+            self.rate_view.setYRange(0, float(rates.max()) * 1.05, padding=0)
+        else:
+            self.rate_curve.setData([], [])
 
     # -- appearance ---------------------------------------------------------------
 
@@ -156,6 +193,7 @@ class TrainingPlots(QWidget):
                 self._curves[key] = _RunCurves(self.loss_plot, self.accuracy_plot, run is current, hue)
                 self._curves[key].update(run)
         self._current = current
+        self._show_rate(current)
         self._redraw_decorations()
 
     def refresh(self) -> None:
@@ -165,6 +203,7 @@ class TrainingPlots(QWidget):
             return
         curves = self._curves[id(run)]
         curves.update(run)
+        self._show_rate(run)
         self._draw_new_markers(curves, run)
         spans = run.overfitting_spans()
         if spans != curves.spans_drawn:

@@ -20,14 +20,17 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QGroupBox,
+    QLineEdit,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from core.engine.optimizers import OPTIMIZERS
+from core.errors import LayerwiseError
 from core.training.augment import AUGMENTATION_KINDS, AugmentSettings
 from core.training.trainer import TrainingConfig
+from gui.panels.recipe_settings import RecipeSettings
 
 AUGMENT_TOOLTIPS = {
     "noise": "Add Gaussian noise to every input.",
@@ -37,7 +40,13 @@ AUGMENT_TOOLTIPS = {
     "resample": "Draw each epoch's samples with replacement (bootstrap).",
     "sample": "Replace a quarter of each batch by draws from per-class Gaussians.",
 }
-OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "SGD with momentum", "adam": "Adam"}
+OPTIMIZER_LABELS = {
+    "sgd": "SGD",
+    "momentum": "SGD with momentum",
+    "adam": "Adam",
+    "adamw": "AdamW (decoupled weight decay)",
+    "rmsprop": "RMSprop",
+}
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,8 @@ class TrainingSettingsForm(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._data_group())
         layout.addWidget(self._run_group())
+        self.recipe = RecipeSettings()
+        layout.addWidget(self.recipe)
         layout.addWidget(self._live_group())
         layout.addWidget(self._early_group())
         self._locked: list[QWidget] = [
@@ -97,7 +108,13 @@ class TrainingSettingsForm(QWidget):
             self.patience,
             self.monitor,
             self.restore_best,
+            *self.recipe.locked,
         ]
+        self.recipe.changed.connect(self.update_preview)
+        self.epochs.valueChanged.connect(lambda _value: self.update_preview())
+        self.learning_rate.valueChanged.connect(lambda _value: self.update_preview())
+        self.optimizer.currentIndexChanged.connect(lambda _index: self._optimizer_changed())
+        self._optimizer_changed()
 
     # -- groups ------------------------------------------------------------------------
 
@@ -192,6 +209,20 @@ class TrainingSettingsForm(QWidget):
         form.addRow(self.restore_best)
         return group
 
+    def _optimizer_changed(self) -> None:
+        self.recipe.set_optimizer(str(self.optimizer.currentData()))
+        self.update_preview()
+
+    def update_preview(self) -> None:
+        """Redraw the learning-rate preview for the settings as they are."""
+        try:
+            config = self.config()
+        except LayerwiseError as exc:
+            self.recipe.preview_curve.setData([], [])
+            self.recipe.preview_plot.setTitle(str(exc), size="8pt")
+            return
+        self.recipe.show_preview(config)
+
     def _emit_penalty(self, name: str) -> None:
         self.live_setting_changed.emit(name, self.penalty(name))
 
@@ -212,7 +243,13 @@ class TrainingSettingsForm(QWidget):
         return self.start_from.currentData() == "current"
 
     def config(self) -> TrainingConfig:
-        """The run's settings as the trainer takes them."""
+        """The run's settings as the trainer takes them.
+
+        Raises
+        ------
+        RecipeError
+            When a recipe field holds something that is not a setting (the milestones).
+        """
         return TrainingConfig(
             epochs=self.epochs.value(),
             batch_size=self.batch_size.value(),
@@ -226,6 +263,8 @@ class TrainingSettingsForm(QWidget):
             monitor=str(self.monitor.currentData()),
             restore_best=self.restore_best.isChecked(),
             seed=self.seed.value(),
+            schedule=self.recipe.schedule(),
+            **self.recipe.fields(),  # type: ignore[arg-type]
         )
 
     # -- state -----------------------------------------------------------------------
@@ -241,11 +280,13 @@ class TrainingSettingsForm(QWidget):
     def set_values(self, values: dict[str, Any]) -> None:
         """Set fields by name (used by tests and to restore a run's settings)."""
         for name, value in values.items():
-            widget = getattr(self, name)
+            widget = getattr(self, name) if hasattr(self, name) else getattr(self.recipe, name)
             if isinstance(widget, QCheckBox):
                 widget.setChecked(bool(value))
             elif isinstance(widget, QComboBox):
                 widget.setCurrentIndex(widget.findData(value))
+            elif isinstance(widget, QLineEdit):
+                widget.setText(str(value))
             else:
                 widget.setValue(value)
 

@@ -306,3 +306,32 @@ def test_a_dataset_with_other_classes_offers_to_replace_the_classifier_undoably(
     assert panel.current.finished.reason == "completed"  # trained for four classes, the convolutions kept
     window.undo_stack.undo()
     assert document.node_by_name("fc2").layer.params["units"] == 10 and not panel.fit_row.isHidden()
+
+
+def test_the_recipe_reaches_the_run_and_its_schedule_is_previewed_then_drawn(qtbot, window):
+    panel, form = window.training_panel, window.training_panel.form
+    configure(window, epochs=4, kind="cosine", warmup_epochs=1, learning_rate=0.004, optimizer="adamw")
+    form.set_values({"clip_enabled": True, "clip_norm": 2.0, "label_smoothing": 0.1, "class_weights": "balanced"})
+    config = form.config()
+    assert (config.schedule.kind, config.schedule.warmup_epochs, config.optimizer) == ("cosine", 1, "adamw")
+    assert (config.clip_norm, config.label_smoothing, config.class_weights) == (2.0, 0.1, "balanced")
+    assert form.recipe.weight_decay.isEnabled()
+    _steps, rates = form.recipe.preview_curve.getData()
+    assert len(rates) == 4 * 20 and rates.max() == pytest.approx(0.004) and rates[0] == pytest.approx(0.002)
+    assert form.recipe.milestones.isHidden() and not form.recipe.warmup_epochs.isHidden()
+    assert panel.start()
+    wait_until_idle(qtbot, window)
+    run = panel.current
+    assert run.finished.reason == "completed" and run.learning_rate[0] == pytest.approx(0.002)
+    assert window.curves_panel.plots.accuracy_plot.getAxis("right").isVisible()  # the rate, while it changes
+    assert run.settings["schedule"] == {"kind": "cosine", "warmup_epochs": 1, "min_lr": 0.0}
+    assert (run.settings["clip_norm"], run.settings["class_weights"]) == (2.0, "balanced")
+
+
+def test_milestones_that_are_not_epochs_are_refused_by_name(window):
+    form = window.training_panel.form
+    form.set_values({"kind": "multistep", "milestones": "3, soon", "optimizer": "sgd"})
+    assert not form.recipe.weight_decay.isEnabled()  # weight decay is AdamW's alone
+    assert not window.training_panel.start()
+    assert "milestones must be whole epochs" in window.training_panel.status.text()
+    assert "milestones" in form.recipe.preview_plot.titleLabel.text
