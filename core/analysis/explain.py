@@ -33,6 +33,8 @@ from core.shapes import format_shape, is_image
 
 METHODS: tuple[str, ...] = ("gradcam", "saliency", "smoothgrad", "occlusion")
 CHUNK = 32
+SMOOTHGRAD_SAMPLES = 25
+"""SmoothGrad's noisy copies by default (Smilkov et al. found 20–50 enough)."""
 """Copies of the sample per forward/backward pass (SmoothGrad, occlusion): memory against speed."""
 
 
@@ -320,7 +322,7 @@ def smoothgrad(
     model: Model,
     x: np.ndarray,
     class_index: int | None = None,
-    samples: int = 25,
+    samples: int = SMOOTHGRAD_SAMPLES,
     noise: float = 0.15,
     seed: int = 0,
 ) -> np.ndarray:

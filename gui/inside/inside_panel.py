@@ -1,4 +1,4 @@
-"""The "See inside" panel: receptive fields, feature maps and filters, activations, field growth.
+"""The "See inside" panel: receptive fields, feature maps and filters, activations, field growth, why this class.
 
 One input image and one layer are shared by the tabs; the layer follows the canvas
 selection. Only the visible tab is recomputed after an edit, and only when it is
@@ -24,6 +24,7 @@ from core.graph.validation import check_graph
 from core.shapes import is_image
 from core.training.history import RunHistory
 from gui.inside.activations_view import ActivationsView
+from gui.inside.explain_view import ExplainView
 from gui.inside.feature_maps_view import FeatureMapsView
 from gui.inside.input_chooser import InputChooser
 from gui.inside.model_host import ModelHost, shielded
@@ -32,12 +33,14 @@ from gui.inside.rf_depth_chart import RfDepthChart
 from gui.panels.inspector import style_sheet
 from gui.workers.training_worker import WorkerMode
 
-TABS = ("Receptive field", "Feature maps & filters", "Activations", "RF by depth")
+TABS = ("Receptive field", "Feature maps & filters", "Activations", "RF by depth", "Why this class?")
 TAB_TITLES = tuple(t.replace("&", "&&") for t in TABS)  # a single & would mark a keyboard shortcut
 WeightsProvider = Callable[[], "dict[str, np.ndarray] | None"]
 DatasetProvider = Callable[[], "Dataset | None"]
 BUSY_TICK_MS = 200
 MIN_DEFAULT_MAP = 4
+IMAGE_TABS = (0, 1, 4)
+"""The tabs that look at the shared input image (the chooser shows with them)."""
 
 
 def default_layer(document: NetworkDocument) -> str | None:
@@ -72,7 +75,7 @@ class InsidePanel(QWidget):
         The input image, shared by the receptive field and feature map tabs.
     layer_combo
         The layer, shared by all tabs; follows :meth:`select_layer`.
-    tabs, receptive_field, feature_maps, activations, depth_chart
+    tabs, receptive_field, feature_maps, activations, depth_chart, explain
         The tab widget and its pages.
     """
 
@@ -92,9 +95,10 @@ class InsidePanel(QWidget):
         self.feature_maps = FeatureMapsView(self.host, self.chooser)
         self.activations = ActivationsView(worker_mode)
         self.depth_chart = RfDepthChart()
+        self.explain = ExplainView(self.host, self.chooser)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        pages = (self.receptive_field, self.feature_maps, self.activations, self.depth_chart)
+        pages = (self.receptive_field, self.feature_maps, self.activations, self.depth_chart, self.explain)
         for page, title in zip(pages, TAB_TITLES):
             self.tabs.addTab(page, title)
         self.busy_bar = QProgressBar()
@@ -141,6 +145,7 @@ class InsidePanel(QWidget):
         self._dataset_provider = dataset_provider
         self.host.set_context(document, weights_provider)
         self.activations.set_context(document, dataset_provider)
+        self.explain.set_dataset_provider(dataset_provider)
         self._quiet = True  # one refresh at the end, not one per step
         try:
             self.chooser.set_dataset_provider(dataset_provider)
@@ -237,6 +242,7 @@ class InsidePanel(QWidget):
         name = document.node(node_id).name if known else None  # type: ignore[union-attr]
         self.receptive_field.set_layer(node_id, refresh=False)
         self.feature_maps.set_layer(node_id, refresh=False)
+        self.explain.set_layer(node_id, refresh=False)
         self.activations.set_layer(name, refresh=False)
 
     @shielded
@@ -259,7 +265,7 @@ class InsidePanel(QWidget):
 
     @shielded
     def _input_changed(self) -> None:
-        self._dirty.update({0, 1})
+        self._dirty.update(IMAGE_TABS)
         if not self._quiet:
             self._refresh_visible()
 
@@ -272,7 +278,7 @@ class InsidePanel(QWidget):
 
     @shielded
     def _tab_changed(self, index: int) -> None:
-        self.chooser.setVisible(index in (0, 1))
+        self.chooser.setVisible(index in IMAGE_TABS)
         self._refresh_visible()
 
     @shielded
@@ -290,6 +296,8 @@ class InsidePanel(QWidget):
             self.feature_maps.refresh()
         elif page is self.activations:
             self.activations.refresh()
+        elif page is self.explain:
+            self.explain.refresh()
         elif page is self.depth_chart:
             layer = self.current_layer()
             name = self.document.node(layer).name if self.document is not None and layer in self.document else None

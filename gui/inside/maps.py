@@ -6,7 +6,8 @@ from functools import lru_cache
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QColor, QImage, QPalette
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor, QFont, QImage, QLinearGradient, QPainter, QPalette, QPen
 
 COLOUR_MAPS = {
     "viridis": "viridis",
@@ -123,3 +124,22 @@ def heat_overlay(heat: np.ndarray, opacity: float = 0.85) -> np.ndarray:
     colours = lookup_table(HEAT_MAP)[np.clip(np.rint(position * 255), 0, 255).astype(np.intp)]
     alpha = np.where(heat > 0, np.clip(np.rint((0.3 + 0.7 * relative) * opacity * 255), 1, 255), 0).astype(np.uint8)
     return np.concatenate([colours, alpha[..., None]], axis=-1)
+
+
+def paint_colour_bar(painter: QPainter, bar: QRectF, name: str, border: QColor, font: QFont) -> QFont:
+    """Fill ``bar`` with colour map ``name`` (low at the bottom), frame it, and set a small font for its labels.
+
+    Returns the small font, ``font`` at 85 % (at least 7 points), already set on ``painter``.
+    """
+    gradient = QLinearGradient(bar.bottomLeft(), bar.topLeft())
+    table = lookup_table(name)
+    for stop in range(0, 256, 15):
+        gradient.setColorAt(stop / 255, QColor(*[int(v) for v in table[stop]]))
+    gradient.setColorAt(1.0, QColor(*[int(v) for v in table[255]]))
+    painter.fillRect(bar, gradient)
+    painter.setPen(QPen(border, 1))
+    painter.drawRect(bar)
+    small = QFont(font)
+    small.setPointSizeF(max(small.pointSizeF() * 0.85, 7))
+    painter.setFont(small)
+    return small

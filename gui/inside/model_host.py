@@ -73,6 +73,8 @@ class Snapshot:
     document: NetworkDocument
     weights: dict[str, np.ndarray] | None
     inline: bool
+    macs: int = 0
+    """Multiply-adds of one forward pass of one sample."""
 
 
 @dataclass
@@ -199,7 +201,7 @@ class ModelHost(QObject):
             inline = summary.total_macs <= INLINE_MACS and summary.total_params <= INLINE_PARAMS
             weights = self._weights_provider()
             copy = copy_network(document, keep_ids=True)
-            self._snapshot = Snapshot(key, copy, dict(weights) if weights else None, inline)
+            self._snapshot = Snapshot(key, copy, dict(weights) if weights else None, inline, summary.total_macs)
         return self._snapshot
 
     def state_key(self) -> tuple:
@@ -225,11 +227,14 @@ class ModelHost(QObject):
         done: Callable[[Any], None],
         failed: Callable[[str], None],
         description: str = "Computing",
+        passes: int = 1,
     ) -> None:
         """Run ``fn(compiled)`` and hand its result to ``done`` (or a message to ``failed``) in the GUI thread.
 
         Small networks run at once, before this returns; large ones in the background,
-        replacing a pending request of the same ``kind``.
+        replacing a pending request of the same ``kind``. ``passes`` says how many
+        single-sample forward passes ``fn`` makes: work a small network does once inline
+        may be too much fifty times over.
         """
         try:
             snapshot = self._current_snapshot()
@@ -239,7 +244,7 @@ class ModelHost(QObject):
         self._generation += 1
         self._latest[kind] = self._generation
         request = _Request(kind, fn, done, failed, description, snapshot, self._generation)
-        if snapshot.inline:
+        if snapshot.inline and snapshot.macs * passes <= INLINE_MACS:
             self._pending.pop(kind, None)
             self._run_inline(request)
             return

@@ -25,7 +25,6 @@ from PySide6.QtGui import (
     QFontMetrics,
     QImage,
     QKeyEvent,
-    QLinearGradient,
     QMouseEvent,
     QPainter,
     QPainterPath,
@@ -64,7 +63,7 @@ from gui.inside.maps import (
     colourise,
     heat_overlay,
     is_signed,
-    lookup_table,
+    paint_colour_bar,
     rgb_qimage,
     rgba_qimage,
     value_range,
@@ -371,17 +370,7 @@ class FieldCanvas(QWidget):
 
     def _paint_colour_bar(self, painter: QPainter, map_rect: QRectF, palette: QPalette) -> None:
         bar = QRectF(map_rect.right() + 14, map_rect.top(), 12, map_rect.height())
-        gradient = QLinearGradient(bar.bottomLeft(), bar.topLeft())
-        table = lookup_table(self.colour_map)
-        for stop in range(0, 256, 15):
-            gradient.setColorAt(stop / 255, QColor(*[int(v) for v in table[stop]]))
-        gradient.setColorAt(1.0, QColor(*[int(v) for v in table[255]]))
-        painter.fillRect(bar, gradient)
-        painter.setPen(QPen(muted_colour(palette), 1))
-        painter.drawRect(bar)
-        small = QFont(self.font())
-        small.setPointSizeF(max(small.pointSizeF() * 0.85, 7))
-        painter.setFont(small)
+        small = paint_colour_bar(painter, bar, self.colour_map, muted_colour(palette), self.font())
         painter.setPen(palette.color(QPalette.ColorRole.WindowText))
         low, high = self.levels
         metrics = QFontMetrics(small)

@@ -426,6 +426,18 @@ def test_host_reports_errors_instead_of_raising(qtbot):
     assert not results and errors and "does not compute" in errors[0]
 
 
+def test_work_of_many_passes_leaves_the_gui_thread_even_for_a_small_network(qtbot):
+    host = ModelHost()
+    host.set_context(load_network(example_path("digits_cnn")), lambda: None)
+    assert host.is_inline()
+    once, many = [], []
+    host.request("one", lambda compiled: "done", once.append, pytest.fail)
+    assert once == ["done"]  # one pass: at once, in the GUI thread
+    host.request("many", lambda compiled: "done", many.append, pytest.fail, passes=10_000)
+    assert many == []  # ten thousand passes: in the background
+    qtbot.waitUntil(lambda: many == ["done"], timeout=10_000)
+
+
 def test_inspector_draws_the_activation_curve(qtbot):
     document = load_network(example_path("digits_cnn"))
     panel = InspectorPanel()
