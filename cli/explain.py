@@ -23,7 +23,8 @@ EXIT_OK = 0
 METHOD_TITLES = {"gradcam": "Grad-CAM", "saliency": "saliency", "smoothgrad": "SmoothGrad", "occlusion": "occlusion"}
 PNG_MIN_SIDE = 256
 """The picture is enlarged by a whole factor until its shorter side has at least this many pixels."""
-OVERLAY_OPACITY = 0.5
+OVERLAY_OPACITY = 0.75
+"""The heat map's opacity where it is strongest; it fades with the evidence, so the input shows where there is none."""
 # A dark-blue → blue → cyan → yellow → red colour map (like "jet"), by linear steps between stops.
 COLOUR_STOPS = np.array([[0.0, 0.0, 0.5], [0.0, 0.2, 1.0], [0.0, 0.9, 0.9], [1.0, 0.9, 0.0], [0.9, 0.0, 0.0]])
 
@@ -137,14 +138,16 @@ def overlay_png(x: np.ndarray, heatmap: np.ndarray) -> bytes:
 
     The input is stretched to its own range (grey unless it has three channels); the map's
     positive part is scaled by its maximum, so negative occlusion values (hiding helped
-    the class) show as the low end of the colour map.
+    the class) show as the low end of the colour map. Each pixel's map covers the input in
+    proportion to its strength, up to :data:`OVERLAY_OPACITY`.
     """
     base = _display_range(x.astype(np.float64))
     base = base.transpose(1, 2, 0) if base.shape[0] == 3 else np.repeat(base.mean(axis=0)[..., None], 3, axis=-1)
     positive = np.maximum(heatmap, 0.0)
     peak = float(positive.max())
-    heat = colour_map(positive / peak if peak > 0 else positive)
-    blended = (1 - OVERLAY_OPACITY) * base + OVERLAY_OPACITY * heat
+    strength = positive / peak if peak > 0 else positive
+    opacity = (OVERLAY_OPACITY * strength)[..., None]
+    blended = (1 - opacity) * base + opacity * colour_map(strength)
     picture = Image.fromarray(np.round(blended * 255).astype(np.uint8), mode="RGB")
     factor = max(1, math.ceil(PNG_MIN_SIDE / min(heatmap.shape)))
     picture = picture.resize((heatmap.shape[1] * factor, heatmap.shape[0] * factor), Image.Resampling.NEAREST)
