@@ -18,7 +18,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "info",
         help="print every layer's shape, parameters, MACs, memory and receptive field",
         description="Print a summary table of NETWORK: output shape, parameters, multiply-accumulates, "
-        "activation memory and receptive field (size, effective stride, effective padding) per layer.",
+        "activation memory and receptive field (size, effective stride, effective padding) per layer. "
+        "Frozen layers and learning-rate multipliers are marked beside the layer, and the totals count "
+        "trainable, frozen and non-trainable parameters apart.",
     )
     info.add_argument("network", help="a network file, or the name of a shipped example (e.g. vgg16)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -12,9 +12,9 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand
 
-from core.graph.document import NetworkDocument
+from core.graph.document import LayerTraining, NetworkDocument
 from core.graph.events import Edge
-from core.graph.fileformat import input_reference
+from core.graph.fileformat import input_reference, layer_training
 
 Position = tuple[float, float]
 
@@ -60,18 +60,20 @@ class RemoveNodesCommand(QUndoCommand):
         gone = set(ids)
         self.edges = [e for e in document.edges if e.source in gone or e.target in gone]
 
-    def _snapshot(self, node_id: str) -> tuple[int, str, str, str, dict[str, Any], Position]:
+    def _snapshot(self, node_id: str) -> tuple[int, str, str, str, dict[str, Any], Position, LayerTraining]:
         node = self.document.node(node_id)
         index = [n.id for n in self.document.nodes].index(node_id)
-        return (index, node.id, node.type_name, node.name, node.layer.get_config(), node.position)
+        return (index, node.id, node.type_name, node.name, node.layer.get_config(), node.position, node.training)
 
     def redo(self) -> None:
         for _, node_id, *_ in self.snapshots:
             self.document.remove_node(node_id)
 
     def undo(self) -> None:
-        for index, node_id, type_name, name, params, position in sorted(self.snapshots):
-            self.document.add_node(type_name, params, name=name, position=position, node_id=node_id, index=index)
+        for index, node_id, type_name, name, params, position, training in sorted(self.snapshots, key=lambda s: s[0]):
+            self.document.add_node(
+                type_name, params, name=name, position=position, node_id=node_id, index=index, training=training
+            )
         for edge in sorted(self.edges, key=lambda e: (e.target, e.port)):
             self.document.connect(
                 edge.source, edge.target, edge.port, source_port=edge.source_port, missing_output_ok=True
@@ -159,6 +161,24 @@ class SetParamCommand(QUndoCommand):
         self.document.set_param(self.node_id, self.param, self.old)
 
 
+class SetTrainingCommand(QUndoCommand):
+    """Freeze, unfreeze or set learning-rate multipliers of one or more layers, as one step."""
+
+    def __init__(self, document: NetworkDocument, changes: Mapping[str, LayerTraining], text: str) -> None:
+        super().__init__(text)
+        self.document = document
+        self.new = dict(changes)
+        self.old = {node_id: document.node(node_id).training for node_id in self.new}
+
+    def redo(self) -> None:
+        for node_id, training in self.new.items():
+            self.document.set_training(node_id, training)
+
+    def undo(self) -> None:
+        for node_id, training in self.old.items():
+            self.document.set_training(node_id, training)
+
+
 class ReplaceClassifierCommand(SetParamCommand):
     """Resize the network's classifier for another class count: its weights start afresh, the rest keep theirs."""
 
@@ -236,6 +256,7 @@ class InsertFragmentCommand(QUndoCommand):
                 name=stem,
                 position=(x + self.offset[0], y + self.offset[1]),
                 node_id=self.names.get("#" + layer["name"]),
+                training=layer_training(layer),
             )
             self.names[layer["name"]], self.names["#" + layer["name"]] = node.name, node.id
             self.node_ids.append(node.id)

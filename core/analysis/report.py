@@ -66,9 +66,12 @@ def format_summary(summary: NetworkSummary, title: str | None = None) -> str:
     right_aligned = {3, 4, 5, 6, 7, 8}
     rows = []
     for layer in summary.layers:
+        marks = (["frozen"] if layer.frozen else []) + (
+            [f"lr ×{layer.lr_multiplier:g}"] if layer.lr_multiplier != 1.0 and not layer.frozen else []
+        )
         rows.append(
             (
-                f"{layer.name} ({layer.type})",
+                f"{layer.name} ({layer.type})" + (f" [{', '.join(marks)}]" if marks else ""),
                 _shorten(", ".join(layer.inputs) or "-", MAX_INPUTS_WIDTH),
                 format_shape(layer.output_shape),
                 format_count(layer.params),
@@ -92,6 +95,10 @@ def format_summary(summary: NetworkSummary, title: str | None = None) -> str:
     params = summary.total_params
     out.append(f"Total params:        {params:,} ({format_bytes(summary.param_bytes)} as float32)")
     out.append(f"  trainable:         {summary.trainable_params:,}")
+    if summary.has_frozen_layers:
+        frozen = [layer.name for layer in summary.layers if layer.frozen]
+        names = _shorten(", ".join(frozen), MAX_INPUTS_WIDTH)
+        out.append(f"  frozen:            {summary.frozen_params:,} ({len(frozen)} frozen layer(s): {names})")
     out.append(f"  non-trainable:     {summary.non_trainable_params:,}")
     out.append(f"Total MACs:          {summary.total_macs:,} ({format_si(summary.total_macs)}) per sample")
     out.append(f"Activation memory:   {format_bytes(summary.total_activation_bytes)} per sample (all outputs, float32)")

@@ -27,6 +27,11 @@ class LayerSummary:
     params
         Trainable plus non-trainable parameters (Keras' convention: BatchNorm's
         running statistics count).
+    trainable_params
+        The parameters training updates: the layer's weights, 0 when it is frozen.
+    frozen_params
+        The weights training leaves as they are because the layer is frozen (else 0);
+        ``params`` = ``trainable_params`` + ``frozen_params`` + the running statistics.
     macs
         Multiply-accumulates of one inference forward pass (see
         :meth:`core.layers.base.Layer.macs` for what counts).
@@ -49,6 +54,9 @@ class LayerSummary:
     macs: int | None
     activation_bytes: int | None
     receptive_field: ReceptiveField | None
+    frozen: bool = False
+    frozen_params: int | None = 0
+    lr_multiplier: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +66,9 @@ class LayerSummary:
             "output_shape": list(self.output_shape) if self.output_shape is not None else None,
             "params": self.params,
             "trainable_params": self.trainable_params,
+            "frozen": self.frozen,
+            "frozen_params": self.frozen_params,
+            "lr_multiplier": self.lr_multiplier,
             "macs": self.macs,
             "activation_bytes": self.activation_bytes,
             "receptive_field": self.receptive_field.to_json() if self.receptive_field else None,
@@ -84,8 +95,18 @@ class NetworkSummary:
         return self._total("trainable_params")
 
     @property
+    def frozen_params(self) -> int:
+        """The weights of frozen layers (no longer counted as trainable)."""
+        return self._total("frozen_params")
+
+    @property
     def non_trainable_params(self) -> int:
-        return self.total_params - self.trainable_params
+        """What never trains: BatchNorm's running statistics (frozen weights are :attr:`frozen_params`)."""
+        return self.total_params - self.trainable_params - self.frozen_params
+
+    @property
+    def has_frozen_layers(self) -> bool:
+        return any(layer.frozen for layer in self.layers)
 
     @property
     def total_macs(self) -> int:
@@ -112,6 +133,7 @@ class NetworkSummary:
             "layers": [layer.to_json() for layer in self.layers],
             "total_params": self.total_params,
             "trainable_params": self.trainable_params,
+            "frozen_params": self.frozen_params,
             "non_trainable_params": self.non_trainable_params,
             "total_macs": self.total_macs,
             "total_activation_bytes": self.total_activation_bytes,
@@ -142,10 +164,14 @@ def _summarize(document: NetworkDocument) -> NetworkSummary:
         shape = check.shapes[node.id]
         edges = document.input_edges(node.id)
         params = trainable = macs = memory = None
+        frozen = not node.training.trainable
+        frozen_params: int | None = None
         if shape is not None:
             input_shapes: list[Shape] = check.input_shapes(document, node.id)  # type: ignore[assignment]
             count = node.layer.param_count(input_shapes)
-            params, trainable = count.total, count.trainable
+            # A frozen layer's weights count as frozen, not trainable (Keras counts them non-trainable).
+            params, trainable = count.total, 0 if frozen else count.trainable
+            frozen_params = count.trainable if frozen else 0
             macs = node.layer.macs(input_shapes, shape)
             outputs = check.output_shapes[node.id] or [shape]
             memory = sum(num_elements(output) for output in outputs) * BYTES_PER_VALUE
@@ -161,6 +187,9 @@ def _summarize(document: NetworkDocument) -> NetworkSummary:
                 macs=macs,
                 activation_bytes=memory,
                 receptive_field=fields[node.id],
+                frozen=frozen,
+                frozen_params=frozen_params,
+                lr_multiplier=node.training.lr_multiplier,
             )
         )
     return summary

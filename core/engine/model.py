@@ -3,7 +3,13 @@
 All parameters live in one flat vector (``Model.params``) and all gradients in another
 (``Model.grads``), with each layer's tensors as views into them: an optimiser step
 is a few NumPy calls, and the L1/L2 penalty covers one leading slice, since kernels
-that are regularised are placed first.
+that are penalised (regularised kernels of layers that train) are placed first.
+
+Each layer's training settings (:class:`~core.graph.document.LayerTraining`, read when
+the model is compiled) become per-parameter facts: :attr:`Model.update_scale` (the
+learning-rate factor of every value, 0 for frozen layers), :attr:`Model.frozen_slices`
+and :attr:`Model.penalized_size`. A frozen BatchNorm runs in inference mode in training
+passes too, as Keras does.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from core.graph.validation import check_graph
 from core.ops.activations import LogSoftmaxOp
 from core.ops.basic import BatchNormOp, DropoutOp, SoftmaxOp
 from core.ops.kernels import to_batch_major, to_channel_major
-from core.ops.op import Op
+from core.ops.op import Op, ParamInit
 from core.safe_npz import float_range_problem
 from core.shapes import Shape, format_shape
 
@@ -62,6 +68,24 @@ class Model:
         ``float32`` for training, ``float64`` for gradient checks.
     seed
         Seeds the initial weights and the dropout masks.
+
+    Attributes
+    ----------
+    params, grads
+        ``(P,)``: every parameter, and its gradient, as one flat vector.
+    update_scale
+        ``(P,)``: what the learning rate is multiplied by for each value (its layer's
+        ``LayerTraining.update_scale``: the multiplier, 0 when the layer is frozen).
+    frozen_node_ids
+        Ids of the frozen layers; their weights take no step and no L1/L2 penalty, and a
+        frozen BatchNorm normalises with its running statistics in training passes too.
+    frozen_slices
+        The stretches of ``params`` that belong to frozen layers.
+    penalized_size
+        L1/L2 penalise ``params[:penalized_size]``: the kernels of layers that train.
+
+    Each layer's training settings are read when the model is compiled; compile again
+    after changing them.
 
     Raises
     ------
@@ -123,6 +147,8 @@ class Model:
         self.captured_grads: dict[str, np.ndarray] = {}
         """Output gradients kept by the latest :meth:`backward_from` for its ``capture`` layers."""
         self._frozen_inputs: dict[str, np.ndarray] = {}
+        self.frozen_node_ids: frozenset[str] = frozenset(n.id for n in self.order if not n.training.trainable)
+        """Layers whose weights training leaves as they are (``trainable`` off), as compiled."""
         self._plans: dict[frozenset[str], tuple[frozenset[str], dict[str, int]]] = {}
         self._allocate()
         self.initialize(seed)
@@ -142,13 +168,40 @@ class Model:
     # -- parameters -----------------------------------------------------------------
 
     def _allocate(self) -> None:
+        """Lay every parameter out in :attr:`params`, and derive the per-parameter training facts.
+
+        Order: the penalised kernels (regularised, of layers that train), then the kernels of
+        frozen layers, then everything else, so that :attr:`penalized_size` and
+        :attr:`regularized_size` are leading slices. It sets:
+
+        update_scale
+            ``(P,)`` in :attr:`dtype`: each value's layer's learning-rate multiplier, 0 when frozen.
+        frozen_slices
+            The stretches of :attr:`params` that belong to frozen layers (adjacent ones merged).
+        penalized_size
+            How many leading values L1/L2 penalise.
+        regularized_size
+            How many leading values are regularised kernels, frozen or not (what the layers mark).
+        """
+
+        def place(item: tuple[Node, str, ParamInit]) -> int:
+            node, _, init = item
+            if init.regularized:
+                return 0 if node.training.trainable else 1
+            return 2
+
         wanted = [(node, name, init) for node in self.order for name, init in self.ops[node.id].param_inits().items()]
-        wanted.sort(key=lambda item: not item[2].regularized)  # stable: regularised kernels first
+        # Initial weights are drawn in the order without freezing, so that freezing a layer
+        # leaves every layer's fresh weights as they were for the same seed.
+        drawn = [weight_key(node.name, name) for node, name, init in sorted(wanted, key=lambda i: not i[2].regularized)]
+        wanted.sort(key=place)  # stable: layer order within each group
         total = sum(int(np.prod(init.shape)) for _, _, init in wanted)
         self.params = np.zeros(total, dtype=self.dtype)
         self.grads = np.zeros(total, dtype=self.dtype)
+        self.update_scale = np.ones(total, dtype=self.dtype)
         self.entries: list[ParamEntry] = []
         self._inits = {}
+        frozen: list[slice] = []
         offset = 0
         for node, name, init in wanted:
             size = int(np.prod(init.shape))
@@ -156,9 +209,19 @@ class Model:
             op = self.ops[node.id]
             op.params[name] = self.params[offset : offset + size].reshape(init.shape)
             op.grads[name] = self.grads[offset : offset + size].reshape(init.shape)
+            self.update_scale[offset : offset + size] = node.training.update_scale
+            if not node.training.trainable and size:
+                if frozen and frozen[-1].stop == offset:
+                    frozen[-1] = slice(frozen[-1].start, offset + size)
+                else:
+                    frozen.append(slice(offset, offset + size))
             self.entries.append(entry)
             self._inits[entry.key] = (node, init)
             offset += size
+        self.frozen_slices: tuple[slice, ...] = tuple(frozen)
+        by_key = {entry.key: entry for entry in self.entries}
+        self._drawn = [by_key[key] for key in drawn]
+        self.penalized_size = sum(int(np.prod(item[2].shape)) for item in wanted if place(item) == 0)
         self.regularized_size = sum(e.stop - e.start for e in self.entries if self._inits[e.key][1].regularized)
         self.buffers: dict[str, np.ndarray] = {}
         for node in self.order:
@@ -183,7 +246,7 @@ class Model:
     def initialize(self, seed: int) -> None:
         """Draw fresh initial weights (He before ReLU-family activations, Glorot elsewhere)."""
         rng = np.random.default_rng(seed)
-        for entry in self.entries:
+        for entry in self._drawn:
             node, init = self._inits[entry.key]
             if init.initializer == "he_normal" and not self._feeds_relu(node):
                 init = type(init)(init.shape, "glorot_uniform", init.fan_in, init.fan_out, init.regularized)
@@ -263,7 +326,8 @@ class Model:
         ``record`` keeps the ops' backward caches during inference: every op runs its caching
         (training) path except BatchNorm and Dropout, whose training paths compute something
         else; BatchNorm's input is kept so that backward can treat it as the fixed affine map it
-        is at inference (:func:`_frozen_batchnorm_backward`).
+        is at inference (:func:`_frozen_batchnorm_backward`). A frozen BatchNorm (its layer in
+        :attr:`frozen_node_ids`) takes that inference path in training passes too.
         """
         needed, readers = self._plan(targets)
         last = max(self._position[t] for t in targets)
@@ -283,8 +347,11 @@ class Model:
                 else [x.astype(self.dtype, copy=False)]
             )
             op = self.ops[node.id]
-            caching = training or (record and not isinstance(op, (BatchNormOp, DropoutOp)))
-            if record and not training and isinstance(op, BatchNormOp):
+            # A BatchNorm runs in inference mode outside training and, when its layer is frozen,
+            # in training too: running statistics, kept as they are (Keras's behaviour).
+            inference_norm = isinstance(op, BatchNormOp) and (not training or node.id in self.frozen_node_ids)
+            caching = not inference_norm if training else record and not isinstance(op, (BatchNormOp, DropoutOp))
+            if (training or record) and inference_norm:
                 frozen[node.id] = inputs[0]
             values[node.id] = op.forward(inputs, caching)
             for source in sources:  # free activations as soon as nothing else reads them
@@ -323,7 +390,8 @@ class Model:
             Ids of the layers whose outputs are wanted (any order, repeats allowed).
         training
             Run as in a training step: BatchNorm normalises with the batch statistics and
-            updates its running ones, dropout draws masks, every op keeps its backward cache.
+            updates its running ones (a frozen BatchNorm uses and keeps its running ones),
+            dropout draws masks, every op keeps its backward cache.
         keep_for_backward
             With ``training=False``: an inference pass (running statistics, no dropout) whose
             ops still keep what backward needs, so that :meth:`backward_from` can follow.

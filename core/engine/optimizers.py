@@ -1,24 +1,42 @@
-"""Optimisers updating one flat parameter vector in place (a few NumPy calls per step)."""
+"""Optimisers updating one flat parameter vector in place (a few NumPy calls per step).
+
+The learning rate ``lr`` is one number, or one per parameter (an array shaped like
+``params``, float64): each formula then reads as PyTorch's with one parameter group per
+rate. A value whose rate is 0 and whose gradient is 0 (a frozen layer's) stays exactly as
+it is under every optimiser here, momentum, Adam's moments and AdamW's decay included.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from core.errors import LayerwiseError
 
+Rate = float | np.ndarray
+"""A learning rate: one for all parameters, or ``(P,)`` float64, one per parameter."""
+
+
+def _rate(lr: Rate, dtype: np.dtype, formula: Callable[[Rate], Rate] = lambda rate: rate) -> Rate:
+    """``formula(lr)`` in float64, then in ``dtype`` (a scalar of it, or an array)."""
+    if np.ndim(lr) == 0:
+        return dtype.type(formula(float(lr)))  # type: ignore[arg-type]
+    return np.asarray(formula(np.asarray(lr, dtype=np.float64))).astype(dtype, copy=False)
+
 
 class Optimizer:
     """Updates ``params`` from ``grads`` (both flat, same dtype) with learning rate ``lr``."""
 
-    def step(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
+    def step(self, params: np.ndarray, grads: np.ndarray, lr: Rate) -> None:
         raise NotImplementedError
 
 
 class SGD(Optimizer):
     """``θ ← θ − lr·g``."""
 
-    def step(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
-        params -= params.dtype.type(lr) * grads
+    def step(self, params: np.ndarray, grads: np.ndarray, lr: Rate) -> None:
+        params -= _rate(lr, params.dtype) * grads
 
 
 class Momentum(Optimizer):
@@ -28,10 +46,10 @@ class Momentum(Optimizer):
         self.momentum, self.nesterov = momentum, nesterov
         self.velocity: np.ndarray | None = None
 
-    def step(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
+    def step(self, params: np.ndarray, grads: np.ndarray, lr: Rate) -> None:
         if self.velocity is None:
             self.velocity = np.zeros_like(params)
-        mu, rate = params.dtype.type(self.momentum), params.dtype.type(lr)
+        mu, rate = params.dtype.type(self.momentum), _rate(lr, params.dtype)
         self.velocity *= mu
         self.velocity += grads
         if self.nesterov:
@@ -49,7 +67,7 @@ class Adam(Optimizer):
         self.v: np.ndarray | None = None
         self.t = 0
 
-    def step(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
+    def step(self, params: np.ndarray, grads: np.ndarray, lr: Rate) -> None:
         if self.m is None:
             self.m, self.v = np.zeros_like(params), np.zeros_like(params)
         assert self.v is not None
@@ -59,10 +77,11 @@ class Adam(Optimizer):
         self.m += (1 - b1) * grads
         self.v *= b2
         self.v += (1 - b2) * (grads * grads)
-        step_size = lr / (1 - b1**self.t)
+        correction = 1 - b1**self.t
+        step_size = _rate(lr, params.dtype, lambda rate: rate / correction)
         denominator = np.sqrt(self.v / (1 - b2**self.t))
         denominator += self.epsilon
-        params -= params.dtype.type(step_size) * (self.m / denominator)
+        params -= step_size * (self.m / denominator)
 
 
 class AdamW(Adam):
@@ -79,9 +98,10 @@ class AdamW(Adam):
         super().__init__(beta1, beta2, epsilon)
         self.weight_decay = weight_decay
 
-    def step(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
+    def step(self, params: np.ndarray, grads: np.ndarray, lr: Rate) -> None:
         if self.weight_decay:
-            params *= params.dtype.type(1 - lr * self.weight_decay)
+            decay = self.weight_decay
+            params *= _rate(lr, params.dtype, lambda rate: 1 - rate * decay)
         super().step(params, grads, lr)
 
 
@@ -97,7 +117,7 @@ class RMSprop(Optimizer):
         self.square_avg: np.ndarray | None = None
         self.buffer: np.ndarray | None = None
 
-    def step(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
+    def step(self, params: np.ndarray, grads: np.ndarray, lr: Rate) -> None:
         if self.square_avg is None:
             self.square_avg = np.zeros_like(params)
         alpha = params.dtype.type(self.alpha)
@@ -112,7 +132,7 @@ class RMSprop(Optimizer):
             self.buffer *= params.dtype.type(self.momentum)
             self.buffer += update
             update = self.buffer
-        params -= params.dtype.type(lr) * update
+        params -= _rate(lr, params.dtype) * update
 
 
 def clip_by_global_norm(grads: np.ndarray, max_norm: float) -> float:

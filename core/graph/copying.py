@@ -9,7 +9,7 @@ def copy_network(document: NetworkDocument, *, keep_ids: bool) -> NetworkDocumen
     """Return an independent copy of ``document``: editing either leaves the other as it was.
 
     The copy has the same name, description, layers (names, types, parameters,
-    positions, in the same order) and edges (with their input and output ports, in the same order).
+    positions, training settings, in the same order) and edges (with their input and output ports, in the same order).
     Listeners and memoised analyses are not copied.
 
     Parameters
@@ -30,6 +30,7 @@ def copy_network(document: NetworkDocument, *, keep_ids: bool) -> NetworkDocumen
             name=node.name,
             position=node.position,
             node_id=node.id if keep_ids else None,
+            training=node.training,
         )
         ids[node.id] = twin.id
     for edge in document.edges:

@@ -26,6 +26,7 @@ from core.graph.events import (
     NodeRemoved,
     NodeRenamed,
     ParamChanged,
+    TrainingChanged,
 )
 from core.layers import create_layer
 from core.layers.base import Layer
@@ -95,6 +96,48 @@ def free_name(stem: str, taken: Callable[[str], bool], start: int = 0) -> str:
     return candidate
 
 
+MAX_LR_MULTIPLIER = 10.0
+
+
+@dataclass(frozen=True)
+class LayerTraining:
+    """How training treats one layer's weights.
+
+    Attributes
+    ----------
+    trainable
+        ``False`` freezes the layer: its weights get no update and no L1/L2 penalty, and a
+        frozen BatchNorm normalises with its running statistics and keeps them (inference
+        mode, as Keras does), so a pretrained network's features stay as they were.
+    lr_multiplier
+        The layer's learning rate is the run's times this, in ``[0, 10]`` (fine-tune early
+        layers gently with less than 1).
+    """
+
+    trainable: bool = True
+    lr_multiplier: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.trainable, bool):
+            raise ParamError("trainable", f"must be true or false, got {self.trainable!r}")
+        value = self.lr_multiplier
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_LR_MULTIPLIER:
+            raise ParamError("lr_multiplier", f"must be a number from 0 to {MAX_LR_MULTIPLIER:g}, got {value!r}")
+        object.__setattr__(self, "lr_multiplier", float(value))
+
+    @property
+    def is_default(self) -> bool:
+        return self == LayerTraining()
+
+    @property
+    def update_scale(self) -> float:
+        """What the run's learning rate is multiplied by for this layer: 0 when frozen."""
+        return self.lr_multiplier if self.trainable else 0.0
+
+
+DEFAULT_TRAINING = LayerTraining()
+
+
 @dataclass
 class Node:
     """One layer placed in the network.
@@ -109,12 +152,15 @@ class Node:
         The layer type and its validated parameters (immutable; replaced on change).
     position
         Canvas position of the node's centre, in scene units.
+    training
+        Frozen or not, and its learning-rate multiplier.
     """
 
     id: str
     name: str
     layer: Layer
     position: Position = (0.0, 0.0)
+    training: LayerTraining = DEFAULT_TRAINING
 
     @property
     def type_name(self) -> str:
@@ -275,6 +321,7 @@ class NetworkDocument:
         position: Position = (0.0, 0.0),
         node_id: str | None = None,
         index: int | None = None,
+        training: LayerTraining = DEFAULT_TRAINING,
     ) -> Node:
         """Add a layer of ``type_name`` and return its node.
 
@@ -293,6 +340,8 @@ class NetworkDocument:
         index
             Place in :attr:`nodes` (undo of a removal puts a node back where it was);
             at the end when omitted.
+        training
+            Frozen or not, and the learning-rate multiplier.
 
         Raises
         ------
@@ -308,7 +357,7 @@ class NetworkDocument:
             self._next_id += 1
         elif node_id in self._nodes:
             raise GraphError(f"a node with id {node_id!r} exists already")
-        node = Node(node_id, name, layer, (float(position[0]), float(position[1])))
+        node = Node(node_id, name, layer, (float(position[0]), float(position[1])), training)
         if index is None or index >= len(self._nodes):
             self._nodes[node_id] = node
         else:
@@ -349,6 +398,14 @@ class NetworkDocument:
             return
         node.layer = new_layer
         self._emit(ParamChanged(node_id, param, old_value, new_value))
+
+    def set_training(self, node_id: str, training: LayerTraining) -> None:
+        """Freeze or unfreeze a layer, or set its learning-rate multiplier."""
+        node = self.node(node_id)
+        if training == node.training:
+            return
+        old, node.training = node.training, training
+        self._emit(TrainingChanged(node_id, old, training))
 
     def rename_node(self, node_id: str, new_name: str) -> None:
         node = self.node(node_id)

@@ -56,6 +56,15 @@ class ParamChanged:
 
 
 @dataclass(frozen=True)
+class TrainingChanged:
+    """A layer's training settings (frozen or not, learning-rate multiplier) changed."""
+
+    node_id: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
 class EdgeAdded:
     edge: Edge
 
@@ -73,5 +82,13 @@ class MetadataChanged:
 
 
 DocumentEvent = (
-    NodeAdded | NodeRemoved | NodeRenamed | NodeMoved | ParamChanged | EdgeAdded | EdgeRemoved | MetadataChanged
+    NodeAdded
+    | NodeRemoved
+    | NodeRenamed
+    | NodeMoved
+    | ParamChanged
+    | TrainingChanged
+    | EdgeAdded
+    | EdgeRemoved
+    | MetadataChanged
 )

@@ -18,10 +18,13 @@ from typing import Any
 
 from core.atomic import atomic_write_text
 from core.errors import LayerwiseError, NetworkFileError, ParamError
-from core.graph.document import NetworkDocument
+from core.graph.document import LayerTraining, NetworkDocument
 
 FORMAT_ID = "layerwise.network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2 added a layer's ``trainable`` and ``lr_multiplier``; a file without them is written as version 1,
+which older Layerwise versions read."""
+TRAINING_VERSION = 2
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Larger files are refused before parsing; real networks are a few hundred KB."""
 MAX_LAYERS = 4_000
@@ -31,7 +34,7 @@ every other): 4,000 layers take about half a second, 20,000 would take a minute.
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOP_LEVEL_KEYS = {"format", "version", "name", "description", "layers"}
-_LAYER_KEYS = {"name", "type", "params", "inputs", "position"}
+_LAYER_KEYS = {"name", "type", "params", "inputs", "position", "trainable", "lr_multiplier"}
 
 
 class _Reject(Exception):
@@ -77,18 +80,23 @@ def network_to_dict(document: NetworkDocument) -> dict[str, Any]:
     layers = []
     for node in document.nodes:
         edges = document.input_edges(node.id)
-        layers.append(
-            {
-                "name": node.name,
-                "type": node.type_name,
-                "params": node.layer.get_config(),
-                "inputs": [input_entry(document.node(e.source).name, e.source_port) for e in edges],
-                "position": [_plain_number(node.position[0]), _plain_number(node.position[1])],
-            }
-        )
+        entry = {
+            "name": node.name,
+            "type": node.type_name,
+            "params": node.layer.get_config(),
+            "inputs": [input_entry(document.node(e.source).name, e.source_port) for e in edges],
+            "position": [_plain_number(node.position[0]), _plain_number(node.position[1])],
+        }
+        # Written only where they differ from the defaults: files without them stay version 1.
+        if not node.training.trainable:
+            entry["trainable"] = False
+        if node.training.lr_multiplier != 1.0:
+            entry["lr_multiplier"] = _plain_number(node.training.lr_multiplier)
+        layers.append(entry)
+    uses_training = any(not node.training.is_default for node in document.nodes)
     return {
         "format": FORMAT_ID,
-        "version": FORMAT_VERSION,
+        "version": TRAINING_VERSION if uses_training else 1,
         "name": document.name,
         "description": document.description,
         "layers": layers,
@@ -167,6 +175,17 @@ def _read_position(value: Any, where: str) -> tuple[float, float]:
     return (float(value[0]), float(value[1]))
 
 
+def layer_training(entry: Mapping[str, Any]) -> LayerTraining:
+    """A layer entry's ``trainable`` and ``lr_multiplier`` (their defaults when absent).
+
+    Raises
+    ------
+    ParamError
+        Naming the field, when a value is not a boolean or a number in range.
+    """
+    return LayerTraining(entry.get("trainable", True), entry.get("lr_multiplier", 1.0))
+
+
 def _add_layers(document: NetworkDocument, layers: list[Any]) -> None:
     for index, entry in enumerate(layers):
         where = _layer_where(index, entry)
@@ -183,7 +202,11 @@ def _add_layers(document: NetworkDocument, layers: list[Any]) -> None:
             raise _Reject(f'field "params" must be an object, got {type(params).__name__}', where)
         position = _read_position(entry["position"], where) if "position" in entry else (0.0, 0.0)
         try:
-            document.add_node(entry["type"], params, name=entry["name"], position=position)
+            training = layer_training(entry)
+        except ParamError as exc:
+            raise _Reject(f'field "{exc.field}" {exc.reason}', where) from None
+        try:
+            document.add_node(entry["type"], params, name=entry["name"], position=position, training=training)
         except ParamError as exc:
             raise _Reject(f'field "params.{exc.field}": {exc.reason}', where) from None
         except LayerwiseError as exc:

@@ -98,15 +98,27 @@ def check_device(name: str) -> None:
         raise TorchEngineError(f"device {name!r} is not available to PyTorch here; available: {names}")
 
 
-def build_module(model: Model) -> Any:
-    """The generated ``nn.Module`` of ``model``'s network, holding ``model``'s weights (on the CPU).
+def generated_model(model: Model) -> dict[str, Any]:
+    """The namespace of the generated ``model.py`` of ``model``'s network, run (imports PyTorch).
 
     The source is :func:`~core.torch_export.project.model_source`'s, which lets
     nothing from the network file reach the code but escaped literals and comments.
     """
-    torch = import_torch()
+    import_torch()
     namespace: dict[str, Any] = {"__name__": "layerwise_model", "__file__": "model.py"}
     exec(compile(model_source(model), "<model.py>", "exec"), namespace)
+    return namespace
+
+
+def build_module(model: Model, namespace: dict[str, Any] | None = None) -> Any:
+    """The generated ``nn.Module`` of ``model``'s network, holding ``model``'s weights (on the CPU).
+
+    Frozen layers' parameters do not require gradients, and frozen BatchNorm layers stay
+    in inference mode when the module trains (both as ``model.py`` writes them).
+    ``namespace``: :func:`generated_model`'s, when already at hand.
+    """
+    torch = import_torch()
+    namespace = namespace or generated_model(model)
     module = namespace["build_model"](pretrained=False)
     module.load_state_dict({key: torch.from_numpy(value) for key, value in torch_state(model).items()})
     return module
@@ -123,6 +135,11 @@ def _writable(array: np.ndarray, dtype: type) -> np.ndarray:
 
 class TorchEngine:
     """Training steps in PyTorch on ``device`` for ``model``'s network (see the module's notes).
+
+    Layers' training settings apply as in the NumPy engine: frozen layers' parameters do not
+    require gradients and are not in the optimiser (no step, no AdamW decay, no L1/L2),
+    frozen BatchNorm layers stay in inference mode while training, and every other
+    parameter is in the group of its layer's multiplier, whose rate is the step's times it.
 
     Raises
     ------
@@ -148,7 +165,11 @@ class TorchEngine:
         self._optimizer_settings = (optimizer, momentum, nesterov)
         self._loss = loss
         self._map = TorchStateMap(model)
-        self.module = build_module(model).to(self.device)
+        namespace = generated_model(model)
+        # The optimiser's parameter groups as train.py makes them: frozen layers left out,
+        # one group per learning-rate multiplier.
+        self._trainable_groups = namespace["trainable_groups"]
+        self.module = build_module(model, namespace).to(self.device)
         _, layers, _ = torch_layers(model)
         self._fused: Any = None
         if loss == "cross_entropy" and model.logits_node is not model.output_node:
@@ -157,6 +178,7 @@ class TorchEngine:
             getattr(self.module, attribute).register_forward_pre_hook(self._keep_logits)
             self._fused = attribute
         self._logits: Any = None
+        self._trained: list[Any] = []
         self._dropouts = [
             (layer, layer.p)
             for layer in self.module.modules()
@@ -181,7 +203,8 @@ class TorchEngine:
     def _make_optimizer(self, learning_rate: float) -> Any:
         torch = self.torch
         name, momentum, nesterov = self._optimizer_settings
-        parameters = list(self.module.parameters())
+        parameters = self._trainable_groups(self.module, learning_rate)
+        self._trained = [parameter for group in parameters for parameter in group["params"]]
         if not parameters:
             return None  # nothing to train (PyTorch's optimisers refuse an empty list); steps only measure
         if name == "adam":
@@ -273,11 +296,11 @@ class TorchEngine:
         if self._optimizer is None:
             return result
         for group in self._optimizer.param_groups:
-            group["lr"] = learning_rate
+            group["lr"] = learning_rate * group["lr_multiplier"]
         self._optimizer.zero_grad(set_to_none=True)
         (data_loss + penalty).backward()
-        if self._recipe.clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self._recipe.clip_norm)
+        if self._recipe.clip_norm is not None:  # over the parameters that train: frozen ones have no gradient
+            torch.nn.utils.clip_grad_norm_(self._trained, self._recipe.clip_norm)
         self._optimizer.step()
         return result
 

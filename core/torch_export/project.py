@@ -102,7 +102,23 @@ NN_MODULE_ATTRIBUTES = frozenset(
 )
 """The public attributes of ``torch.nn.Module``: a layer attribute must not hide one (a test checks the list)."""
 
-GENERATED_NAMES = frozenset({"self", "torch", "nn", "F", "Path", "WEIGHTS", "INPUT_SHAPE", "NETWORK_NAME"})
+GENERATED_NAMES = frozenset(
+    {
+        "self",
+        "torch",
+        "nn",
+        "F",
+        "Path",
+        "WEIGHTS",
+        "INPUT_SHAPE",
+        "NETWORK_NAME",
+        "FROZEN",
+        "FROZEN_BATCHNORM",
+        "LR_MULTIPLIERS",
+        "trainable_groups",
+        "build_model",
+    }
+)
 """Names the generated ``model.py`` uses itself."""
 
 
@@ -274,6 +290,65 @@ def _shape(shape: Shape) -> str:
     return "×".join(["N", *(str(size) for size in shape)])
 
 
+@dataclass(frozen=True)
+class LayerTrainingFacts:
+    """The layers' training settings as the generated module names them (attribute names).
+
+    Attributes
+    ----------
+    frozen
+        Layers with weights that training leaves as they are (``requires_grad_(False)``).
+    frozen_batchnorm
+        Frozen BatchNorm layers: they stay in inference mode while the module trains.
+    multipliers
+        Attribute → learning-rate multiplier, for the layers with weights that train at
+        another rate than the run's.
+    """
+
+    frozen: tuple[str, ...]
+    frozen_batchnorm: tuple[str, ...]
+    multipliers: dict[str, float]
+
+
+def training_facts(model: Model, layers: list[TorchLayer] | None = None) -> LayerTrainingFacts:
+    """Which of the generated module's attributes are frozen, and their learning-rate multipliers."""
+    if layers is None:
+        layers = torch_layers(model)[1]
+    frozen, norms, multipliers = [], [], {}
+    for layer in layers:
+        node = layer.node
+        weighted = bool(model.ops[node.id].params)
+        if node.id in model.frozen_node_ids:
+            if weighted:
+                frozen.append(layer.attribute)
+            if node.layer.normalises_batches:
+                norms.append(layer.attribute)
+        elif weighted and node.training.lr_multiplier != 1.0:
+            multipliers[layer.attribute] = node.training.lr_multiplier
+    return LayerTrainingFacts(tuple(frozen), tuple(norms), multipliers)
+
+
+def _dict_literal(values: Mapping[str, float]) -> str:
+    return "{" + ", ".join(f"{literal(key)}: {literal(value)}" for key, value in values.items()) + "}"
+
+
+TRAINABLE_GROUPS = '''
+def trainable_groups(model: nn.Module, lr: float) -> list[dict]:
+    """The optimiser's parameter groups: the parameters that train, one group per learning-rate multiplier.
+
+    Frozen layers' parameters (``requires_grad`` off) are left out. Each group's ``lr`` is
+    ``lr`` times its ``lr_multiplier``, which the group keeps so that a new rate can be set
+    as ``group["lr"] = rate * group["lr_multiplier"]``.
+    """
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            groups.setdefault(LR_MULTIPLIERS.get(name.split(".")[0], 1.0), []).append(parameter)
+    return [{"params": params, "lr": lr * scale, "lr_multiplier": scale} for scale, params in groups.items()]
+'''.strip("\n")
+"""``trainable_groups`` of ``model.py``: ``train.py`` and the PyTorch engine make their optimisers from it."""
+
+
 def model_source(model: Model) -> str:
     """The text of ``model.py``."""
     argument, layers, writer = torch_layers(model)
@@ -293,6 +368,21 @@ def model_source(model: Model) -> str:
         ]
         shapes = ", ".join(_shape(shape) for shape in model.output_shapes[node.id])
         forward_lines.append(f"        {layer.attribute} = self.{layer.attribute}({', '.join(inputs)})  # {shapes}")
+    facts = training_facts(model, layers)
+    if facts.frozen:
+        # Frozen layers keep their weights: PyTorch computes no gradient for them.
+        init_lines += ["        for name in FROZEN:", "            getattr(self, name).requires_grad_(False)"]
+    train_lines = []
+    if facts.frozen_batchnorm:
+        train_lines = [
+            "",
+            f'    def train(self, mode: bool = True) -> "{name}":',
+            '        """Set training mode; frozen BatchNorm layers stay in inference mode (their running statistics)."""',
+            "        super().train(mode)",
+            "        for name in FROZEN_BATCHNORM:",
+            "            getattr(self, name).eval()",
+            "        return self",
+        ]
     helpers = [TORCH_HELPERS[helper].strip("\n") for helper in writer.helpers]
     uses_functional = any("F." in source for source in helpers)
     output = variables[model.output_node.id]
@@ -320,6 +410,12 @@ def model_source(model: Model) -> str:
         f"INPUT_SHAPE = {literal(tuple(model.input_shape))}",
         '"""The shape of one sample (C×H×W or features); the model takes a batch of them."""',
         f"WEIGHTS = Path(__file__).with_name({WEIGHTS_FILE!r})",
+        f"FROZEN = {literal(facts.frozen) if facts.frozen else '()'}",
+        '"""Layers whose weights training leaves as they are (``requires_grad`` off)."""',
+        f"FROZEN_BATCHNORM = {literal(facts.frozen_batchnorm) if facts.frozen_batchnorm else '()'}",
+        '"""Frozen BatchNorm layers: in training mode too they normalise with their running statistics and keep them."""',
+        f"LR_MULTIPLIERS = {_dict_literal(facts.multipliers)}",
+        '"""Layers that train at the learning rate times this; every other layer at the rate itself."""',
         "",
     ]
     if helpers:
@@ -339,6 +435,10 @@ def model_source(model: Model) -> str:
         f"        # {argument}: {_shape(model.input_shape)}{input_note}",
         *forward_lines,
         f"        return {output}",
+        *train_lines,
+        "",
+        "",
+        TRAINABLE_GROUPS,
         "",
         "",
         "def build_model(pretrained: bool = True) -> nn.Module:",
@@ -441,6 +541,8 @@ BatchNorm, each process normalises its share with that share's statistics.
 def regularized_keys(model: Model) -> list[str]:
     """The ``state_dict`` keys of the weights the engine penalises with L1/L2 (kernels, not biases).
 
+    Frozen layers' kernels are left out: they take no penalty (``Model.penalized_size``).
+
     Raises
     ------
     TorchExportError
@@ -449,13 +551,15 @@ def regularized_keys(model: Model) -> list[str]:
     _, layers, _ = torch_layers(model, markers=True)
     keys, size = [], 0
     for layer in layers:
+        if layer.node.id in model.frozen_node_ids:
+            continue
         for key, value in layer.module.state.items():
             if value.size and np.all(value == 1):
                 keys.append(f"{layer.attribute}.{key}")
                 size += value.size
-    if size != model.regularized_size:
+    if size != model.penalized_size:
         raise TorchExportError(
-            f"the penalised weights ({model.regularized_size:,} values) cannot be told apart in PyTorch's layout"
+            f"the penalised weights ({model.penalized_size:,} values) cannot be told apart in PyTorch's layout"
         )
     return keys
 

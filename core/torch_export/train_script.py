@@ -4,7 +4,9 @@ The script trains the module of ``model.py`` starting from ``weights.safetensors
 weights the project was exported with, so that both trainers start alike), draws each
 epoch's batch order from ``numpy.random.default_rng(seed)`` exactly as the engine's
 trainer does, fuses cross-entropy with a final Softmax or LogSoftmax, penalises the same
-kernels with L1/L2, and writes a Layerwise run log. Settings the script does not
+kernels with L1/L2, leaves frozen layers as they are (``model.py``'s ``FROZEN``; frozen
+BatchNorm layers normalise with their running statistics), steps every other layer at the
+rate times its multiplier (``trainable_groups``), and writes a Layerwise run log. Settings the script does not
 reproduce are refused here, by name, before anything is written.
 
 ``train.py --dataset PATH`` reads what Layerwise imports (IDX, ``.npz``, CIFAR-10 batches,
@@ -260,7 +262,7 @@ from torch.nn import functional as F
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from model import NETWORK_NAME, build_model  # noqa: E402
+from model import NETWORK_NAME, build_model, trainable_groups  # noqa: E402
 
 DATA = HERE / "data.npz"
 EVAL_BATCH = 512
@@ -650,18 +652,21 @@ def main(argv=None):
     weight_values = class_weight_values(train_y, classes)
     weight = None if weight_values is None else torch.tensor(weight_values, dtype=torch.float32, device=device)
     plateau = Plateau(PLATEAU_FACTOR, PLATEAU_PATIENCE) if SCHEDULE == "plateau" else None
-    if OPTIMIZER == "adam":
-        optimizer = torch.optim.Adam(module.parameters(), lr=args.lr, betas=ADAM_BETAS, eps=ADAM_EPS)
-    elif OPTIMIZER == "adamw":  # decoupled weight decay on every parameter, as Layerwise's AdamW
-        optimizer = torch.optim.AdamW(
-            module.parameters(), lr=args.lr, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=WEIGHT_DECAY
-        )
+    # Frozen layers' parameters stay out; the others train at the rate times their layer's multiplier.
+    groups = trainable_groups(module, args.lr)
+    trained = [parameter for group in groups for parameter in group["params"]]
+    if not groups:
+        optimizer = None  # nothing trains: the steps only measure
+    elif OPTIMIZER == "adam":
+        optimizer = torch.optim.Adam(groups, lr=args.lr, betas=ADAM_BETAS, eps=ADAM_EPS)
+    elif OPTIMIZER == "adamw":  # decoupled weight decay on every parameter that trains, as Layerwise's AdamW
+        optimizer = torch.optim.AdamW(groups, lr=args.lr, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=WEIGHT_DECAY)
     elif OPTIMIZER == "rmsprop":
-        optimizer = torch.optim.RMSprop(module.parameters(), lr=args.lr, alpha=RMSPROP_ALPHA, eps=RMSPROP_EPS)
+        optimizer = torch.optim.RMSprop(groups, lr=args.lr, alpha=RMSPROP_ALPHA, eps=RMSPROP_EPS)
     elif OPTIMIZER == "momentum":
-        optimizer = torch.optim.SGD(module.parameters(), lr=args.lr, momentum=MOMENTUM, nesterov=NESTEROV)
+        optimizer = torch.optim.SGD(groups, lr=args.lr, momentum=MOMENTUM, nesterov=NESTEROV)
     else:
-        optimizer = torch.optim.SGD(module.parameters(), lr=args.lr)
+        optimizer = torch.optim.SGD(groups, lr=args.lr)
     model = module
     if world > 1:
         model = nn.parallel.DistributedDataParallel(
@@ -748,7 +753,7 @@ def main(argv=None):
         epoch_start = time.perf_counter()
         order = augmenter.order(n, rng)
         sums = np.zeros(4)  # loss, data loss, penalty, correct
-        model.train()
+        model.train()  # model.py keeps frozen BatchNorm layers in inference mode
         for batch in range(1, batches + 1):
             index = order[(batch - 1) * size : batch * size]
             count = len(index)
@@ -760,8 +765,8 @@ def main(argv=None):
             )  # fmt: skip
             if plateau is not None:
                 rate *= plateau.scale
-            for group in optimizer.param_groups:
-                group["lr"] = rate
+            for group in optimizer.param_groups if optimizer is not None else ():
+                group["lr"] = rate * group["lr_multiplier"]
             # The weighted mean divides by the summed weights of the whole batch's labels (its size unweighted).
             total = count if weight_values is None else float(weight_values[y_batch].sum())
             xb = torch.from_numpy(np.ascontiguousarray(x_batch[rank::world])).to(device)
@@ -781,12 +786,13 @@ def main(argv=None):
                     f"stopped and the weights from before that step are kept (try a learning rate below {rate:g})"
                 )
                 break
-            optimizer.zero_grad(set_to_none=True)
-            # Each process's share of the batch's mean: DistributedDataParallel averages over the processes.
-            (summed * (world / total) + penalty).backward()
-            if CLIP_NORM is not None:  # after DistributedDataParallel has averaged the gradients
-                torch.nn.utils.clip_grad_norm_(module.parameters(), CLIP_NORM)
-            optimizer.step()
+            if optimizer is not None:
+                optimizer.zero_grad(set_to_none=True)
+                # Each process's share of the batch's mean: DistributedDataParallel averages over the processes.
+                (summed * (world / total) + penalty).backward()
+                if CLIP_NORM is not None:  # after DistributedDataParallel has averaged; frozen layers have no gradient
+                    torch.nn.utils.clip_grad_norm_(trained, CLIP_NORM)
+                optimizer.step()
             sums += (data_loss + penalty_value, data_loss, penalty_value, correct)
             if log:
                 log.write(

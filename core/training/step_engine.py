@@ -83,7 +83,11 @@ class StepEngine(Protocol):
     def set_dropout(self, enabled: bool) -> None: ...
 
     def train_step(self, x: np.ndarray, y: np.ndarray, l1: float, l2: float, learning_rate: float) -> StepResult:
-        """One step on the batch ``x`` ``(B, *input_shape)``, ``y`` ``(B,)`` in training mode."""
+        """One step on the batch ``x`` ``(B, *input_shape)``, ``y`` ``(B,)`` in training mode.
+
+        ``learning_rate`` is the run's (live rate and schedule); each layer takes it times its
+        multiplier, and frozen layers take no step, no penalty and no gradient.
+        """
         ...
 
     def evaluate(self, data: Dataset) -> tuple[float, float]:
@@ -126,7 +130,7 @@ def softmax_confidence(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def regularization_penalty(weights: np.ndarray, l1: float, l2: float) -> float:
-    """``l1·Σ|w| + l2·Σw²`` over the regularised weights (kernels, not biases)."""
+    """``l1·Σ|w| + l2·Σw²`` over the penalised weights (kernels of layers that train, not biases)."""
     penalty = 0.0
     if l1:
         penalty += l1 * float(np.abs(weights).sum())
@@ -144,7 +148,12 @@ def add_regularization_gradient(weights: np.ndarray, grads: np.ndarray, l1: floa
 
 
 class NumpyEngine:
-    """The built-in engine: Layerwise's own forward and backward passes in NumPy."""
+    """The built-in engine: Layerwise's own forward and backward passes in NumPy.
+
+    Each layer's training settings (``Model.update_scale``) apply: a frozen layer's weights
+    get no gradient, no L1/L2 penalty and no update (AdamW's decay included); every other
+    parameter is stepped at the step's learning rate times its layer's multiplier.
+    """
 
     description = "NumPy"
 
@@ -155,7 +164,11 @@ class NumpyEngine:
         self._loss_fn = LOSSES[loss]
         self._optimizer = make_optimizer(optimizer, momentum=momentum, nesterov=nesterov)
         self._recipe = StepRecipe()
-        self._regularized = slice(0, model.regularized_size)
+        # L1/L2 reach the kernels of layers that train: the model places them first.
+        self._regularized = slice(0, model.penalized_size)
+        # One rate per parameter only when some layer's differs from the run's (frozen: 0).
+        scale = model.update_scale.astype(np.float64)
+        self._rate_scale = None if np.all(scale == 1.0) else scale
         self._last_good = model.state_dict()
 
     def begin(self, seed: int, dropout: bool, recipe: StepRecipe | None = None) -> None:
@@ -188,11 +201,16 @@ class NumpyEngine:
             model.load_state_dict(self._last_good)
             return result
         model.backward(grad, from_logits=self._loss == "cross_entropy", input_grad=False)
+        for frozen in model.frozen_slices:
+            # No gradient, as PyTorch's frozen parameters: none in the clipping norm, and with
+            # a rate of 0 every optimiser leaves them exactly as they are (moments stay 0).
+            model.grads[frozen] = 0
         add_regularization_gradient(weights, model.grads[self._regularized], l1, l2)
         if self._recipe.clip_norm is not None:
             clip_by_global_norm(model.grads, self._recipe.clip_norm)
         self._keep_good()
-        self._optimizer.step(model.params, model.grads, learning_rate)
+        rate = learning_rate if self._rate_scale is None else learning_rate * self._rate_scale
+        self._optimizer.step(model.params, model.grads, rate)
         return result
 
     def _training_loss(self, scores: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

@@ -33,6 +33,30 @@ def theme_of(item: QGraphicsItem) -> CanvasTheme:
     return getattr(item.scene(), "theme", LIGHT)
 
 
+LOCK_WIDTH = 15
+
+
+def _blend(colour: QColor, toward: QColor, amount: float) -> QColor:
+    """``colour`` moved ``amount`` (0–1) of the way to ``toward``."""
+    return QColor(
+        round(colour.red() + (toward.red() - colour.red()) * amount),
+        round(colour.green() + (toward.green() - colour.green()) * amount),
+        round(colour.blue() + (toward.blue() - colour.blue()) * amount),
+    )
+
+
+def _paint_lock(painter: QPainter, centre: QPointF) -> None:
+    """A small padlock, white, centred at ``centre``: the mark of a frozen layer."""
+    painter.save()
+    painter.setPen(QPen(QColor("white"), 1.4))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawArc(QRectF(centre.x() - 3.2, centre.y() - 6.5, 6.4, 7.0), 0, 180 * 16)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor("white"))
+    painter.drawRoundedRect(QRectF(centre.x() - 4.6, centre.y() - 2.2, 9.2, 7.2), 1.2, 1.2)
+    painter.restore()
+
+
 class NodeItem(QGraphicsObject):
     """One layer: coloured header with name and type, a body with key facts, ports.
 
@@ -58,6 +82,7 @@ class NodeItem(QGraphicsObject):
         self.problem: str | None = None
         self.input_ports = 0
         self.output_ports = 1
+        self.frozen = False
         self.edges: list[EdgeItem] = []
         self._rect = QRectF()
         self.update_from(node, [], None, 0)
@@ -69,6 +94,7 @@ class NodeItem(QGraphicsObject):
         self.prepareGeometryChange()
         self.title, self.type_name, self.lines = node.name, node.type_name, lines
         self.category = node.layer.category
+        self.frozen = not node.training.trainable
         self.problem = problem
         self.input_ports = input_ports
         self.output_ports = node.layer.output_count
@@ -124,6 +150,8 @@ class NodeItem(QGraphicsObject):
         theme = theme_of(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         header_colour = QColor(CATEGORY_COLOURS.get(self.category, "#607d8b"))
+        if self.frozen:  # dimmed: a frozen layer keeps its weights while the others learn
+            header_colour = _blend(header_colour, QColor(theme.node_body), 0.55)
         body = QPainterPath()
         body.addRoundedRect(rect, 6, 6)
         painter.fillPath(body, QColor(theme.node_body))
@@ -153,6 +181,9 @@ class NodeItem(QGraphicsObject):
         painter.setFont(title_font)
         painter.setPen(QColor("white"))
         title_rect = header_text.adjusted(0, 0, -type_width, 0)
+        if self.frozen:
+            _paint_lock(painter, QPointF(title_rect.left() + 5, rect.top() + NODE_HEADER_HEIGHT / 2))
+            title_rect = title_rect.adjusted(LOCK_WIDTH, 0, 0, 0)
         title = QFontMetricsF(title_font).elidedText(self.title, Qt.TextElideMode.ElideRight, title_rect.width())
         painter.drawText(title_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
 

@@ -8,21 +8,29 @@ problems) come from one analysis per batch of events.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import shiboken6
 from PySide6.QtCore import QPointF, QTimer, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen, QUndoStack
-from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsSceneMouseEvent, QToolTip
+from PySide6.QtWidgets import (
+    QGraphicsPathItem,
+    QGraphicsScene,
+    QGraphicsSceneContextMenuEvent,
+    QGraphicsSceneMouseEvent,
+    QMenu,
+    QToolTip,
+)
 
 from core.analysis.report import format_count
 from core.analysis.summary import summarize
-from core.graph.document import NetworkDocument, Node
+from core.graph.document import LayerTraining, NetworkDocument, Node
 from core.graph.events import DocumentEvent, Edge, EdgeAdded, EdgeRemoved, NodeAdded, NodeMoved, NodeRemoved
 from core.graph.validation import check_graph, connection_problem
 from core.shapes import Shape, format_shape
 from gui.canvas.items import EdgeItem, NodeItem
 from gui.canvas.style import LIGHT, CanvasTheme
-from gui.commands import ConnectCommand, DisconnectCommand, MoveNodesCommand, RemoveNodesCommand
+from gui.commands import ConnectCommand, DisconnectCommand, MoveNodesCommand, RemoveNodesCommand, SetTrainingCommand
 
 
 def input_port_count(node: Node, connected: int) -> int:
@@ -132,6 +140,10 @@ class NetworkScene(QGraphicsScene):
             if layer is not None and layer.output_shape is not None:
                 params = f"  ·  {format_count(layer.params)} params" if layer.params else ""
                 lines.append(f"→ {_outputs_text(check.output_shapes[node_id] or [layer.output_shape])}{params}")
+            if not node.training.trainable:
+                lines.append("frozen: training keeps its weights")
+            elif node.training.lr_multiplier != 1.0:
+                lines.append(f"learning rate ×{node.training.lr_multiplier:g}")
             problem = problems.get(node_id)
             if problem:
                 lines.append(problem)
@@ -167,6 +179,56 @@ class NetworkScene(QGraphicsScene):
         if node_ids:
             self.undo_stack.push(RemoveNodesCommand(self.document, node_ids))
         self.undo_stack.endMacro()
+
+    # -- freezing -------------------------------------------------------------------
+
+    def _layers_with_weights(self) -> set[str]:
+        return {layer.node_id for layer in summarize(self.document).layers if layer.params}
+
+    def freeze_up_to(self, node_id: str) -> bool:
+        """Freeze ``node_id`` and every layer with weights it depends on, as one undoable step.
+
+        The usual start of transfer learning: the features up to here stay as trained,
+        the layers after them learn. ``False`` when there is nothing left to freeze.
+        """
+        weighted, seen, stack = self._layers_with_weights(), set(), [node_id]
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack += [node.id for node in self.document.inputs_of(current)]
+        changes = {
+            i: replace(self.document.node(i).training, trainable=False)
+            for i in seen & weighted
+            if self.document.node(i).training.trainable
+        }
+        if not changes:
+            return False
+        name = self.document.node(node_id).name
+        self.undo_stack.push(SetTrainingCommand(self.document, changes, f"Freeze up to {name}"))
+        return True
+
+    def unfreeze_all(self) -> bool:
+        """Make every layer trainable at the run's learning rate again, as one undoable step."""
+        changes = {node.id: LayerTraining() for node in self.document.nodes if not node.training.is_default}
+        if not changes:
+            return False
+        self.undo_stack.push(SetTrainingCommand(self.document, changes, "Unfreeze all"))
+        return True
+
+    def contextMenuEvent(self, event: QGraphicsSceneContextMenuEvent) -> None:
+        item = self._node_at(event.scenePos())
+        menu = QMenu()
+        if item is not None:
+            node = self.document.node(item.node_id)
+            freeze = menu.addAction(f"Freeze up to here ({node.name})")
+            freeze.setToolTip("Freeze this layer and every layer it depends on: their weights stay as they are.")
+            freeze.triggered.connect(lambda _checked=False, i=item.node_id: self.freeze_up_to(i))
+        unfreeze = menu.addAction("Unfreeze all")
+        unfreeze.setEnabled(any(not node.training.is_default for node in self.document.nodes))
+        unfreeze.triggered.connect(lambda _checked=False: self.unfreeze_all())
+        menu.exec(event.screenPos())
+        event.accept()
 
     # -- gestures -------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from typing import Any
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QFont, QPalette, QUndoStack
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
     QFrame,
     QGridLayout,
     QLabel,
@@ -35,7 +37,7 @@ from core.analysis.bottleneck import (
 from core.analysis.report import format_bytes, format_count, format_si, receptive_field_cells
 from core.analysis.summary import LayerSummary, NetworkSummary, summarize
 from core.errors import LayerwiseError, ParamError
-from core.graph.document import NetworkDocument
+from core.graph.document import MAX_LR_MULTIPLIER, LayerTraining, NetworkDocument
 from core.graph.events import DocumentEvent, NodeMoved, NodeRemoved
 from core.graph.validation import check_graph
 from core.shapes import Shape, format_shape, is_image
@@ -46,6 +48,7 @@ from gui.commands import (
     RemoveNodesCommand,
     RenameNodeCommand,
     SetParamCommand,
+    SetTrainingCommand,
 )
 from gui.panels.activation_curve import ActivationCurve
 from gui.panels.param_editors import INT_LIMIT, ParamEditor, SpinBox, make_editor
@@ -150,7 +153,11 @@ def _layer_figures(layer: LayerSummary | None) -> dict[str, tuple[str, str]]:
         return {key: ("?", "Unknown until the layers feeding this one compute.") for key, _, _ in FIGURES}
     rf_size, rf_stride, rf_padding = receptive_field_cells(layer.receptive_field, "–")
     no_rf = "" if layer.receptive_field else "No spatial layout here (vector, or after Flatten/Dense)."
-    params_tip = f"{format_count(layer.trainable_params)} trainable"
+    params_tip = (
+        f"{format_count(layer.frozen_params)} frozen"
+        if layer.frozen_params
+        else f"{format_count(layer.trainable_params)} trainable"
+    )
     return {
         "output_shape": (format_shape(layer.output_shape), "C×H×W" if is_image(layer.output_shape) else "features"),
         "params": (format_count(layer.params), params_tip),
@@ -475,6 +482,7 @@ class NodeInspector(QWidget):
         grid = _grid()
         self._row_labels: list[QLabel] = []
         self.editors = self._build_editors(grid)
+        self._build_training(grid)
         self.figures = self._build_figures(grid)
         layout.addLayout(grid)
         self.bottleneck = (
@@ -538,6 +546,49 @@ class NodeInspector(QWidget):
             grid.addWidget(editor, row, 1)
             editors[spec.name] = editor
         return editors
+
+    def _build_training(self, grid: QGridLayout) -> None:
+        """Trainable or frozen, and the learning-rate multiplier: shown for layers with weights."""
+        training = self._document.node(self.node_id).training
+        self.training_title = _section("Training")
+        self.trainable = QCheckBox("Trainable")
+        self.trainable.setToolTip(
+            "Unticked, the layer is frozen: training leaves its weights (and a BatchNorm's statistics) as they are — "
+            "keep a pretrained network's features and train a new head."
+        )
+        self.trainable.setChecked(training.trainable)
+        self.trainable.toggled.connect(lambda _on: self.commit_training())
+        self.lr_multiplier = QDoubleSpinBox()
+        self.lr_multiplier.setRange(0.0, MAX_LR_MULTIPLIER)
+        self.lr_multiplier.setDecimals(3)
+        self.lr_multiplier.setSingleStep(0.1)
+        self.lr_multiplier.setKeyboardTracking(False)
+        self.lr_multiplier.setValue(training.lr_multiplier)
+        self.lr_multiplier.setToolTip("This layer learns at the run's learning rate times this (below 1: gently).")
+        self.lr_multiplier.valueChanged.connect(lambda _value: self.commit_training())
+        self.lr_label = _label("Learning rate ×", tooltip=self.lr_multiplier.toolTip())
+        self._row_labels.append(self.lr_label)
+        grid.addWidget(self.training_title, grid.rowCount(), 0, 1, 2)
+        grid.addWidget(self.trainable, grid.rowCount(), 0, 1, 2)
+        row = grid.rowCount()
+        grid.addWidget(self.lr_label, row, 0)
+        grid.addWidget(self.lr_multiplier, row, 1)
+        self._training_widgets = (self.training_title, self.trainable, self.lr_label, self.lr_multiplier)
+
+    def commit_training(self) -> None:
+        """Push the checkbox's and the multiplier's values as one undoable change (none when equal)."""
+        if self.node_id not in self._document:
+            return
+        node = self._document.node(self.node_id)
+        training = LayerTraining(self.trainable.isChecked(), float(self.lr_multiplier.value()))
+        self.lr_multiplier.setEnabled(training.trainable)
+        if training == node.training:
+            return
+        if training.trainable != node.training.trainable:
+            verb = "Unfreeze" if training.trainable else "Freeze"
+        else:
+            verb = "Set learning-rate multiplier of"
+        self._undo_stack.push(SetTrainingCommand(self._document, {self.node_id: training}, f"{verb} {node.name}"))
 
     def _build_figures(self, grid: QGridLayout) -> dict[str, QLabel]:
         grid.addWidget(_section("Figures"), grid.rowCount(), 0, 1, 2)
@@ -612,6 +663,7 @@ class NodeInspector(QWidget):
             if editor.value != node.layer.params[name]:
                 editor.set_value(node.layer.params[name])
         by_id = {layer.node_id: layer for layer in summary.layers}
+        self._show_training(node.training, by_id.get(self.node_id))
         problems = [p.message for p in summary.problems if p.node_id == self.node_id]
         self._show_problems(problems)
         self._show_figures(by_id.get(self.node_id), bool(problems))
@@ -623,6 +675,20 @@ class NodeInspector(QWidget):
             self.separable.refresh(self._input_shape(by_id) if known and known.output_shape else None)
         if self.curve is not None:
             self.curve.set_layer(node.layer)  # follows alpha edits
+
+    def _show_training(self, training: LayerTraining, layer: LayerSummary | None) -> None:
+        has_weights = layer is not None and bool(layer.params)
+        for widget in self._training_widgets:
+            widget.setVisible(has_weights or not training.is_default)
+        if self.trainable.isChecked() != training.trainable:
+            blocked = self.trainable.blockSignals(True)
+            self.trainable.setChecked(training.trainable)
+            self.trainable.blockSignals(blocked)
+        if self.lr_multiplier.value() != training.lr_multiplier:
+            blocked = self.lr_multiplier.blockSignals(True)
+            self.lr_multiplier.setValue(training.lr_multiplier)
+            self.lr_multiplier.blockSignals(blocked)
+        self.lr_multiplier.setEnabled(training.trainable)
 
     def _input_shape(self, by_id: dict[str, LayerSummary]) -> Shape | None:
         edges = self._document.input_edges(self.node_id)

@@ -37,7 +37,12 @@ COLUMNS = (
         lambda l: format_shape(l.output_shape),
         "C×H×W for maps, the feature count for vectors (batch axis not shown).",
     ),
-    Column("Params", lambda l: format_count(l.params), "Trainable and non-trainable parameters.", numeric=True),
+    Column(
+        "Params",
+        lambda l: format_count(l.params),
+        "Trainable, frozen and non-trainable parameters (BatchNorm's running statistics).",
+        numeric=True,
+    ),
     Column(
         "MACs", lambda l: format_count(l.macs), "Multiply-accumulates of one forward pass for one sample.", numeric=True
     ),
@@ -198,9 +203,10 @@ class SummaryPanel(QWidget):
             if known < len(s.layers) or len(s.layers) < len(self._document)
             else ""
         )
+        frozen = f", {s.frozen_params:,} frozen" if s.has_frozen_layers else ""
         self.totals_label.setText(
             f"<b>{len(self._document)}</b> layers &nbsp;·&nbsp; <b>{s.total_params:,}</b> parameters "
-            f"({s.trainable_params:,} trainable) &nbsp;·&nbsp; <b>{format_si(s.total_macs)}</b> MACs per sample"
+            f"({s.trainable_params:,} trainable{frozen}) &nbsp;·&nbsp; <b>{format_si(s.total_macs)}</b> MACs per sample"
             f" &nbsp;·&nbsp; <b>{format_bytes(s.total_activation_bytes)}</b> of activations per sample{partial}"
         )
 

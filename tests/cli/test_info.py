@@ -151,3 +151,33 @@ def test_errors_reach_a_console_that_lacks_their_characters():
     )
     assert result.returncode == 2
     assert result.stderr.decode("ascii").startswith("layerwise: no_such_network_x: no such file")
+
+
+def test_frozen_layers_and_multipliers_are_shown_with_their_counts(capsys, tmp_path):
+    from core.graph.document import LayerTraining
+    from core.graph.fileformat import load_network, save_network
+
+    document = load_network(example_path("lenet5"))
+    nodes = {node.name: node for node in document.nodes}
+    document.set_training(nodes["conv1"].id, LayerTraining(trainable=False))
+    document.set_training(nodes["conv2"].id, LayerTraining(lr_multiplier=0.1))
+    path = tmp_path / "frozen.json"
+    save_network(document, path)
+    status, out, err = run(capsys, "info", str(path))
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert any(line.startswith("conv1 (Conv2D) [frozen]") and "156" in line for line in lines)
+    assert any(line.startswith("conv2 (Conv2D) [lr ×0.1]") for line in lines)
+    assert "Total params:        61,706" in out
+    assert "  trainable:         61,550" in out
+    assert "  frozen:            156 (1 frozen layer(s): conv1)" in out
+    status, out, _ = run(capsys, "info", str(path), "--json")
+    data = json.loads(out)
+    assert (data["trainable_params"], data["frozen_params"], data["non_trainable_params"]) == (61_550, 156, 0)
+    conv1 = next(layer for layer in data["layers"] if layer["name"] == "conv1")
+    assert conv1["frozen"] is True and conv1["frozen_params"] == 156 and conv1["trainable_params"] == 0
+
+
+def test_without_frozen_layers_the_totals_have_no_frozen_line(capsys):
+    _, out, _ = run(capsys, "info", "lenet5")
+    assert "frozen" not in out

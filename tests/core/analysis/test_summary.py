@@ -90,3 +90,27 @@ def test_separable_comparison_is_mobilenets_ratio_and_keeps_the_output_shape():
         separable_layers(Conv2D(filters=8, kernel_size=1))
     with pytest.raises(LayerwiseError, match="grouped convolution"):
         separable_layers(Conv2D(filters=8, kernel_size=3, groups=2))
+
+
+def test_a_frozen_layers_weights_count_as_frozen_not_trainable():
+    from core.graph.document import LayerTraining
+
+    document = load_network(example_path("resnet_block"))
+    plain = summarize(document)
+    conv = next(layer for layer in plain.layers if layer.type == "Conv2D")
+    bn = next(layer for layer in plain.layers if layer.type == "BatchNorm")
+    assert plain.frozen_params == 0 and not plain.has_frozen_layers
+    document.set_training(conv.node_id, LayerTraining(trainable=False))
+    document.set_training(bn.node_id, LayerTraining(trainable=False))
+    summary = summarize(document)
+    assert summary.has_frozen_layers and summary.layer(conv.name).frozen
+    assert summary.layer(conv.name).trainable_params == 0
+    assert summary.layer(conv.name).frozen_params == conv.params
+    assert summary.layer(bn.name).frozen_params == bn.trainable_params == bn.params // 2
+    assert summary.frozen_params == conv.params + bn.params // 2
+    assert summary.trainable_params == plain.trainable_params - summary.frozen_params
+    assert summary.non_trainable_params == plain.non_trainable_params  # the running statistics
+    assert summary.total_params == summary.trainable_params + summary.frozen_params + summary.non_trainable_params
+    data = summary.to_json()
+    assert data["frozen_params"] == summary.frozen_params
+    assert next(layer for layer in data["layers"] if layer["name"] == conv.name)["frozen"] is True

@@ -105,7 +105,7 @@ def test_minimal_file_with_defaults_loads(tmp_path):
             lambda d: d["layers"][0]["params"].update(shape=[1, 8]),
             "layer 'input' (layers[0]): field \"params.shape\": must have 3 entries",
         ),
-        (lambda d: d.update(version=2), "was written by a newer Layerwise (file format version 2"),
+        (lambda d: d.update(version=3), "was written by a newer Layerwise (file format version 3"),
         (lambda d: d.update(version="1"), 'field "version" must be a whole number'),
         (lambda d: d.update(format="keras"), "is not a Layerwise network file"),
         (lambda d: d.update(layers={}), 'field "layers" must be a list'),

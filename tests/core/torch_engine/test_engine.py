@@ -30,6 +30,8 @@ from core.training.schedules import ScheduleSettings
 from core.training.step_engine import NumpyEngine
 from core.training.trainer import Trainer, TrainingConfig
 from tests.core.helpers import network, pool
+from tests.core.training.frozen_networks import frozen_cnn
+from tests.core.training.test_layer_training import FROZEN_LAYERS, SETTINGS
 from tests.core.training.test_trainer import mlp, run
 
 torch = pytest.importorskip("torch")
@@ -135,6 +137,13 @@ CASES = {
         {"optimizer": "momentum", "learning_rate": 0.02, "schedule": ScheduleSettings("cosine", warmup_epochs=1)},
     ),
     "digits_cnn_sgd_onecycle": (digits_cnn, {**SGD, "schedule": ScheduleSettings("onecycle")}),
+    # a frozen Conv2D and BatchNorm, a Conv2D at a tenth of the rate
+    "frozen_cnn_sgd_l1_l2_clipped": (frozen_cnn, {**SGD, "l1": 1e-3, "l2": 1e-3, "clip_norm": 0.5}),
+    "frozen_cnn_adamw_cosine": (
+        frozen_cnn,
+        {"optimizer": "adamw", "weight_decay": 0.1, "schedule": ScheduleSettings("cosine", warmup_epochs=1)},
+    ),
+    "frozen_cnn_nesterov": (frozen_cnn, {"optimizer": "momentum", "nesterov": True, "learning_rate": 0.02}),
 }
 
 
@@ -345,3 +354,35 @@ def test_a_network_without_weights_runs_its_epochs_as_the_numpy_engine_does(moon
     assert events[-1].reason == reference[-1].reason == "completed"
     losses = [e.val_loss for e in events if isinstance(e, EpochEnded)]
     assert losses == pytest.approx([e.val_loss for e in reference if isinstance(e, EpochEnded)], rel=1e-5)
+
+
+@pytest.mark.parametrize("case", sorted(SETTINGS))
+def test_frozen_weights_and_statistics_stay_bit_identical(case, digits):
+    train, val = digits
+    document = frozen_cnn()
+    before = Model(document, seed=0).state_dict()
+    trainer = torch_trainer(document, train, val, TrainingConfig(epochs=1, batch_size=32, **SETTINGS[case]))
+    assert run(trainer)[-1].reason == "completed"
+    after = trainer.model.state_dict()
+    for key, value in before.items():
+        if key.startswith(FROZEN_LAYERS):
+            np.testing.assert_array_equal(after[key], value, err_msg=key)
+        else:
+            assert not np.array_equal(after[key], value), key
+
+
+def test_frozen_layers_are_out_of_the_optimiser_and_a_frozen_batchnorm_stays_in_inference_mode():
+    engine = TorchEngine(Model(frozen_cnn(), seed=0), "sgd", "cross_entropy")
+    module = engine.module
+    frozen = {name for name, p in module.named_parameters() if not p.requires_grad}
+    assert frozen == {"conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias"}
+    groups = {group["lr_multiplier"]: group["params"] for group in engine._optimizer.param_groups}
+    assert sorted(groups) == [0.1, 1.0]
+    assert [p.shape for p in groups[0.1]] == [module.conv2.weight.shape]
+    assert not any(p is q for ps in groups.values() for p in ps for q in (module.conv1.weight, module.bn1.weight))
+    module.train()
+    assert not module.bn1.training and module.bn2.training and module.conv1.training
+    engine.begin(0, dropout=False)
+    x = np.random.default_rng(0).normal(size=(4, 1, 8, 8)).astype(np.float32)
+    engine.train_step(x, np.arange(4), 0.0, 0.0, learning_rate=0.5)
+    assert {g["lr"] for g in engine._optimizer.param_groups} == {0.5, 0.5 * 0.1}
