@@ -167,8 +167,10 @@ class NumpyEngine:
         # L1/L2 reach the kernels of layers that train: the model places them first.
         self._regularized = slice(0, model.penalized_size)
         # One rate per parameter only when some layer's differs from the run's (frozen: 0).
-        scale = model.update_scale.astype(np.float64)
+        scale = model.update_scale.astype(model.params.dtype)
         self._rate_scale = None if np.all(scale == 1.0) else scale
+        self._rates: tuple[float, np.ndarray] | None = None
+        """The per-parameter rates of the latest learning rate: made again only when it changes."""
         self._last_good = model.state_dict()
 
     def begin(self, seed: int, dropout: bool, recipe: StepRecipe | None = None) -> None:
@@ -209,9 +211,16 @@ class NumpyEngine:
         if self._recipe.clip_norm is not None:
             clip_by_global_norm(model.grads, self._recipe.clip_norm)
         self._keep_good()
-        rate = learning_rate if self._rate_scale is None else learning_rate * self._rate_scale
-        self._optimizer.step(model.params, model.grads, rate)
+        self._optimizer.step(model.params, model.grads, self._rate(learning_rate))
         return result
+
+    def _rate(self, learning_rate: float) -> float | np.ndarray:
+        """The step's rate: a number, or one per parameter when layers differ (kept while the rate stays)."""
+        if self._rate_scale is None:
+            return learning_rate
+        if self._rates is None or self._rates[0] != learning_rate:
+            self._rates = (learning_rate, self._rate_scale * self._rate_scale.dtype.type(learning_rate))
+        return self._rates[1]
 
     def _training_loss(self, scores: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         recipe = self._recipe
