@@ -11,7 +11,8 @@ from core.engine.model import Model
 from core.examples import example_path
 from core.graph.document import NetworkDocument
 from core.graph.fileformat import load_network
-from gui.inside.explain_view import UNTRAINED_NOTE, blend, input_rgb, overlay_weight, window_count
+from gui.inside.explain_canvas import blend, input_rgb, overlay_weight
+from gui.inside.explain_view import UNTRAINED_NOTE, window_count
 from gui.inside.inside_panel import TABS, InsidePanel
 
 WAIT_MS = 60_000
