@@ -903,6 +903,7 @@ def main(argv=None):
         )
         log.close()
     if world > 1:
+        dist.barrier()  # every process done with the group before any takes it down (gloo aborts otherwise)
         dist.destroy_process_group()
     return 1 if reason == "diverged" else 0
 
