@@ -231,6 +231,25 @@ class Schedule:
         return self.plateau.update(val_loss, base)
 
 
+def preview_points(
+    config: _ScheduledConfig, batches_per_epoch: int, max_points: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` steps of a run, evenly spread, and their rates: a curve that stays cheap for long runs.
+
+    Returns
+    -------
+    (position, rate)
+        ``(P,)`` each: the step's position in epochs (batch ``b`` of epoch ``e`` at
+        ``e − 1 + b / batches_per_epoch``) and its rate. A plateau schedule draws as constant.
+    """
+    schedule = Schedule(config.schedule, config.epochs, batches_per_epoch)
+    total = config.epochs * batches_per_epoch
+    steps = np.unique(np.linspace(0, total - 1, min(total, max_points)).round().astype(np.int64))
+    epochs, batches = steps // batches_per_epoch + 1, steps % batches_per_epoch + 1
+    rates = [schedule.rate(config.learning_rate, int(e), int(b)) for e, b in zip(epochs, batches, strict=True)]
+    return (epochs - 1 + batches / batches_per_epoch).astype(np.float64), np.array(rates)
+
+
 def preview(config: _ScheduledConfig, batches_per_epoch: int) -> np.ndarray:
     """The rate of every step of a run, ``(epochs · batches_per_epoch,)``, for a curve before training.
 

@@ -11,7 +11,7 @@ from core.data import load_builtin
 from core.engine.model import Model
 from core.training.controls import SetLearningRate
 from core.training.events import BatchEnded, EpochEnded
-from core.training.schedules import Plateau, Schedule, ScheduleSettings, preview
+from core.training.schedules import Plateau, Schedule, ScheduleSettings, preview, preview_points
 from core.training.trainer import Trainer, TrainingConfig, TrainingError
 from tests.core.training.test_trainer import mlp
 
@@ -225,3 +225,14 @@ def test_the_plateau_schedule_needs_validation_data(moons):
 def test_schedule_is_rated_by_position_not_by_calls():
     schedule = Schedule(ScheduleSettings("step", step_size=2, gamma=0.5), 4, 3)
     assert [schedule.rate(1.0, epoch, 1) for epoch in (1, 2, 3, 4)] == [1.0, 1.0, 0.5, 0.5]
+
+
+def test_a_sampled_preview_is_the_full_one_where_short_and_stays_small_where_long():
+    short = TrainingConfig(epochs=4, learning_rate=0.004, schedule=ScheduleSettings(kind="cosine", warmup_epochs=1))
+    positions, rates = preview_points(short, 20)
+    np.testing.assert_array_equal(rates, preview(short, 20))
+    assert positions[0] == pytest.approx(1 / 20) and positions[-1] == pytest.approx(4)
+    long = TrainingConfig(epochs=100_000, schedule=ScheduleSettings(kind="step", step_size=30_000, gamma=0.5))
+    positions, rates = preview_points(long, 20, max_points=500)
+    assert len(rates) == 500 and positions[-1] == pytest.approx(100_000)
+    assert set(np.round(rates / long.learning_rate, 6)) == {1.0, 0.5, 0.25, 0.125}
