@@ -42,13 +42,24 @@ class EngineChoice:
 NUMPY = EngineChoice()
 
 
+def torch_engines() -> list[EngineChoice]:
+    """PyTorch on each of its devices (imports it).
+
+    Raises
+    ------
+    LayerwiseError
+        Without PyTorch, or when it cannot be loaded (the message says why).
+    """
+    return [EngineChoice("torch", device.name, device.label) for device in torch_devices()]
+
+
 def available_engines() -> list[EngineChoice]:
     """NumPy, and PyTorch on each of its devices when PyTorch is installed (imports it then)."""
     choices = [NUMPY]
     if torch_installed():
         # Installed but broken: the NumPy engine still trains.
         with contextlib.suppress(LayerwiseError):
-            choices += [EngineChoice("torch", device.name, device.label) for device in torch_devices()]
+            choices += torch_engines()
     return choices
 
 

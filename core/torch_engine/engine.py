@@ -172,11 +172,14 @@ class TorchEngine:
         self.module = build_module(model, namespace).to(self.device)
         _, layers, _ = torch_layers(model)
         self._fused: Any = None
-        if loss == "cross_entropy" and model.logits_node is not model.output_node:
+        self._final_softmax: str | None = None
+        """The attribute of a final Softmax/LogSoftmax, whose input is the logits; ``None`` without one."""
+        if model.logits_node is not model.output_node:
+            self._final_softmax = next(layer.attribute for layer in layers if layer.node is model.output_node)
+        if loss == "cross_entropy" and self._final_softmax is not None:
             # Cross-entropy reads the scores before a final Softmax, as the NumPy engine fuses them.
-            attribute = next(layer.attribute for layer in layers if layer.node is model.output_node)
-            getattr(self.module, attribute).register_forward_pre_hook(self._keep_logits)
-            self._fused = attribute
+            getattr(self.module, self._final_softmax).register_forward_pre_hook(self._keep_logits)
+            self._fused = self._final_softmax
         self._logits: Any = None
         self._trained: list[Any] = []
         self._dropouts = [
@@ -337,13 +340,10 @@ class TorchEngine:
 
     def _logits_of(self, x: Any) -> Any:
         """The scores before a final Softmax whatever the loss (as the NumPy engine's ``forward_logits``)."""
-        if self._fused is not None or self.model.logits_node is self.model.output_node:
+        if self._fused is not None or self._final_softmax is None:
             return self._scores(x)
         captured: list[Any] = []
-        attribute = next(
-            layer.attribute for layer in torch_layers(self.model)[1] if layer.node is self.model.output_node
-        )
-        handle = getattr(self.module, attribute).register_forward_pre_hook(
+        handle = getattr(self.module, self._final_softmax).register_forward_pre_hook(
             lambda _m, inputs: captured.append(inputs[0])
         )
         try:

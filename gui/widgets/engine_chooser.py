@@ -14,26 +14,26 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from core.errors import LayerwiseError
-from core.session.engines import NUMPY, EngineChoice, missing_torch_hint
-from core.torch_engine.engine import TorchDevice, torch_devices, torch_installed
+from core.session.engines import NUMPY, EngineChoice, missing_torch_hint, torch_engines
+from core.torch_engine.engine import torch_installed
 
 PROBE_POLL_MS = 200
 TORCH_CPU = EngineChoice("torch", "cpu", "CPU")
 
 _probe_lock = threading.Lock()
-_probe: Future[list[TorchDevice]] | None = None
+_probe: Future[list[EngineChoice]] | None = None
 
 
-def probe_torch_devices() -> Future[list[TorchDevice]]:
-    """PyTorch's devices, found once per process in a background thread."""
+def probe_torch_engines() -> Future[list[EngineChoice]]:
+    """PyTorch on each of its devices, found once per process in a background thread."""
     global _probe
     with _probe_lock:
         if _probe is None:
-            future: Future[list[TorchDevice]] = Future()
+            future: Future[list[EngineChoice]] = Future()
 
             def find() -> None:
                 try:
-                    future.set_result(torch_devices())
+                    future.set_result(torch_engines())
                 except LayerwiseError as exc:
                     future.set_exception(exc)
 
@@ -67,7 +67,7 @@ class EngineChooser(QWidget):
                 "Which engine trains: Layerwise's own NumPy engine, or PyTorch on the CPU or a GPU. "
                 "Curves, live switches, early stopping and trained weights work alike."
             )
-            self._probe = probe_torch_devices()
+            self._probe = probe_torch_engines()
             self._timer.start()
         else:
             self.combo.setToolTip(f"Training runs on Layerwise's NumPy engine. {missing_torch_hint()}")
@@ -88,8 +88,7 @@ class EngineChooser(QWidget):
                 self.combo.removeItem(index)
             self._update_enabled()
             return
-        for device in self._probe.result():
-            choice = EngineChoice("torch", device.name, device.label)
+        for choice in self._probe.result():
             if self._index_of(choice) < 0:
                 self._add(choice)
         self._update_enabled()
