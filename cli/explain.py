@@ -8,12 +8,12 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from cli.common import load_network_argument
 from core.analysis.explain import METHODS, Explanation, explain
 from core.atomic import atomic_write_bytes
-from core.data.sample_images import MAX_IMAGE_PIXELS
+from core.data.sample_images import load_image_file
 from core.engine.model import Model
 from core.errors import LayerwiseError
 from core.safe_npz import float_range_problem
@@ -42,7 +42,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--input",
         required=True,
         help="one sample: a .npy array (C×H×W, H×W for one channel, or a batch of one) or an image file "
-        "(PNG, JPEG, BMP …; converted to the input's channels, resized bilinearly, scaled to [0, 1])",
+        "(PNG, JPEG, BMP …; converted to the input's channels, resized and centre-cropped as the network's "
+        "Input says, scaled to [0, 1]; the Input's normalisation then applies)",
     )
     parser.add_argument("--method", required=True, choices=METHODS)
     parser.add_argument("--layer", help="Grad-CAM's layer, by name (default: the last feature map before pooling)")
@@ -89,34 +90,21 @@ def _npy_sample(path: str, shape: tuple[int, ...]) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def _image_sample(path: str, shape: tuple[int, ...]) -> np.ndarray:
-    channels, height, width = shape
-    try:
-        with Image.open(path) as image:
-            if image.size[0] * image.size[1] > MAX_IMAGE_PIXELS:  # from the header, before decoding
-                raise LayerwiseError(f"{path}: has more than the {MAX_IMAGE_PIXELS:,} pixels an input image may have")
-            picture = ImageOps.exif_transpose(image).convert("RGB" if channels == 3 else "L")
-            picture = picture.resize((width, height), Image.Resampling.BILINEAR)
-    except LayerwiseError:
-        raise
-    except FileNotFoundError:
-        raise LayerwiseError(f"{path}: no such file") from None
-    except Exception as exc:  # noqa: BLE001 — Pillow fails on damaged data with many error types
-        raise LayerwiseError(f"{path}: is not a readable image: {str(exc) or type(exc).__name__}") from None
-    pixels = np.asarray(picture, dtype=np.float32) / np.float32(255)
-    if channels == 3:
-        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
-    return np.ascontiguousarray(np.repeat(pixels[None], channels, axis=0))  # grey in every channel
-
-
 def read_sample(path: str, model: Model) -> np.ndarray:
-    """One sample of the network's input shape ``(C, H, W)``, float32, from a .npy array or an image file."""
+    """One raw sample of the network's input shape ``(C, H, W)``, float32, from a .npy array or an image file.
+
+    The network's Input normalises it (its preprocessing); an image file is resized and
+    centre-cropped as the Input says, as everywhere else in Layerwise.
+    """
     shape = tuple(model.input_shape)
     if not is_image(shape):
         raise LayerwiseError(
             f"explanations need an image input (C×H×W); {model.input_node.name!r} has shape {format_shape(shape)}"
         )
-    return _npy_sample(path, shape) if Path(path).suffix.lower() == ".npy" else _image_sample(path, shape)
+    if Path(path).suffix.lower() == ".npy":
+        return _npy_sample(path, shape)
+    # Fitted as See inside and predict fit it: the Input's resize and centre crop.
+    return load_image_file(path, shape, model.input_node.layer.params["resize"])
 
 
 # --- the picture --------------------------------------------------------------------------

@@ -20,7 +20,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="Print a summary table of NETWORK: output shape, parameters, multiply-accumulates, "
         "activation memory and receptive field (size, effective stride, effective padding) per layer. "
         "Frozen layers and learning-rate multipliers are marked beside the layer, and the totals count "
-        "trainable, frozen and non-trainable parameters apart.",
+        "trainable, frozen and non-trainable parameters apart. An Input's preprocessing (resize, channel order, "
+        "value range, mean and std) is printed under the table.",
     )
     info.add_argument("network", help="a network file, or the name of a shipped example (e.g. vgg16)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -35,8 +36,14 @@ def run(args: argparse.Namespace) -> int:
         for problem in summary.problems:
             print(f"  - {problem}", file=sys.stderr)
         return EXIT_USER_ERROR
+    preprocessing = {
+        node.name: node.layer.preprocessing
+        for node in document.nodes
+        if node.layer.is_network_input and not node.layer.preprocessing.is_default
+    }
     if args.json:
         data = summary.to_json()
+        data["preprocessing"] = {name: value.to_json() for name, value in preprocessing.items()}
         text = json.dumps(data, indent=2, ensure_ascii=False)
         try:
             text.encode(sys.stdout.encoding or "utf-8")
@@ -45,4 +52,6 @@ def run(args: argparse.Namespace) -> int:
         print(text)
     else:
         print(format_summary(summary, title=f"{document.name} — {path}"))
+        for name, value in preprocessing.items():
+            print(f"Preprocessing of {name!r}: {value.describe()}")
     return EXIT_OK

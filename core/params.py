@@ -228,3 +228,37 @@ class ShapeParam(ParamSpec):
 
     def to_json(self, value: tuple[int, ...]) -> list[int]:
         return list(value)
+
+
+@dataclass(frozen=True)
+class FloatListParam(ParamSpec):
+    """A short list of finite real numbers (one per channel, say), each above a bound; may be empty.
+
+    The canonical value is a tuple of floats; JSON has a list.
+    """
+
+    minimum: float | None = None
+    min_inclusive: bool = True
+    max_length: int = 16
+    kind: ClassVar[str] = "floats"
+
+    def coerce(self, value: Any) -> tuple[float, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise ParamError(self.name, f"must be a list of numbers like [0.5, 0.5, 0.5], got {_describe(value)}")
+        if len(value) > self.max_length:
+            raise ParamError(self.name, f"must hold at most {self.max_length} numbers, got {len(value)}")
+        numbers = []
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+                raise ParamError(self.name, f"must hold finite numbers only, got {_describe(item)}")
+            number = float(item)
+            if self.minimum is not None:
+                too_small = number < self.minimum if self.min_inclusive else number <= self.minimum
+                if too_small:
+                    op = "≥" if self.min_inclusive else ">"
+                    raise ParamError(self.name, f"every number must be {op} {self.minimum:g}, got {number:g}")
+            numbers.append(number)
+        return tuple(numbers)
+
+    def to_json(self, value: tuple[float, ...]) -> list[float]:
+        return list(value)

@@ -2,8 +2,10 @@
 
 A network with a large input (224×224 ImageNet models) is best explored on a real
 photograph; scikit-learn ships two (``china.jpg``, ``flower.jpg``). Any image file
-can be used too. Both are fitted to the network's input the way ImageNet models
-expect: the centre is cropped to the input's aspect ratio, then resized.
+can be used too. Both are fitted to the network's input the way its Input says
+(``resize``): the shorter side resized and the centre cropped, as torchvision's
+``Resize`` and ``CenterCrop`` do; or, by default, the centre cropped to the input's
+aspect ratio, then resized.
 
 Image files are read under a pixel cap (a small file can declare an enormous image:
 a decompression bomb), and every problem is a :class:`DatasetError` that names the
@@ -66,8 +68,22 @@ def _centre_crop(image: Image.Image, height: int, width: int) -> Image.Image:
     return image.crop((0, top, source_w, top + crop_h))
 
 
-def fit_image(image: Image.Image, shape: tuple[int, ...], where: str = "image") -> np.ndarray:
-    """Fit a Pillow image to a network input: centre crop to the aspect ratio, resize, convert channels.
+def _resize_and_crop(image: Image.Image, shorter: int, height: int, width: int) -> Image.Image:
+    """torchvision's ``Resize(shorter)`` then ``CenterCrop((height, width))`` on a Pillow image."""
+    source_w, source_h = image.size
+    if source_w <= source_h:
+        size = (shorter, int(shorter * source_h / source_w))
+    else:
+        size = (int(shorter * source_w / source_h), shorter)
+    if size != image.size:
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    top = round((image.size[1] - height) / 2.0)  # torchvision rounds half to even too
+    left = round((image.size[0] - width) / 2.0)
+    return image.crop((left, top, left + width, top + height))
+
+
+def fit_image(image: Image.Image, shape: tuple[int, ...], where: str = "image", resize: int = 0) -> np.ndarray:
+    """Fit a Pillow image to a network input: resize and centre crop, convert channels.
 
     Parameters
     ----------
@@ -79,17 +95,22 @@ def fit_image(image: Image.Image, shape: tuple[int, ...], where: str = "image") 
         (an Inception or ResNet block) can still be explored.
     where
         Names the image in error messages.
+    resize
+        The Input's ``resize``: the shorter side becomes this many pixels and the centre
+        ``H × W`` is cropped. 0: the centre is cropped to the aspect ratio ``W / H`` and resized.
 
     Returns
     -------
     np.ndarray
-        ``(C, H, W)`` float32 in ``[0, 1]``.
+        ``(C, H, W)`` float32 in ``[0, 1]``: raw, before the Input's normalisation.
     """
     channels, height, width = _check_shape(shape, where)
     if image.mode.startswith("I;16"):
         # Pillow clamps 16-bit grey at 255 when converting to "L"; keep the top 8 bits instead.
         image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
     image = image.convert("RGB" if channels == 3 else "L")
+    if resize:
+        image = _resize_and_crop(image, resize, height, width)
     image = _centre_crop(image, height, width)
     if image.size != (width, height):
         shrinking = image.size[0] > width or image.size[1] > height
@@ -102,7 +123,7 @@ def fit_image(image: Image.Image, shape: tuple[int, ...], where: str = "image") 
     return np.ascontiguousarray(np.repeat(pixels[None], channels, axis=0))
 
 
-def load_image_file(path: str | os.PathLike[str], shape: tuple[int, ...]) -> np.ndarray:
+def load_image_file(path: str | os.PathLike[str], shape: tuple[int, ...], resize: int = 0) -> np.ndarray:
     """Read an image file (PNG, JPEG, BMP, GIF, WebP, TIFF …) fitted to the input ``shape``.
 
     Parameters
@@ -111,6 +132,8 @@ def load_image_file(path: str | os.PathLike[str], shape: tuple[int, ...]) -> np.
         The file.
     shape
         ``(C, H, W)`` of the network's input; see :func:`fit_image`.
+    resize
+        The Input's ``resize``; see :func:`fit_image`.
 
     Returns
     -------
@@ -138,7 +161,7 @@ def load_image_file(path: str | os.PathLike[str], shape: tuple[int, ...]) -> np.
                     )
                 image.seek(0)
                 oriented = ImageOps.exif_transpose(image)  # photographs taken upright show upright
-                return fit_image(oriented, shape, str(file))
+                return fit_image(oriented, shape, str(file), resize)
     except DatasetError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -155,7 +178,7 @@ def load_image_file(path: str | os.PathLike[str], shape: tuple[int, ...]) -> np.
         raise DatasetError(f"{file}: is not a readable image: {reason}") from None
 
 
-def load_photo(name: str, shape: tuple[int, ...]) -> np.ndarray:
+def load_photo(name: str, shape: tuple[int, ...], resize: int = 0) -> np.ndarray:
     """Return a shipped photograph fitted to the input ``shape``.
 
     Parameters
@@ -164,6 +187,8 @@ def load_photo(name: str, shape: tuple[int, ...]) -> np.ndarray:
         One of :func:`sample_photo_names`.
     shape
         ``(C, H, W)``; see :func:`fit_image`.
+    resize
+        The Input's ``resize``; see :func:`fit_image`.
 
     Returns
     -------
@@ -175,4 +200,4 @@ def load_photo(name: str, shape: tuple[int, ...]) -> np.ndarray:
     DatasetError
         When the name is unknown, scikit-learn is missing or the shape is not an image's.
     """
-    return load_image_file(_photo_path(name), shape)
+    return load_image_file(_photo_path(name), shape, resize)

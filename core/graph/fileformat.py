@@ -21,9 +21,10 @@ from core.errors import LayerwiseError, NetworkFileError, ParamError
 from core.graph.document import LayerTraining, NetworkDocument
 
 FORMAT_ID = "layerwise.network"
-FORMAT_VERSION = 2
-"""Version 2 added a layer's ``trainable`` and ``lr_multiplier``; a file without them is written as version 1,
-which older Layerwise versions read."""
+FORMAT_VERSION = 3
+"""Version 2 added a layer's ``trainable`` and ``lr_multiplier``, version 3 an Input's preprocessing. A file is
+written with the oldest version that holds what it uses (version 1 without either), which older Layerwise
+versions read."""
 TRAINING_VERSION = 2
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Larger files are refused before parsing; real networks are a few hundred KB."""
@@ -94,9 +95,12 @@ def network_to_dict(document: NetworkDocument) -> dict[str, Any]:
             entry["lr_multiplier"] = _plain_number(node.training.lr_multiplier)
         layers.append(entry)
     uses_training = any(not node.training.is_default for node in document.nodes)
+    version = max(
+        [TRAINING_VERSION if uses_training else 1, *(n.layer.required_format_version() for n in document.nodes)]
+    )
     return {
         "format": FORMAT_ID,
-        "version": TRAINING_VERSION if uses_training else 1,
+        "version": version,
         "name": document.name,
         "description": document.description,
         "layers": layers,

@@ -189,6 +189,10 @@ class Layer:
         """Return every parameter as plain JSON data; ``from_config`` inverts it."""
         return {spec.name: spec.to_json(self.params[spec.name]) for spec in self.param_specs}
 
+    def required_format_version(self) -> int:
+        """The oldest network file version that can hold this layer's settings (1 unless a newer one added them)."""
+        return 1
+
     def describe(self) -> str:
         """The key settings in a few words (``32 × 3×3, stride 2``); empty when there are none."""
         return ""

@@ -9,12 +9,43 @@ from core.ops.op import ElementwiseOp, Op, ParamInit
 
 
 class InputOp(Op):
-    """Turns a user batch (N×C×H×W or N×F) into the engine's layout; backward turns it back."""
+    """Turns a user batch (N×C×H×W or N×F) into the engine's layout; backward turns it back.
+
+    With an input normalisation (the Input layer's preprocessing) each output channel ``c``
+    of an image batch is ``x[:, order[c]] * scale[c] + shift[c]``, and backward gives the
+    gradient with respect to the raw pixels.
+
+    Parameters
+    ----------
+    order
+        ``(C,)``: which input channel feeds each output channel (``[2, 1, 0]`` for BGR), or ``None``.
+    scale, shift
+        ``(C,)`` float32, or ``None`` for none at all.
+    """
+
+    def __init__(
+        self, order: np.ndarray | None = None, scale: np.ndarray | None = None, shift: np.ndarray | None = None
+    ) -> None:
+        super().__init__()
+        self.order, self.scale, self.shift = order, scale, shift
 
     def forward(self, inputs: list[np.ndarray], training: bool) -> np.ndarray:
-        return to_channel_major(inputs[0])
+        x = to_channel_major(inputs[0])
+        if self.scale is None:
+            return x
+        x = x[self.order] if self.order is not None else x
+        scale = self.scale.astype(x.dtype)[:, None, None, None]
+        shift = self.shift.astype(x.dtype)[:, None, None, None]  # type: ignore[union-attr]
+        return x * scale + shift
 
     def backward(self, grad_output: np.ndarray) -> list[np.ndarray | None]:
+        if self.scale is not None:
+            scaled = grad_output * self.scale.astype(grad_output.dtype)[:, None, None, None]
+            if self.order is not None:
+                grad_output = np.empty_like(scaled)
+                grad_output[self.order] = scaled
+            else:
+                grad_output = scaled
         return [np.ascontiguousarray(grad_output.transpose(1, 0, 2, 3)) if grad_output.ndim == 4 else grad_output]
 
 

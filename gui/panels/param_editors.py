@@ -300,6 +300,24 @@ class ShapeEditor(_LineEditor):
         self.edit.setText(", ".join(str(n) for n in value))
 
 
+class FloatsEditor(_LineEditor):
+    """A line edit for a short list of numbers: ``0.485, 0.456, 0.406``; empty for none."""
+
+    def _build_control(self) -> QWidget:
+        edit = super()._build_control()
+        self.edit.setPlaceholderText("none")
+        return edit
+
+    def _parse(self, text: str) -> list[float]:
+        return [float(part) for part in re.split(r"[\s,;]+", text.strip()) if part]
+
+    def _parse_error(self, text: str) -> str:
+        return f"write numbers separated by commas, such as 0.485, 0.456, 0.406, got {text.strip()!r}"
+
+    def _show(self, value: tuple[float, ...]) -> None:
+        self.edit.setText(", ".join(format_float(v) for v in value))
+
+
 class BoolEditor(ParamEditor):
     """A check box."""
 
@@ -450,6 +468,7 @@ EDITORS: dict[str, type[ParamEditor]] = {
     "pair": PairEditor,
     "padding": PaddingEditor,
     "shape": ShapeEditor,
+    "floats": FloatsEditor,
 }
 """Editor class per :attr:`core.params.ParamSpec.kind`."""
 

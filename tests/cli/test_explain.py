@@ -70,13 +70,15 @@ def test_npy_of_one_channel_or_a_batch_of_one(capsys, tmp_path, digits, shape):
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
 
 
-def test_image_file_is_converted_resized_and_scaled(capsys, tmp_path):
+def test_image_file_is_converted_cropped_resized_and_scaled(capsys, tmp_path):
     rng = np.random.default_rng(1)
     pixels = (rng.random((40, 50, 3)) * 255).astype(np.uint8)
     Image.fromarray(pixels).save(tmp_path / "photo.png")
+    # As See inside fits a photograph: the centre square (columns 5..44), shrunk with Lanczos.
+    square = Image.fromarray(pixels).crop((5, 0, 45, 40))
     expected_input = {
-        "cifar_cnn": Image.fromarray(pixels).resize((32, 32), Image.Resampling.BILINEAR),
-        "lenet5": Image.fromarray(pixels).convert("L").resize((28, 28), Image.Resampling.BILINEAR),
+        "cifar_cnn": square.resize((32, 32), Image.Resampling.LANCZOS),
+        "lenet5": square.convert("L").resize((28, 28), Image.Resampling.LANCZOS),
     }
     for network, picture in expected_input.items():
         array = np.asarray(picture, dtype=np.float32) / 255

@@ -181,3 +181,21 @@ def test_frozen_layers_and_multipliers_are_shown_with_their_counts(capsys, tmp_p
 def test_without_frozen_layers_the_totals_have_no_frozen_line(capsys):
     _, out, _ = run(capsys, "info", "lenet5")
     assert "frozen" not in out
+
+
+def test_preprocessing_is_printed_under_the_table_and_in_json(capsys, tmp_path):
+    from core.graph.fileformat import load_network, save_network
+    from core.layers.io import imagenet_preprocessing
+
+    document = load_network(example_path("cifar_cnn"))
+    source = next(node for node in document.nodes if node.layer.is_network_input)
+    for key, value in {**imagenet_preprocessing((3, 32, 32)).to_json(), "channel_order": "BGR"}.items():
+        document.set_param(source.id, key, value)
+    save_network(document, tmp_path / "net.json")
+    status, out, _ = run(capsys, "info", str(tmp_path / "net.json"))
+    assert status == 0
+    assert f"Preprocessing of {source.name!r}: resize 37, centre crop; BGR 0..1; mean 0.485, 0.456, 0.406" in out
+    status, out, _ = run(capsys, "info", str(tmp_path / "net.json"), "--json")
+    assert json.loads(out)["preprocessing"][source.name]["channel_order"] == "BGR"
+    _, plain, _ = run(capsys, "info", "cifar_cnn")
+    assert "Preprocessing" not in plain

@@ -13,6 +13,7 @@ from core.layers.base import Layer
 from core.params import (
     BoolParam,
     ChoiceParam,
+    FloatListParam,
     FloatParam,
     IntParam,
     PaddingParam,
@@ -66,6 +67,8 @@ def invalid_value(spec):
         return -1
     if isinstance(spec, ShapeParam):
         return [1, 2]
+    if isinstance(spec, FloatListParam):
+        return [float("inf")]
     raise AssertionError(f"no invalid value known for {type(spec).__name__}")
 
 

@@ -10,7 +10,7 @@ import pytest
 from core.errors import NetworkFileError
 from core.examples import example_names, example_path
 from core.graph import fileformat
-from core.graph.fileformat import dumps_network, load_network, network_to_dict, save_network
+from core.graph.fileformat import FORMAT_VERSION, dumps_network, load_network, network_to_dict, save_network
 from core.graph.validation import validate
 
 
@@ -105,7 +105,10 @@ def test_minimal_file_with_defaults_loads(tmp_path):
             lambda d: d["layers"][0]["params"].update(shape=[1, 8]),
             "layer 'input' (layers[0]): field \"params.shape\": must have 3 entries",
         ),
-        (lambda d: d.update(version=3), "was written by a newer Layerwise (file format version 3"),
+        (
+            lambda d: d.update(version=FORMAT_VERSION + 1),
+            f"was written by a newer Layerwise (file format version {FORMAT_VERSION + 1}",
+        ),
         (lambda d: d.update(version="1"), 'field "version" must be a whole number'),
         (lambda d: d.update(format="keras"), "is not a Layerwise network file"),
         (lambda d: d.update(layers={}), 'field "layers" must be a list'),

@@ -45,12 +45,15 @@ SHRINK = build_model([n("Shrink", ["x"], ["y"], lambd=0.25)], (1, 3), "y")
 
 
 def layers(imported):
-    return [(node.type_name, dict(node.layer.params)) for node in imported.document.nodes]
+    return [
+        (node.type_name, node.layer.get_config() if node.layer.is_network_input else dict(node.layer.params))
+        for node in imported.document.nodes
+    ]
 
 
 def test_a_registered_class_with_an_onnx_op_imports_without_a_converter(shrink):
     assert layers(import_model(SHRINK)) == [
-        ("Input", {"shape": (3,)}),
+        ("Input", {"shape": [3]}),
         (shrink.type_name, {"lambd": 0.25, "bias": 0.0}),
     ]
 
