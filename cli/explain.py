@@ -104,7 +104,8 @@ def read_sample(path: str, model: Model) -> np.ndarray:
     if Path(path).suffix.lower() == ".npy":
         return _npy_sample(path, shape)
     # Fitted as See inside and predict fit it: the Input's resize and centre crop.
-    return load_image_file(path, shape, model.input_node.layer.params["resize"])
+    preprocessing = model.input_node.layer.preprocessing
+    return load_image_file(path, shape, preprocessing.resize if preprocessing is not None else 0)
 
 
 # --- the picture --------------------------------------------------------------------------

@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return EXIT_USER_ERROR
     preprocessing = {
-        node.name: node.layer.preprocessing
+        node.name: value
         for node in document.nodes
-        if node.layer.is_network_input and not node.layer.preprocessing.is_default
+        if (value := node.layer.preprocessing) is not None and not value.is_default
     }
     if args.json:
         data = summary.to_json()

@@ -15,6 +15,7 @@ from PySide6.QtGui import QUndoCommand
 from core.graph.document import LayerTraining, NetworkDocument
 from core.graph.events import Edge
 from core.graph.fileformat import input_reference, layer_training
+from core.layers.base import Layer
 
 Position = tuple[float, float]
 
@@ -135,6 +136,12 @@ class DisconnectCommand(QUndoCommand):
         self.document.connect(edge.source, edge.target, edge.port, source_port=edge.source_port, missing_output_ok=True)
 
 
+def param_json(layer: Layer, param: str) -> Any:
+    """One parameter's value as JSON, whether or not the layer's ``get_config`` writes it (defaults it leaves out)."""
+    spec = next(s for s in layer.param_specs if s.name == param)
+    return spec.to_json(layer.params[param])
+
+
 class SetParamCommand(QUndoCommand):
     """Change one parameter. Consecutive changes of the same field merge (a spin-box drag is one step)."""
 
@@ -142,7 +149,7 @@ class SetParamCommand(QUndoCommand):
         node = document.node(node_id)
         super().__init__(f"Set {node.name}.{param}")
         self.document, self.node_id, self.param = document, node_id, param
-        self.old = node.layer.get_config()[param]
+        self.old = param_json(node.layer, param)
         self.new = value
 
     def id(self) -> int:
@@ -159,6 +166,28 @@ class SetParamCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.document.set_param(self.node_id, self.param, self.old)
+
+
+class SetParamsCommand(QUndoCommand):
+    """Change several parameters of one layer as one step, never merged with other edits.
+
+    The document validates the combined result only (:meth:`NetworkDocument.set_params`),
+    so parameters that constrain each other change together: an Input's whole preprocessing.
+    ``changes`` holds JSON values by parameter name.
+    """
+
+    def __init__(self, document: NetworkDocument, node_id: str, changes: Mapping[str, Any], text: str = "") -> None:
+        node = document.node(node_id)
+        super().__init__(text or f"Set {', '.join(f'{node.name}.{name}' for name in changes)}")
+        self.document, self.node_id = document, node_id
+        self.old = {name: param_json(node.layer, name) for name in changes}
+        self.new = dict(changes)
+
+    def redo(self) -> None:
+        self.document.set_params(self.node_id, self.new)
+
+    def undo(self) -> None:
+        self.document.set_params(self.node_id, self.old)
 
 
 class SetTrainingCommand(QUndoCommand):

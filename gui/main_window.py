@@ -38,10 +38,11 @@ from core.graph.fileformat import (
 )
 from core.graph.layout import layered_positions
 from core.graph.validation import validate
+from core.layers.preprocessing import imagenet_preprocessing
 from core.recovery import RecoverySnapshot
 from gui.canvas.scene import NetworkScene
 from gui.canvas.view import NetworkView
-from gui.commands import InsertFragmentCommand, MoveNodesCommand, ReplaceClassifierCommand
+from gui.commands import InsertFragmentCommand, MoveNodesCommand, ReplaceClassifierCommand, SetParamsCommand
 from gui.error_handler import user_data_dir
 from gui.inside.inside_panel import InsidePanel
 from gui.panels.inspector import InspectorPanel
@@ -99,6 +100,14 @@ ROOMY_DOCK_SHARE = 0.45
 """Most of the window's height a bottom tab that needs room (See inside) takes when raised."""
 IMPORT_NOTES_LISTED = 8
 """Import notes the message lists itself; all of them are in its details."""
+USE_IMAGENET = "Use ImageNet preprocessing"
+"""The import message's button that sets an imported RGB network's Input to ImageNet's preprocessing."""
+IMAGENET_OFFER = (
+    "torchvision and most exported ImageNet models expect mean/std-normalised input, but this model carries no "
+    "preprocessing: the network now expects raw RGB pixels in 0..1."
+)
+BAKE_PREPROCESSING = "Bake into the graph"
+METADATA_ONLY = "Metadata only"
 
 
 def release_clipboard(*_args: object) -> None:
@@ -505,7 +514,7 @@ class MainWindow(QMainWindow):
         return True
 
     def import_onnx(self) -> None:
-        from core.onnx_io.importer import import_onnx
+        from core.onnx_io.importer import PREPROCESSING_KEY, import_onnx
 
         chosen, _ = QFileDialog.getOpenFileName(self, "Import ONNX model", str(Path.home()), "ONNX models (*.onnx)")
         if not chosen or not self.maybe_save():
@@ -517,39 +526,98 @@ class MainWindow(QMainWindow):
             return
         self.set_document(imported.document, None, NetworkWeights.from_state_dict(imported.document, imported.weights))
         self.undo_stack.resetClean()
+        # The notes about the input's preprocessing name its metadata key; the others are renamed layers.
+        about_input = [note for note in imported.notes if PREPROCESSING_KEY in note]
+        renamed = [note for note in imported.notes if PREPROCESSING_KEY not in note]
         message = f"Imported {chosen}: {len(imported.document)} layers"
-        if imported.notes:  # names the document could not keep as the model had them
-            message += f"; {len(imported.notes)} renamed: " + "; ".join(imported.notes)
+        if about_input:
+            message += "; " + "; ".join(about_input)
+        if renamed:  # names the document could not keep as the model had them
+            message += f"; {len(renamed)} renamed: " + "; ".join(renamed)
         self.statusBar().showMessage(message, 15000 if imported.notes else 6000)
-        if imported.notes:
-            self._show_import_notes(Path(chosen).name, len(imported.document), imported.notes)
+        rgb_input = self._raw_rgb_input()
+        if imported.notes or rgb_input is not None:
+            self._show_import_notes(Path(chosen).name, len(imported.document), renamed, rgb_input, about_input)
 
-    def _show_import_notes(self, file_name: str, layers: int, notes: list[str]) -> None:
-        """Tell, in a message over the window, what the import could not keep as the model had it.
+    def _raw_rgb_input(self) -> str | None:
+        """The id of the network's Input when it is the only one, reads 3×H×W images and has no preprocessing."""
+        inputs = [node for node in self.document.nodes if node.layer.is_network_input]
+        if len(inputs) != 1 or inputs[0].layer.preprocessing is None:
+            return None
+        layer = inputs[0].layer
+        shape = layer.params["shape"]
+        rgb = len(shape) == 3 and shape[0] == 3
+        return inputs[0].id if rgb and layer.preprocessing.is_default else None
 
-        The message lists the first :data:`IMPORT_NOTES_LISTED` notes, and every note in its details.
-        It does not block: the imported network is already open behind it.
+    def _show_import_notes(
+        self,
+        file_name: str,
+        layers: int,
+        notes: list[str],
+        rgb_input: str | None = None,
+        about_input: list[str] | None = None,
+    ) -> None:
+        """Tell, in one message over the window, what the import could not keep as the model had it.
+
+        The message lists the first :data:`IMPORT_NOTES_LISTED` renamed layers (``notes``), and
+        every one in its details, then what ``about_input`` says of the input's preprocessing.
+        With ``rgb_input``, the id of an RGB Input without preprocessing, it also offers ImageNet's
+        (:data:`USE_IMAGENET`, one undo step). It does not block: the imported network is already
+        open behind it.
         """
         if self.import_notes_box is not None:
             self.import_notes_box.close()
+        about_input = about_input or []
+        text = f"Imported {file_name}: {layers} layers."
+        if notes:
+            text += f" {len(notes)} {'layer is' if len(notes) == 1 else 'layers are'} not named as in the model:"
         listed = "\n".join(f"• {note}" for note in notes[:IMPORT_NOTES_LISTED])
         if len(notes) > IMPORT_NOTES_LISTED:
             listed += f"\n… and {len(notes) - IMPORT_NOTES_LISTED} more (Show Details… lists them all)."
+        parts = [listed, "\n".join(f"{note[:1].upper()}{note[1:]}." for note in about_input)]
+        if rgb_input is not None:
+            parts.append(IMAGENET_OFFER)
         box = QMessageBox(
             QMessageBox.Icon.Information,
-            "Model imported with notes",
-            f"Imported {file_name}: {layers} layers. "
-            f"{len(notes)} {'layer is' if len(notes) == 1 else 'layers are'} not named as in the model:",
+            "Model imported with notes" if notes or about_input else "Model imported",
+            text,
             QMessageBox.StandardButton.Ok,
             self,
         )
-        box.setInformativeText(listed)
+        box.setInformativeText("\n\n".join(part for part in parts if part))
         if len(notes) > IMPORT_NOTES_LISTED:
             box.setDetailedText("\n".join(notes))
+        if rgb_input is not None:
+            document = self.document
+            offer = box.addButton(USE_IMAGENET, QMessageBox.ButtonRole.ActionRole)
+            offer.setToolTip(
+                "Resize by 256/224, centre crop and normalise with ImageNet's mean and std; Ctrl+Z undoes it."
+            )
+            offer.clicked.connect(lambda _checked=False: self.use_imagenet_preprocessing(document, rgb_input))
+            box.setDefaultButton(QMessageBox.StandardButton.Ok)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda _result: setattr(self, "import_notes_box", None))
         self.import_notes_box = box
         box.open()
+
+    def use_imagenet_preprocessing(self, document: NetworkDocument, node_id: str) -> None:
+        """Give the Input ``node_id`` ImageNet's evaluation preprocessing, as one undo step, and say so.
+
+        Nothing happens when ``document`` is no longer the one shown (another network was opened).
+        """
+        if document is not self.document or node_id not in document:
+            return
+        node = document.node(node_id)
+        preprocessing = imagenet_preprocessing(node.layer.params["shape"])
+        self.undo_stack.push(
+            SetParamsCommand(document, node_id, preprocessing.to_json(), f"Use ImageNet preprocessing for {node.name}")
+        )
+        if node.layer.preprocessing == preprocessing:  # the push may be refused while training runs
+            self.statusBar().showMessage(
+                f"{node.name} now normalises with ImageNet's mean and std ({preprocessing.describe()}); "
+                "Ctrl+Z undoes it.",
+                10000,
+            )
 
     def export_onnx(self) -> None:
         from core.onnx_io.export import save_onnx
@@ -562,11 +630,14 @@ class MainWindow(QMainWindow):
         )
         if not chosen:
             return
+        bake = self._ask_bake_preprocessing()
+        if bake is None:
+            return
         try:
             model = Model(self.document)
             state, fresh = self.weights.fit(model, self.document)
             model.load_state_dict(state)
-            save_onnx(model, chosen)
+            save_onnx(model, chosen, bake_preprocessing=bake)
         except LayerwiseError as exc:
             QMessageBox.critical(self, "Cannot export model", str(exc))
             return
@@ -577,6 +648,42 @@ class MainWindow(QMainWindow):
         else:
             which = "trained weights"
         self.statusBar().showMessage(f"Exported {chosen} with {which}", 8000)
+
+    def _ask_bake_preprocessing(self) -> bool | None:
+        """Whether to bake the Input's normalisation into the exported graph; ``None`` to cancel.
+
+        Asked only when an Input normalises; otherwise there is nothing to bake (``False``).
+        Metadata only is the default: the exported model then reads normalised tensors, as
+        models exported from PyTorch do.
+        """
+        normalising = [
+            node
+            for node in self.document.nodes
+            if (preprocessing := node.layer.preprocessing) is not None and preprocessing.normalises
+        ]
+        if not normalising:
+            return False
+        node = normalising[0]
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Export preprocessing",
+            f"The input {node.name!r} normalises its images ({node.layer.preprocessing.describe()}).",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText(
+            f"{BAKE_PREPROCESSING}: the model starts with the normalisation as ONNX nodes and reads raw RGB pixels "
+            f"in 0..1.\n\n{METADATA_ONLY}: the model reads normalised tensors, as models exported from PyTorch do; "
+            "the preprocessing is written in the model's metadata."
+        )
+        bake = box.addButton(BAKE_PREPROCESSING, QMessageBox.ButtonRole.AcceptRole)
+        metadata = box.addButton(METADATA_ONLY, QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(metadata)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is bake:
+            return True
+        return False if clicked is metadata else None
 
     def export_pytorch(self) -> None:
         """Write the network with its weights as a PyTorch project into a folder the user picks."""

@@ -600,19 +600,7 @@ def _read_image_folder(path: Path) -> tuple[Split, None, list[str]]:
     except ImportError:
         raise DatasetError(f"{path}: is an image folder; reading it needs Pillow: pip install pillow") from None
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-    class_dirs = _class_dirs(_entries(path))
-    classes: list[str] = []
-    files: list[Path] = []
-    labels: list[int] = []
-    for directory in class_dirs:
-        images = sorted(f for f in directory.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-        if images:
-            files += images
-            labels += [len(classes)] * len(images)
-            classes.append(directory.name)
-    if len(classes) < 2:
-        found = f"only {classes[0]!r} has" if classes else "none has"
-        raise _unsupported(path, f"of its sub-folders {found} images; an image folder needs at least 2 classes")
+    classes, files, labels = _image_folder_files(path)
     headers = [_image_header(f) for f in files]
     (width, height), _ = Counter(size for size, _ in headers).most_common(1)[0]
     mode = "L" if all(grey for _, grey in headers) else "RGB"
@@ -623,6 +611,29 @@ def _read_image_folder(path: Path) -> tuple[Split, None, list[str]]:
         pixels[i] = _decode_image(file, mode, (width, height)).reshape(height, width, channels)
     x = pixels.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
     return (x, np.array(labels, dtype=np.int64)), None, classes
+
+
+def _image_folder_files(path: Path) -> tuple[list[str], list[Path], list[int]]:
+    """``(class names, image files, class index of each file)`` of an image folder, sub-folders in name order.
+
+    Raises
+    ------
+    DatasetError
+        When fewer than 2 sub-folders hold images.
+    """
+    classes: list[str] = []
+    files: list[Path] = []
+    labels: list[int] = []
+    for directory in _class_dirs(_entries(path)):
+        images = sorted(f for f in directory.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        if images:
+            files += images
+            labels += [len(classes)] * len(images)
+            classes.append(directory.name)
+    if len(classes) < 2:
+        found = f"only {classes[0]!r} has" if classes else "none has"
+        raise _unsupported(path, f"of its sub-folders {found} images; an image folder needs at least 2 classes")
+    return classes, files, labels
 
 
 def _image_header(file: Path) -> tuple[tuple[int, int], bool]:

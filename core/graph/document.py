@@ -387,17 +387,32 @@ class NetworkDocument:
         ParamError
             Naming the layer, the field and what is wrong; the node is unchanged.
         """
+        self.set_params(node_id, {param: value})
+
+    def set_params(self, node_id: str, changes: Mapping[str, Any]) -> None:
+        """Set several parameters of a node's layer at once, validating only the combined result.
+
+        Parameters that constrain each other (an Input's ``mean`` and its channel count) can
+        change together this way: no intermediate layer is built. One :class:`ParamChanged`
+        is emitted per parameter that changed, after the layer holds all of them.
+
+        Raises
+        ------
+        ParamError
+            Naming the layer, the field and what is wrong; the node is unchanged.
+        """
         node = self.node(node_id)
         try:
-            new_layer = node.layer.with_params(**{param: value})
+            new_layer = node.layer.with_params(**changes)
         except ParamError as exc:
             raise ParamError(exc.field, f"{exc.reason} (layer {node.name!r})") from None
-        old_value = node.layer.params[param]
-        new_value = new_layer.params[param]
-        if old_value == new_value:
+        old_layer = node.layer
+        changed = [name for name in changes if old_layer.params[name] != new_layer.params[name]]
+        if not changed:
             return
         node.layer = new_layer
-        self._emit(ParamChanged(node_id, param, old_value, new_value))
+        for name in changed:
+            self._emit(ParamChanged(node_id, name, old_layer.params[name], new_layer.params[name]))
 
     def set_training(self, node_id: str, training: LayerTraining) -> None:
         """Freeze or unfreeze a layer, or set its learning-rate multiplier."""

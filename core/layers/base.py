@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from core.errors import ParamError, ShapeError
 from core.layers.onnx_reader import Attributes, read_param
 from core.layers.onnx_writer import OnnxWriter
+from core.layers.preprocessing import InputPreprocessing
 from core.layers.torch_writer import TorchExportError, TorchModule, TorchWriter
 from core.ops.op import Op
 from core.params import ParamSpec
@@ -188,6 +189,11 @@ class Layer:
     def get_config(self) -> dict[str, Any]:
         """Return every parameter as plain JSON data; ``from_config`` inverts it."""
         return {spec.name: spec.to_json(self.params[spec.name]) for spec in self.param_specs}
+
+    @property
+    def preprocessing(self) -> InputPreprocessing | None:
+        """How raw images become this layer's output, for a network input that says so (the Input); else ``None``."""
+        return None
 
     def required_format_version(self) -> int:
         """The oldest network file version that can hold this layer's settings (1 unless a newer one added them)."""

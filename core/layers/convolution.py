@@ -32,8 +32,11 @@ from core.ops.op import Op
 from core.ops.sliding import Conv2DOp, Conv2DTransposeOp, DepthwiseConv2DOp
 from core.params import BoolParam, IntParam, PaddingParam, PairParam
 from core.registry import register
-from core.shapes import Shape
+from core.shapes import Shape, format_shape, is_image
 from core.window import Window, resolve_transposed_window, resolve_window
+
+MAX_GATHER_WEIGHTS = 1 << 24
+"""The most weights of the 1×1 Conv2D a Gather of channels becomes (64 MiB)."""
 
 CONV_WINDOW = (
     PairParam("kernel_size", (3, 3), "Kernel height and width.", minimum=1, maximum=1024),
@@ -864,3 +867,41 @@ def _import_split(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None
             part = _SplitPart(node.op_type, f"{node.name}_{index + 1}" if node.name else "", node.domain, (), (output,))
             reader.add_layer(part, ChannelSlice.type_name, {"start": start, "stop": start + size}, [node.input[0]])
             start += size
+
+
+@onnx_converter("Gather", min_inputs=2)
+def _gather_channels(reader: OnnxReader, node: OnnxNode, attrs: Attributes) -> None:
+    """A Gather of a computed map's channels (axis 1) by constant indices: a 1×1 Conv2D without bias.
+
+    Output channel ``k`` is input channel ``indices[k]`` times one plus the others times
+    zero: that channel exactly (for finite values). A BGR ↔ RGB swap, ``[2, 1, 0]``, is one:
+    the first node of an export with a BGR preprocessing baked in. A Gather of constants
+    is folded before converters are asked.
+    """
+    indices = reader.require_constant(node.input[1], "indices")
+    shape = reader.shape(node.input[0])
+    axis = attrs.get("axis", 0)
+    if not is_image(shape) or axis not in (1, -3):
+        raise UnsupportedNode(
+            f"a Gather on axis {axis} of an N×{format_shape(shape)} tensor has no layer; only a Gather of a "
+            "C×H×W map's channels (axis 1) maps to one"
+        )
+    channels = shape[0]
+    if indices.ndim != 1 or indices.size == 0 or indices.dtype.kind not in "iu":
+        raise UnsupportedNode(f"its indices must be a non-empty list of channels, got shape {list(indices.shape)}")
+    order = indices.astype(np.int64)
+    if np.any(order < -channels) or np.any(order >= channels):
+        raise UnsupportedNode(f"its indices {order.tolist()[:8]} name channels beyond the {channels} there are")
+    order = order % channels
+    if np.array_equal(order, np.arange(channels)):
+        reader.alias(node.output[0], node.input[0])
+        return
+    if order.size * channels > MAX_GATHER_WEIGHTS:
+        raise UnsupportedNode(
+            f"it gathers {order.size:,} of {channels:,} channels; a layer of {order.size * channels:,} weights is "
+            f"more than the {MAX_GATHER_WEIGHTS:,} Layerwise makes for it"
+        )
+    weight = np.zeros((order.size, channels, 1, 1), np.float32)
+    weight[np.arange(order.size), order, 0, 0] = 1.0
+    params = {"filters": int(order.size), "kernel_size": 1, "padding": "valid", "bias": False}
+    reader.add_layer(node, Conv2D.type_name, params, [node.input[0]], {"weight": weight})

@@ -8,10 +8,18 @@ layers, gives the input a dynamic batch dimension and checks the result with
 Names survive exactly: the node computing a layer's output is named as the layer, whatever
 the name holds; tensor names (one namespace for outputs and initialisers) and the names of
 helper nodes are made unique on their own, so no layer is renamed to make way for them.
+
+An Input with a preprocessing (:class:`~core.layers.preprocessing.InputPreprocessing`) is described
+in the model's ``metadata_props``: ``layerwise.preprocessing`` holds its settings as JSON
+(read back by the importer), ``preprocessing`` says it in words. By default the graph
+reads the normalised tensor, as torchvision's and the ONNX model zoo's models do; with
+``bake_preprocessing`` its first nodes compute the normalisation, so that it reads raw
+RGB pixels in ``[0, 1]`` like :meth:`Model.forward <core.engine.model.Model.forward>`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -23,11 +31,16 @@ from onnx import TensorProto, helper, numpy_helper
 from core.atomic import atomic_write_bytes
 from core.engine.model import Model
 from core.layers.onnx_writer import OnnxExportError
+from core.layers.preprocessing import InputPreprocessing
 
 DEFAULT_OPSET = 17
 """Opset written by default: fully supported by every onnxruntime of the last years."""
 MIN_OPSET = 7
 BATCH = "batch"
+PREPROCESSING_KEY = "layerwise.preprocessing"
+"""Metadata key of the Input's preprocessing settings: compact JSON, with ``"baked"`` added."""
+PREPROCESSING_TEXT_KEY = "preprocessing"
+"""Metadata key of the same settings in words, for people and other tools."""
 
 
 class OnnxExport:
@@ -112,8 +125,81 @@ def ir_version_for(opset: int) -> int:
     return helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
 
 
-def export_model(model: Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+def input_preprocessing(model: Model) -> InputPreprocessing:
+    """The preprocessing of ``model``'s Input (the default one for an input without any)."""
+    preprocessing = getattr(model.input_node.layer, "preprocessing", None)
+    return preprocessing if isinstance(preprocessing, InputPreprocessing) else InputPreprocessing()
+
+
+def preprocessing_metadata(preprocessing: InputPreprocessing, baked: bool) -> dict[str, str]:
+    """The ``metadata_props`` describing ``preprocessing``; empty for the default one.
+
+    Parameters
+    ----------
+    preprocessing
+        The Input's preprocessing.
+    baked
+        Whether the graph computes the normalisation itself (and so reads raw pixels).
+
+    Returns
+    -------
+    dict[str, str]
+        :data:`PREPROCESSING_KEY`: compact JSON of :meth:`InputPreprocessing.to_json` with
+        ``"baked"``; :data:`PREPROCESSING_TEXT_KEY`: the settings in words, and what the graph reads.
+    """
+    if preprocessing.is_default:
+        return {}
+    settings = {**preprocessing.to_json(), "baked": baked}
+    if baked:
+        reads = "The graph computes this normalisation itself: feed it raw RGB pixels in 0..1."
+    elif preprocessing.normalises:
+        reads = "The graph expects input already normalised this way (raw RGB pixels in 0..1, then this)."
+    else:
+        reads = "There is no normalisation: the graph reads raw RGB pixels in 0..1."
+    return {
+        PREPROCESSING_KEY: json.dumps(settings, separators=(",", ":")),
+        PREPROCESSING_TEXT_KEY: f"{preprocessing.describe()}. {reads}",
+    }
+
+
+def _bake_preprocessing(
+    context: OnnxExport, source: str, input_name: str, preprocessing: InputPreprocessing, channels: int
+) -> str:
+    """Add the nodes computing the Input's normalisation on the graph input ``source``; return their output.
+
+    The same float32 operations as :class:`~core.ops.basic.InputOp`, in the same order:
+    ``Gather`` of the channels (BGR), ``Mul`` by the scale, ``Add`` of the shift, each
+    constant of shape ``(1, C, 1, 1)`` (the gather's indices ``(C,)`` int64). ``Gather``
+    (opset 1), ``Mul`` and ``Add`` with broadcasting (opset 7) serve every exported opset.
+    """
+    order, scale, shift = preprocessing.affine(channels)
+    stem = f"{input_name}_preprocess"
+    tensor = source
+    if order is not None:
+        indices = context.constant(f"{stem}_order.indices", order.astype(np.int64))
+        tensor = context.node("Gather", [tensor, indices], f"{stem}_order", axis=1)
+    scale_tensor = context.constant(f"{stem}_scale.value", scale.reshape(1, channels, 1, 1))
+    tensor = context.node("Mul", [tensor, scale_tensor], f"{stem}_scale")
+    shift_tensor = context.constant(f"{stem}_shift.value", shift.reshape(1, channels, 1, 1))
+    return context.node("Add", [tensor, shift_tensor], f"{stem}_shift")
+
+
+def export_model(model: Model, opset: int = DEFAULT_OPSET, *, bake_preprocessing: bool = False) -> onnx.ModelProto:
     """Return ``model`` (structure and current weights) as a checked ONNX model.
+
+    Parameters
+    ----------
+    model
+        The network; its graph input is ``(batch, *input_shape)`` float32.
+    opset
+        The target opset, :data:`MIN_OPSET` to the newest ``onnx`` knows.
+    bake_preprocessing
+        Write the Input's normalisation (channel order, value range, mean, std) as the
+        graph's first nodes, so that the graph reads raw RGB pixels in ``[0, 1]`` and gives
+        what :meth:`Model.forward <core.engine.model.Model.forward>` gives. Otherwise the
+        graph reads the normalised tensor (:meth:`InputPreprocessing.apply` of the pixels).
+        Either way a preprocessing other than the default is described in the metadata
+        (:func:`preprocessing_metadata`).
 
     Raises
     ------
@@ -130,6 +216,13 @@ def export_model(model: Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
         context.unique(input_node.name), TensorProto.FLOAT, [BATCH, *model.input_shape]
     )
     tensors[input_node.id] = graph_input.name
+    preprocessing = input_preprocessing(model)
+    baked = bake_preprocessing and preprocessing.normalises
+    if baked:
+        channels = model.input_shape[0]
+        tensors[input_node.id] = _bake_preprocessing(
+            context, graph_input.name, input_node.name, preprocessing, channels
+        )
     for node in model.order:
         if node is input_node:
             continue
@@ -158,6 +251,7 @@ def export_model(model: Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
         ir_version=ir_version,
         doc_string=model.document.description,
     )
+    onnx.helper.set_model_props(exported, preprocessing_metadata(preprocessing, baked))
     try:
         onnx.checker.check_model(exported, full_check=True)
     except onnx.checker.ValidationError as exc:  # a bug in a converter, reported rather than written
@@ -165,9 +259,11 @@ def export_model(model: Model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     return exported
 
 
-def save_onnx(model: Model, path: str | os.PathLike[str], opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
-    """Export and write ``path`` atomically; return the model written."""
-    exported = export_model(model, opset)
+def save_onnx(
+    model: Model, path: str | os.PathLike[str], opset: int = DEFAULT_OPSET, *, bake_preprocessing: bool = False
+) -> onnx.ModelProto:
+    """Export (see :func:`export_model`) and write ``path`` atomically; return the model written."""
+    exported = export_model(model, opset, bake_preprocessing=bake_preprocessing)
     try:
         atomic_write_bytes(Path(path), exported.SerializeToString())
     except OSError as exc:

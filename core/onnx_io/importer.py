@@ -11,10 +11,17 @@ end is refused once, counting and listing every such node; nothing is returned h
 Layers keep the names of their nodes (``/conv1/Conv`` stays ``/conv1/Conv``): a name is
 changed only when another layer has it already, or when the document cannot hold it (only
 spaces, control characters, too long); each change is one of the import's notes.
+
+A model Layerwise exported with an input preprocessing says so in its metadata
+(``layerwise.preprocessing``, see :mod:`core.onnx_io.export`); the Input takes it back:
+every setting when the graph reads the normalised tensor, only ``resize`` when the
+normalisation is baked into the graph (its nodes then import as layers). Metadata that
+cannot be used is one of the notes, never a failed import.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -44,6 +51,8 @@ from core.layers.onnx_reader import (
     onnx_converter,
     pattern_rules,
 )
+from core.layers.preprocessing import PREPROCESSING_PARAMS, InputPreprocessing
+from core.onnx_io.export import PREPROCESSING_KEY
 from core.onnx_io.folding import FOLDERS, MAX_FOLDED_BYTES, FoldError, attributes_of, fold, fold_inputs, tensor_array
 from core.shapes import Shape, format_shape, is_image
 
@@ -70,7 +79,8 @@ class ImportedNetwork:
     weights
         Its tensors, keyed ``"layer/param"`` (:func:`~core.engine.weights_file.weight_key`).
     notes
-        What a person should know: each layer whose node's name could not be kept, and why.
+        What a person should know: the input preprocessing taken from the model's metadata
+        (or why it could not be), and each layer whose node's name could not be kept, and why.
     """
 
     document: NetworkDocument
@@ -246,6 +256,7 @@ class _Importer:
         self.names: set[str] = set()  # of the layers added, see layer_name
         self.name_counts: dict[str, int] = {}
         self.renamed: dict[str, str] = {}  # layer id → the note saying why its node's name was not kept
+        self.notes: list[str] = []  # about the model as a whole (its preprocessing metadata)
         self.use_counts = Counter(name for node in self.graph.node for name in node.input if name)
         self.use_counts.update(output.name for output in self.graph.output)
 
@@ -447,8 +458,50 @@ class _Importer:
         except LayerwiseError as exc:
             raise OnnxImportError(f"input {graph_input.name!r}: {exc}") from None
         self._note_name(node, graph_input.name, "input")
+        self._preprocessing(node)
         self.tensors[graph_input.name] = (node.id, 0)
         self.shapes[graph_input.name] = shape
+
+    def _preprocessing(self, node: Node) -> None:
+        """Give the Input ``node`` the preprocessing the model's metadata records, with a note either way.
+
+        Not baked, the graph reads the normalised tensor: every setting is taken. Baked, the
+        graph normalises raw pixels itself: only ``resize`` is (its nodes become layers).
+        """
+        entries = [entry.value for entry in self.model.metadata_props if entry.key == PREPROCESSING_KEY]
+        if not entries:
+            return
+        try:
+            params, baked = _read_preprocessing(entries[-1])
+        except ValueError as exc:
+            self.notes.append(f"metadata {PREPROCESSING_KEY!r} is not used: {exc}")
+            return
+        if baked:
+            params = {"resize": params.get("resize", InputPreprocessing().resize)}
+        shape = node.layer.params["shape"]
+        if not is_image(shape):
+            self.notes.append(
+                f"metadata {PREPROCESSING_KEY!r} is not used: it describes images, and input {node.name!r} has "
+                f"shape {format_shape(shape)}"
+            )
+            return
+        try:
+            layer = node.layer.with_params(**params)
+        except LayerwiseError as exc:
+            self.notes.append(f"metadata {PREPROCESSING_KEY!r} is not used: the input refuses it: {exc}")
+            return
+        node.layer = layer
+        preprocessing = getattr(layer, "preprocessing", InputPreprocessing())
+        if baked:
+            self.notes.append(
+                f"input {node.name!r}: resize {preprocessing.resize} taken from the model's metadata "
+                f"({PREPROCESSING_KEY}); the normalisation is part of the graph and imported as its layers"
+            )
+        else:
+            self.notes.append(
+                f"input {node.name!r}: preprocessing taken from the model's metadata ({PREPROCESSING_KEY}): "
+                f"{preprocessing.describe()}"
+            )
 
     def _fold_shape(self, node: onnx.NodeProto) -> bool:
         """``Shape``/``Size`` of a computed tensor: constant from its known shape (batch 1)."""
@@ -670,7 +723,7 @@ class _Importer:
         apply_layered_layout(self.document)
         kept = {n.name for n in self.document.nodes}
         weights = {weight_key(layer, key): value for (layer, key), value in self.weights.items() if layer in kept}
-        notes = [self.renamed[n.id] for n in self.document.nodes if n.id in self.renamed]
+        notes = self.notes + [self.renamed[n.id] for n in self.document.nodes if n.id in self.renamed]
         return ImportedNetwork(self.document, weights, notes)
 
     def _prune(self, output_id: str) -> None:
@@ -703,6 +756,40 @@ def _listing(refusals: list[tuple[str, str, str]]) -> str:
         part = f"{label} ({listed})" if shown else label
         parts.append(f"{part}: {reason}" if reason else part)
     return "; ".join(parts)
+
+
+def _read_preprocessing(text: str) -> tuple[dict[str, Any], bool]:
+    """The Input parameters and the ``"baked"`` flag in the metadata ``text``.
+
+    Returns
+    -------
+    params
+        The preprocessing parameters the JSON names (a subset of ``PREPROCESSING_PARAMS``),
+        their values unchecked: the Input checks them.
+    baked
+        Whether the graph computes the normalisation itself.
+
+    Raises
+    ------
+    ValueError
+        Saying what is wrong: not JSON, not an object, unknown fields, ``"baked"`` missing
+        or not true or false.
+    """
+    try:
+        settings = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"it is not JSON ({exc})") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"it holds a JSON {type(settings).__name__}, not an object of settings")
+    unknown = sorted(str(key) for key in settings if key not in (*PREPROCESSING_PARAMS, "baked"))
+    if unknown:
+        shown = ", ".join(repr(key if len(key) <= 40 else key[:40] + "…") for key in unknown[:5])
+        raise ValueError(f"it has unknown field{'s' * (len(unknown) != 1)} {shown}")
+    baked = settings.get("baked")
+    if not isinstance(baked, bool):
+        got = "none" if "baked" not in settings else f"{json.dumps(baked)[:40]}"
+        raise ValueError(f"its field 'baked' must be true or false, got {got}")
+    return {key: value for key, value in settings.items() if key != "baked"}, baked
 
 
 def _finite(key: str, value: np.ndarray) -> np.ndarray:

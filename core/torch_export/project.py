@@ -26,6 +26,7 @@ import numpy as np
 from core.atomic import atomic_write_files
 from core.engine.model import Model
 from core.graph.document import Node
+from core.layers.preprocessing import InputPreprocessing
 from core.layers.torch_helpers import TORCH_HELPERS
 from core.layers.torch_writer import TorchExportError, TorchModule
 from core.ops.op import Op
@@ -120,6 +121,9 @@ GENERATED_NAMES = frozenset(
     }
 )
 """Names the generated ``model.py`` uses itself."""
+
+PREPROCESSING_NAMES = ("PREPROCESSING", "CHANNEL_ORDER", "input_scale", "input_shift")
+"""Names ``model.py`` uses for the Input's preprocessing, only where it normalises: no layer takes them there."""
 
 
 def python_name(name: str, taken: set[str]) -> str:
@@ -259,7 +263,7 @@ def torch_layers(
         When a layer cannot be written (named in the message).
     """
     writer = TorchProjectWriter()
-    taken: set[str] = set()
+    taken: set[str] = set(PREPROCESSING_NAMES) if input_preprocessing(model).normalises else set()
     argument = python_name(model.input_node.name, taken)
     layers = []
     for node in model.order:
@@ -274,6 +278,91 @@ def torch_layers(
             raise TorchExportError(f"layer {node.name!r}: {exc}") from None
         layers.append(TorchLayer(node, attribute, module))
     return argument, layers, writer
+
+
+def input_preprocessing(model: Model) -> InputPreprocessing:
+    """The preprocessing of ``model``'s Input (the default for any other kind of network input)."""
+    layer = model.input_node.layer
+    return layer.preprocessing or InputPreprocessing()
+
+
+def _json_literal(value: object) -> str:
+    """A value of :meth:`~core.layers.preprocessing.InputPreprocessing.to_json` as a literal, its lists as lists."""
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(item) for item in value) + "]"
+    return literal(value)
+
+
+def _float32_list(values: np.ndarray) -> str:
+    """``(C,)`` float32 values as a list literal that PyTorch reads back as the very same float32 numbers.
+
+    Each number is written in the fewest digits that give it back (``4.366812`` rather than
+    ``4.366812229156494``), and in full where going through a Python float would round it otherwise.
+    """
+    items = []
+    for value in values.astype(np.float32):
+        short = str(value)
+        exact = np.isfinite(value) and np.float32(float(short)) == value
+        items.append(short if exact else literal(float(value)))
+    return "[" + ", ".join(items) + "]"
+
+
+@dataclass(frozen=True)
+class _PreprocessingCode:
+    """The lines of ``model.py`` that apply the Input's preprocessing (each list empty when it does not normalise)."""
+
+    constants: list[str]
+    init: list[str]
+    forward: list[str]
+
+
+def _preprocessing_code(model: Model, argument: str) -> _PreprocessingCode:
+    """``model.py``'s lines for the Input's preprocessing: constants, buffers and the first line of ``forward``.
+
+    The arithmetic is :class:`~core.ops.basic.InputOp`'s, operation for operation: the
+    channels picked in order, then ``x * scale + shift`` in float32, so that both give the
+    same numbers. Scale and shift are buffers that the module does not save
+    (``persistent=False``): ``state_dict`` and the weights file hold the weights only.
+    """
+    preprocessing = input_preprocessing(model)
+    if not preprocessing.normalises:
+        return _PreprocessingCode([], [], [])
+    channels, height, width = model.input_shape
+    order, scale, shift = preprocessing.affine(channels)
+    fitting = (
+        f"the shorter side resized to {int(preprocessing.resize)} and the centre {height}×{width} cropped"
+        if preprocessing.resize
+        else f"the centre cropped to the input's aspect ratio and resized to {height}×{width}"
+    )
+    settings = ", ".join(f"{literal(key)}: {_json_literal(value)}" for key, value in preprocessing.to_json().items())
+    constants = [
+        f"PREPROCESSING = {{{settings}}}",
+        '"""The Input\'s preprocessing: the module takes raw RGB pixels in 0..1 and its forward applies the rest',
+        "(the channel order, the value range, then (value - mean) / std per channel). Image files are fitted to",
+        f'the input first: {fitting}."""',
+    ]
+    if order is not None:
+        constants += [
+            f"CHANNEL_ORDER = {[int(index) for index in order]!r}",
+            '"""The raw channel each channel the layers read comes from (BGR: blue, green, red)."""',
+        ]
+    shape = f"(1, {channels}, 1, 1)"
+    init = [
+        "        # PREPROCESSING as one multiply-add per channel, in float32: scale (high - low) / std and shift",
+        "        # (low - mean) / std, low..high the value range. Constants, not weights: state_dict leaves them out.",
+    ]
+    for name, values in (("input_scale", scale), ("input_shift", shift)):
+        init += [
+            "        self.register_buffer(",
+            f"            {name!r},",
+            f"            torch.tensor({_float32_list(values)}, dtype=torch.float32).reshape{shape},",
+            "            persistent=False,",
+            "        )",
+        ]
+    picked = f"{argument}[:, CHANNEL_ORDER]" if order is not None else argument
+    note = f"{_shape(model.input_shape)}, normalised (PREPROCESSING)"
+    forward = [f"        {argument} = {picked} * self.input_scale + self.input_shift  # {note}"]
+    return _PreprocessingCode(constants, init, forward)
 
 
 def torch_state(model: Model, gradients: bool = False) -> dict[str, np.ndarray]:
@@ -368,6 +457,7 @@ def model_source(model: Model) -> str:
         ]
         shapes = ", ".join(_shape(shape) for shape in model.output_shapes[node.id])
         forward_lines.append(f"        {layer.attribute} = self.{layer.attribute}({', '.join(inputs)})  # {shapes}")
+    preprocessing = _preprocessing_code(model, argument)
     facts = training_facts(model, layers)
     if facts.frozen:
         # Frozen layers keep their weights: PyTorch computes no gradient for them.
@@ -388,6 +478,8 @@ def model_source(model: Model) -> str:
     output = variables[model.output_node.id]
     input_name = model.input_node.name
     input_note = "" if argument == input_name else f", the Input {comment(input_name)}"
+    if preprocessing.forward:
+        input_note += ", raw RGB pixels in 0..1"
     lines = [
         '"""A Layerwise network as a PyTorch module: ``build_model()`` returns it, with the weights beside this file."""',
         "",
@@ -416,6 +508,7 @@ def model_source(model: Model) -> str:
         '"""Frozen BatchNorm layers: in training mode too they normalise with their running statistics and keep them."""',
         f"LR_MULTIPLIERS = {_dict_literal(facts.multipliers)}",
         '"""Layers that train at the learning rate times this; every other layer at the rate itself."""',
+        *preprocessing.constants,
         "",
     ]
     if helpers:
@@ -429,10 +522,12 @@ def model_source(model: Model) -> str:
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",
+        *preprocessing.init,
         *init_lines,
         "",
         f"    def forward(self, {argument}: torch.Tensor) -> torch.Tensor:",
         f"        # {argument}: {_shape(model.input_shape)}{input_note}",
+        *preprocessing.forward,
         *forward_lines,
         f"        return {output}",
         *train_lines,
@@ -459,6 +554,13 @@ def readme_source(model: Model, setup: TrainingSetup | None = None) -> str:
     setup = setup or TrainingSetup()
     name = class_name(model.document.name)
     sample = ", ".join(str(size) for size in model.input_shape)
+    preprocessing = input_preprocessing(model)
+    raw_note = (
+        "\nThe model takes raw RGB pixels in 0..1 and applies the network's input preprocessing itself\n"
+        f"(`PREPROCESSING` in `model.py`: {preprocessing.describe()}): give it images as they are, not normalised.\n"
+        if preprocessing.normalises
+        else ""
+    )
     data_row = (
         f"| `{DATA_FILE}` | the training and validation samples of `{setup.data.name}` exactly as Layerwise split them "
         "(`x_train`, `y_train`, `x_val`, `y_val`, `class_names`) |\n"
@@ -492,9 +594,9 @@ from model import build_model
 model = build_model()  # loads weights.safetensors; build_model(pretrained=False) leaves PyTorch's initial weights
 model.eval()  # BatchNorm uses its running statistics, Dropout does nothing
 with torch.no_grad():
-    scores = model(torch.randn(8, {sample}))  # a batch of 8 samples of {_shape(model.input_shape)[2:]}
+    scores = model(torch.{"rand" if preprocessing.normalises else "randn"}(8, {sample}))  # a batch of 8 samples of {_shape(model.input_shape)[2:]}
 ```
-
+{raw_note}
 In training mode (`model.train()`) the module computes what Layerwise computes in training:
 BatchNorm normalises with the batch's statistics and updates its running ones (PyTorch's
 `momentum` is one minus Layerwise's), Dropout drops. When the network ends in Softmax or
@@ -623,6 +725,7 @@ def train_source(model: Model, setup: TrainingSetup) -> str:
         "VAL_SPLIT": float(setup.val_split),
         "TRAIN_SUBSET": setup.train_subset,
         "DATASET_NAME": setup.data.name if setup.data is not None else None,
+        "RESIZE": int(input_preprocessing(model).resize),
         "OUTPUT_SHAPE": tuple(model.output_shape),
         "PARAMETERS": model.parameter_count,
         "REGULARIZED": tuple(regularized_keys(model)),

@@ -12,7 +12,10 @@ reproduce are refused here, by name, before anything is written.
 ``train.py --dataset PATH`` reads what Layerwise imports (IDX, ``.npz``, CIFAR-10 batches,
 image folders) with Layerwise's own readers, copied into it from their source in
 :mod:`core.data.importers`, so both read the same arrays from the same files and refuse the
-same hostile ones.
+same hostile ones. Where the network's Input resizes image files (its ``resize``), an image
+folder's images are fitted as it says instead: the shorter side resized and the centre cropped
+(:func:`core.data.sample_images.fit_image`'s rule); the pixels stay raw, in ``[0, 1]``, for
+``model.py`` normalises them itself.
 
 Nothing here imports torch. :func:`core.torch_export.project.train_source` writes every
 value of the :class:`~core.training.trainer.TrainingConfig` and every name from the network
@@ -222,7 +225,7 @@ _DATASET_READERS: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
             "PICKLE_ERRORS", "_MEMO_STORES", "_unpickle", "_check_opcodes", "_entry", "_read_batch",
             "_class_names", "_read_cifar_folder", "_read_cifar_file",
             # image folders
-            "_read_image_folder", "_image_header", "_decode_image",
+            "_read_image_folder", "_image_folder_files", "_image_header", "_decode_image",
         ),
     ),
 )  # fmt: skip
@@ -262,7 +265,7 @@ from torch.nn import functional as F
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from model import NETWORK_NAME, build_model, trainable_groups  # noqa: E402
+from model import INPUT_SHAPE, NETWORK_NAME, build_model, trainable_groups  # noqa: E402
 
 DATA = HERE / "data.npz"
 EVAL_BATCH = 512
@@ -374,6 +377,8 @@ def load_data(path, seed):
         kind = dataset_kind(path)
         if kind == "npz":
             arrays = read_npz(path)
+        elif kind == "images" and RESIZE:  # each image fitted as the Input says; the model normalises them itself
+            (x, y), _test, class_names = read_fitted_image_folder(path, INPUT_SHAPE, RESIZE)
         else:  # a test part, where the source has one, stays unseen, as in Layerwise
             (x, y), _test, class_names = read_dataset(path, kind)
     except DatasetError as exc:
@@ -407,6 +412,34 @@ class DatasetError(Exception):
 
 
 @DATASET_READERS@
+
+
+def read_fitted_image_folder(path, shape, shorter):
+    """An image folder read as the network's Input fits image files (its resize): pixels in [0, 1], (N, C, H, W).
+
+    Classes and files are found as Layerwise's reader finds them; each image is converted to the
+    input's channels (RGB for 3, else grey, repeated), its shorter side resized to `shorter`
+    (bilinear) and the centre H×W of `shape` (C, H, W) cropped, as torchvision's Resize and
+    CenterCrop do.
+    """
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DatasetError(f"{path}: is an image folder; reading it needs Pillow: pip install pillow") from None
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    channels, height, width = shape
+    classes, files, labels = _image_folder_files(path)
+    sizes = [_image_header(file)[0] for file in files]  # the pixel cap checked before anything is decoded
+    check_total_size(str(path), len(files), (channels, height, width), MAX_DATA_BYTES)
+    mode = "RGB" if channels == 3 else "L"
+    x = np.empty((len(files), channels, height, width), dtype=np.float32)
+    for i, (file, (w, h)) in enumerate(zip(files, sizes, strict=True)):
+        size = (shorter, int(shorter * h / w)) if w <= h else (int(shorter * w / h), shorter)
+        pixels = _decode_image(file, mode, size).reshape(size[1], size[0], -1)
+        top, left = int(round((size[1] - height) / 2.0)), int(round((size[0] - width) / 2.0))
+        crop = pixels[top : top + height, left : left + width].transpose(2, 0, 1)
+        x[i] = crop.astype(np.float32) / np.float32(255)  # one grey channel fills every channel
+    return (x, np.array(labels, dtype=np.int64)), None, classes
 
 
 # -- augmentation: Layerwise's, draw for draw from the same generator --------------------------------

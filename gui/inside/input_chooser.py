@@ -83,6 +83,7 @@ class InputChooser(QWidget):
         super().__init__(parent)
         self._dataset_provider: DatasetProvider = lambda: None
         self._shape: Shape | None = None
+        self._resize = 0
         self._dataset: Dataset | None = None
         self._dataset_error = ""
         self._file: Path | None = None
@@ -126,12 +127,25 @@ class InputChooser(QWidget):
             self._dataset, self._dataset_error = None, f"{type(exc).__name__}: {exc}"
         self._refill()
 
-    def set_input_shape(self, shape: Shape | None) -> None:
-        """Fit images to the network's input ``shape`` (``None`` when unknown)."""
+    def set_input_shape(self, shape: Shape | None, resize: int = 0) -> None:
+        """Fit images to the network's input ``shape`` (``None`` when unknown) as its Input's ``resize`` says.
+
+        Parameters
+        ----------
+        shape
+            ``(C, H, W)`` of the network's input.
+        resize
+            The Input's ``resize`` for photographs and image files (see
+            :func:`core.data.sample_images.fit_image`); dataset samples are used as they are.
+        """
         shape = tuple(shape) if shape is not None else None
         if shape != self._shape:
-            self._shape = shape
+            self._shape, self._resize = shape, resize
             self.dataset_changed()  # a built-in dataset is made for the input shape: ask again
+        elif resize != self._resize:
+            self._resize = resize
+            if self._current()[0] in ("photo", "file"):
+                self._changed()
 
     # -- sources -------------------------------------------------------------------
 
@@ -238,10 +252,12 @@ class InputChooser(QWidget):
         kind, value = self._current()
         if kind == "dataset":
             return self._dataset_sample(shape)
+        # Raw pixels, fitted as the Input says: the network normalises them itself.
+        resize = self._resize
         if kind == "photo":
-            return InputSample(load_photo(value, shape), ("photo", value, shape), value)
+            return InputSample(load_photo(value, shape, resize), ("photo", value, shape, resize), value)
         if kind == "file":
-            return InputSample(load_image_file(value, shape), ("file", value, shape), Path(value).name)
+            return InputSample(load_image_file(value, shape, resize), ("file", value, shape, resize), Path(value).name)
         return None
 
     def _dataset_sample(self, shape: Shape) -> InputSample:

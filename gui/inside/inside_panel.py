@@ -150,7 +150,7 @@ class InsidePanel(QWidget):
         try:
             self.chooser.set_dataset_provider(dataset_provider)
             self._fill_layers(keep=None)
-            self.chooser.set_input_shape(self._input_shape())
+            self.chooser.set_input_shape(self._input_shape(), self._input_resize())
         finally:
             self._quiet = False
         self._invalidate()
@@ -161,7 +161,7 @@ class InsidePanel(QWidget):
         self._quiet = True
         try:
             self._fill_layers(keep=self.current_layer())
-            self.chooser.set_input_shape(self._input_shape())
+            self.chooser.set_input_shape(self._input_shape(), self._input_resize())
         finally:
             self._quiet = False
         self._invalidate()
@@ -215,6 +215,13 @@ class InsidePanel(QWidget):
             return None
         inputs = [n for n in check.order if n.layer.max_inputs == 0]
         return tuple(check.shapes[inputs[0].id]) if len(inputs) == 1 and check.shapes.get(inputs[0].id) else None
+
+    def _input_resize(self) -> int:
+        """The network Input's ``resize`` for image files (0 when there is none, or several inputs)."""
+        document = self.document
+        inputs = [node for node in document.nodes if node.layer.is_network_input] if document is not None else []
+        preprocessing = inputs[0].layer.preprocessing if len(inputs) == 1 else None
+        return preprocessing.resize if preprocessing is not None else 0
 
     def _fill_layers(self, keep: str | None) -> None:
         document = self.document

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFrame,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -40,6 +41,7 @@ from core.errors import LayerwiseError, ParamError
 from core.graph.document import MAX_LR_MULTIPLIER, LayerTraining, NetworkDocument
 from core.graph.events import DocumentEvent, NodeMoved, NodeRemoved
 from core.graph.validation import check_graph
+from core.layers.preprocessing import PREPROCESSING_PARAMS, InputPreprocessing, imagenet_preprocessing
 from core.shapes import Shape, format_shape, is_image
 from gui.commands import (
     ConnectCommand,
@@ -48,6 +50,7 @@ from gui.commands import (
     RemoveNodesCommand,
     RenameNodeCommand,
     SetParamCommand,
+    SetParamsCommand,
     SetTrainingCommand,
 )
 from gui.panels.activation_curve import ActivationCurve
@@ -447,6 +450,143 @@ class SeparableSection(QWidget):
         stack.endMacro()
 
 
+def preprocessing_formula(preprocessing: InputPreprocessing) -> str:
+    """What the Input computes from a raw pixel, e.g. ``"x = (pixel − mean) / std per channel, RGB; pixel in 0..1"``."""
+    if not preprocessing.normalises:
+        return "x = pixel, RGB in 0..1: the network reads raw pixels."
+    formula = {"0..1": "pixel", "0..255": "255·pixel", "-1..1": "2·pixel − 1"}[preprocessing.value_range]
+    shifted = any(m != 0.0 for m in preprocessing.mean)
+    scaled = any(s != 1.0 for s in preprocessing.std)
+    if shifted:
+        formula = f"{formula} − mean"
+    if scaled:
+        formula = f"({formula}) / std" if " " in formula else f"{formula} / std"
+    per_channel = " per channel" if shifted or scaled else ""
+    order = "BGR (colours reversed)" if preprocessing.channel_order == "BGR" else "RGB"
+    return f"x = {formula}{per_channel}, {order}; pixel in 0..1."
+
+
+class PreprocessingSection(QWidget):
+    """An image Input's preprocessing: its five parameters, presets and the formula they make.
+
+    The editors report to the :class:`NodeInspector` like its other editors (one undo step
+    per edit); each preset is one :class:`~gui.commands.SetParamsCommand`. Hidden for a
+    vector input, to which preprocessing does not apply.
+
+    Attributes
+    ----------
+    editors
+        One editor per name of :data:`core.layers.io.PREPROCESSING_PARAMS`.
+    table
+        The grid of editors; its label column lines up with the form's.
+    row_labels
+        The labels in the table's first column.
+    imagenet_button, none_button
+        Set ImageNet's evaluation preprocessing, or none (the defaults).
+    formula
+        What the Input computes from a raw pixel.
+    error_label
+        Why a preset was refused; hidden while there is none.
+    """
+
+    def __init__(
+        self,
+        document: NetworkDocument,
+        undo_stack: QUndoStack,
+        node_id: str,
+        committer: Callable[[str], Callable[[Any], None]],
+    ) -> None:
+        super().__init__()
+        self._document, self._undo_stack, self._node_id = document, undo_stack, node_id
+        layer = document.node(node_id).layer
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(_section("Preprocessing"))
+        layout.addWidget(
+            _wrapping(
+                "How raw images (RGB, 0..1) become the tensor the network reads; the network applies it.", "muted"
+            )
+        )
+        self.table = _grid()
+        self.row_labels: list[QLabel] = []
+        self.editors: dict[str, ParamEditor] = {}
+        specs = {spec.name: spec for spec in layer.param_specs}
+        for row, name in enumerate(PREPROCESSING_PARAMS):
+            editor = make_editor(specs[name], layer.params[name], committer(name))
+            label = _label(_humanize(name), tooltip=editor.toolTip())
+            label.setMinimumHeight(editor.label_height)
+            self.row_labels.append(label)
+            self.table.addWidget(label, row, 0, Qt.AlignmentFlag.AlignTop)
+            self.table.addWidget(editor, row, 1)
+            self.editors[name] = editor
+        layout.addLayout(self.table)
+        self.imagenet_button = QPushButton("ImageNet defaults")
+        self._imagenet_tip = (
+            "Resize by 256/224, centre crop, and ImageNet's mean and std (RGB, 0..1): what torchvision's "
+            "pretrained models expect."
+        )
+        self.imagenet_button.clicked.connect(self.use_imagenet)
+        self.none_button = QPushButton("None")
+        self.none_button.setToolTip("No preprocessing: the network reads raw RGB pixels in 0..1.")
+        self.none_button.clicked.connect(self.use_none)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.setSpacing(6)
+        buttons.addStretch(1)
+        buttons.addWidget(self.imagenet_button)
+        buttons.addWidget(self.none_button)
+        layout.addLayout(buttons)
+        self.formula = _wrapping(role="muted")
+        layout.addWidget(self.formula)
+        self.error_label = _wrapping(role="error")
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+
+    def refresh(self) -> None:
+        """Follow the Input's shape and preprocessing: visibility, presets and the formula."""
+        layer = self._document.node(self._node_id).layer
+        shape, preprocessing = layer.params["shape"], layer.preprocessing
+        self.setVisible(len(shape) == 3 or not preprocessing.is_default)
+        rgb = len(shape) == 3 and shape[0] == 3
+        self.imagenet_button.setEnabled(rgb and preprocessing != imagenet_preprocessing(shape))
+        self.imagenet_button.setToolTip(
+            self._imagenet_tip if rgb else "ImageNet's statistics are for 3-channel (RGB) inputs."
+        )
+        self.none_button.setEnabled(not preprocessing.is_default)
+        self.formula.setText(preprocessing_formula(preprocessing))
+        self.formula.setToolTip(preprocessing.describe())
+
+    def use_imagenet(self) -> None:
+        """Set ImageNet's evaluation preprocessing for this input's size, as one undo step."""
+        shape = self._document.node(self._node_id).layer.params["shape"]
+        self.apply(imagenet_preprocessing(shape), "Use ImageNet preprocessing for")
+
+    def use_none(self) -> None:
+        """Remove every preprocessing setting, as one undo step."""
+        self.apply(InputPreprocessing(), "Remove preprocessing of")
+
+    def apply(self, preprocessing: InputPreprocessing, verb: str) -> None:
+        """Push one :class:`SetParamsCommand` for the settings that differ, or show why they are refused."""
+        if self._node_id not in self._document:
+            return
+        node = self._document.node(self._node_id)
+        wanted = preprocessing.to_json()
+        current = node.layer.preprocessing.to_json()
+        changes = {name: value for name, value in wanted.items() if current[name] != value}
+        for editor in self.editors.values():
+            editor.clear_error()
+        try:  # asked first: a command must not fail inside the undo stack
+            node.layer.with_params(**changes)
+        except ParamError as exc:
+            self.error_label.setText(str(exc))
+            self.error_label.show()
+            return
+        self.error_label.hide()
+        if changes:
+            self._undo_stack.push(SetParamsCommand(self._document, self._node_id, changes, f"{verb} {node.name}"))
+
+
 class NodeInspector(QWidget):
     """Everything about one layer: header, parameter editors, figures and, for a Conv2D, a bottleneck.
 
@@ -462,6 +602,8 @@ class NodeInspector(QWidget):
         Says why the figures are unknown when a layer above this one has a problem.
     problem_label
         The layer's problem, in red at the top; hidden while there is none.
+    preprocessing
+        The preprocessing section of an Input, else ``None``; its editors are in :attr:`editors` too.
     bottleneck
         The 1×1 bottleneck section of a Conv2D, else ``None``.
     curve
@@ -482,6 +624,11 @@ class NodeInspector(QWidget):
         grid = _grid()
         self._row_labels: list[QLabel] = []
         self.editors = self._build_editors(grid)
+        self.preprocessing: PreprocessingSection | None = None
+        if node.layer.preprocessing is not None:
+            self.preprocessing = PreprocessingSection(document, undo_stack, node_id, self._committer)
+            self.editors.update(self.preprocessing.editors)
+            grid.addWidget(self.preprocessing, grid.rowCount(), 0, 1, 2)
         self._build_training(grid)
         self.figures = self._build_figures(grid)
         layout.addLayout(grid)
@@ -492,6 +639,9 @@ class NodeInspector(QWidget):
             SeparableSection(document, undo_stack, node_id) if node.layer.offers_bottleneck_comparison else None
         )
         grids, labels = [grid], list(self._row_labels)
+        if self.preprocessing is not None:
+            grids.append(self.preprocessing.table)
+            labels += self.preprocessing.row_labels
         if self.bottleneck is not None:
             layout.addWidget(self.bottleneck)
             grids.append(self.bottleneck.table)
@@ -536,7 +686,11 @@ class NodeInspector(QWidget):
         if not layer.param_specs:
             grid.addWidget(_label("This layer has no parameters.", "muted"), grid.rowCount(), 0, 1, 2)
         editors = {}
+        # An Input's preprocessing has a section of its own.
+        own_section = PREPROCESSING_PARAMS if layer.preprocessing is not None else ()
         for spec in layer.param_specs:
+            if spec.name in own_section:
+                continue
             editor = make_editor(spec, layer.params[spec.name], self._committer(spec.name))
             label = _label(_humanize(spec.name), tooltip=editor.toolTip())
             label.setMinimumHeight(editor.label_height)
@@ -667,6 +821,8 @@ class NodeInspector(QWidget):
         problems = [p.message for p in summary.problems if p.node_id == self.node_id]
         self._show_problems(problems)
         self._show_figures(by_id.get(self.node_id), bool(problems))
+        if self.preprocessing is not None:
+            self.preprocessing.refresh()
         if self.bottleneck is not None:
             known = by_id.get(self.node_id)
             self.bottleneck.refresh(self._input_shape(by_id) if known and known.output_shape else None)

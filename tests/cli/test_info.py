@@ -185,7 +185,7 @@ def test_without_frozen_layers_the_totals_have_no_frozen_line(capsys):
 
 def test_preprocessing_is_printed_under_the_table_and_in_json(capsys, tmp_path):
     from core.graph.fileformat import load_network, save_network
-    from core.layers.io import imagenet_preprocessing
+    from core.layers.preprocessing import imagenet_preprocessing
 
     document = load_network(example_path("cifar_cnn"))
     source = next(node for node in document.nodes if node.layer.is_network_input)

@@ -12,7 +12,8 @@ from core.data.sample_images import fit_image
 from core.engine.model import Model
 from core.errors import ParamError
 from core.graph.fileformat import FORMAT_VERSION, dumps_network, loads_network
-from core.layers.io import IMAGENET_MEAN, IMAGENET_STD, Input, InputPreprocessing, imagenet_preprocessing
+from core.layers.io import Input
+from core.layers.preprocessing import IMAGENET_MEAN, IMAGENET_STD, InputPreprocessing, imagenet_preprocessing
 from tests.core.engine.test_gradients import check_gradients
 from tests.core.helpers import conv, network
 
