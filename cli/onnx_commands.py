@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -52,6 +53,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     imported.add_argument("model", help="an .onnx file")
     imported.add_argument("-o", "--output", required=True, help="the network file to write (.json)")
+    imported.add_argument(
+        "--input-shape",
+        type=_sample_shape,
+        help="the sample shape C,H,W (or F) for a model whose input leaves sizes open, as torch.onnx.export "
+        "with dynamic axes writes it (e.g. 3,224,224); the sizes the model fixes must be kept",
+    )
     imported.set_defaults(handler=run_import)
 
     predict = commands.add_parser(
@@ -104,8 +111,20 @@ def run_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sample_shape(text: str) -> list[int]:
+    """``"3,224,224"`` (or ``3x224x224``, ``3 224 224``) → ``[3, 224, 224]``, for argparse."""
+    parts = [part for part in re.split(r"[\s,×xX]+", text.strip()) if part]
+    try:
+        sizes = [int(part) for part in parts]
+    except ValueError:
+        sizes = []
+    if not sizes or any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"write whole numbers ≥ 1 such as 3,224,224 or 784, got {text!r}")
+    return sizes
+
+
 def run_import(args: argparse.Namespace) -> int:
-    imported = import_onnx(args.model)
+    imported = import_onnx(args.model, args.input_shape)
     target = Path(args.output)
     weights_path = target.with_suffix(".npz")
     model = Model(imported.document)

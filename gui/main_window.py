@@ -6,7 +6,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShowEvent, QUndoCommand
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -47,6 +48,7 @@ from gui.error_handler import user_data_dir
 from gui.inside.inside_panel import InsidePanel
 from gui.panels.inspector import InspectorPanel
 from gui.panels.palette import PaletteWidget
+from gui.panels.param_editors import parse_shape
 from gui.panels.summary_panel import SummaryPanel
 from gui.panels.training_curves import TrainingCurvesPanel
 from gui.panels.training_panel import TrainingPanel
@@ -54,6 +56,9 @@ from gui.recovery import Autosaver
 from gui.undo import GuardedUndoStack
 from gui.widgets.minimum_scroll_area import MinimumScrollArea
 from gui.workers.training_worker import WorkerMode
+
+if TYPE_CHECKING:  # importing onnx costs a second at start; the importer is loaded when used
+    from core.onnx_io.importer import OpenInputSizes
 
 log = logging.getLogger(__name__)
 
@@ -514,21 +519,27 @@ class MainWindow(QMainWindow):
         return True
 
     def import_onnx(self) -> None:
-        from core.onnx_io.importer import PREPROCESSING_KEY, import_onnx
+        from core.onnx_io.importer import OpenInputSizes, import_onnx
 
         chosen, _ = QFileDialog.getOpenFileName(self, "Import ONNX model", str(Path.home()), "ONNX models (*.onnx)")
         if not chosen or not self.maybe_save():
             return
-        try:
-            imported = import_onnx(chosen)
-        except LayerwiseError as exc:
-            QMessageBox.critical(self, "Cannot import model", str(exc))
-            return
+        input_shape: list[int] | None = None
+        while True:
+            try:
+                imported = import_onnx(chosen, input_shape)
+                break
+            except OpenInputSizes as exc:
+                # Exported with dynamic axes (torch.onnx.export does for H and W): ask for the size to import at.
+                input_shape = self._ask_input_shape(exc, input_shape)
+                if input_shape is None:
+                    return
+            except LayerwiseError as exc:
+                QMessageBox.critical(self, "Cannot import model", str(exc))
+                return
         self.set_document(imported.document, None, NetworkWeights.from_state_dict(imported.document, imported.weights))
         self.undo_stack.resetClean()
-        # The notes about the input's preprocessing name its metadata key; the others are renamed layers.
-        about_input = [note for note in imported.notes if PREPROCESSING_KEY in note]
-        renamed = [note for note in imported.notes if PREPROCESSING_KEY not in note]
+        about_input, renamed = imported.model_notes, imported.renamed
         message = f"Imported {chosen}: {len(imported.document)} layers"
         if about_input:
             message += "; " + "; ".join(about_input)
@@ -538,6 +549,26 @@ class MainWindow(QMainWindow):
         rgb_input = self._raw_rgb_input()
         if imported.notes or rgb_input is not None:
             self._show_import_notes(Path(chosen).name, len(imported.document), renamed, rgb_input, about_input)
+
+    def _ask_input_shape(self, error: OpenInputSizes, previous: list[int] | None) -> list[int] | None:
+        """Ask for the sample shape to import a model whose input leaves sizes open; ``None`` when cancelled."""
+        shown = "[N, " + ", ".join("?" if size is None else str(size) for size in error.sizes) + "]"
+        wanted = "C, H, W" if len(error.sizes) == 3 else "features"
+        text = ", ".join(map(str, previous or error.suggestion()))
+        while True:
+            text, accepted = QInputDialog.getText(
+                self,
+                "Input size",
+                f"The model's input {error.input_name!r} has shape {shown}: some sizes are left open.\n"
+                f"Import it at this sample shape ({wanted}; the fixed sizes stay as they are):",
+                text=text,
+            )
+            if not accepted:
+                return None
+            try:
+                return parse_shape(text)
+            except ValueError:
+                QMessageBox.warning(self, "Input size", f"Write whole numbers such as 3, 224, 224; got {text!r}.")
 
     def _raw_rgb_input(self) -> str | None:
         """The id of the network's Input when it is the only one, reads 3×H×W images and has no preprocessing."""

@@ -68,6 +68,27 @@ class OnnxImportError(LayerwiseError):
     """The model cannot be read, or holds operations Layerwise cannot represent."""
 
 
+class OpenInputSizes(OnnxImportError):
+    """The model's input leaves sizes open (``[N, 3, ?, ?]``, as ``torch.onnx.export`` with dynamic axes
+    writes them); the import needs the sample shape (``input_shape``).
+
+    Attributes
+    ----------
+    input_name
+        The graph input's name.
+    sizes
+        Its sizes without the batch, ``None`` where open: ``[3, None, None]``.
+    """
+
+    def __init__(self, message: str, input_name: str, sizes: list[int | None]) -> None:
+        super().__init__(message)
+        self.input_name, self.sizes = input_name, sizes
+
+    def suggestion(self) -> list[int]:
+        """A sample shape to offer: the fixed sizes, and 224 for each open one (ImageNet's)."""
+        return [size if size is not None else 224 for size in self.sizes]
+
+
 @dataclass
 class ImportedNetwork:
     """The result of an import.
@@ -78,14 +99,22 @@ class ImportedNetwork:
         The network, its layers named after the ONNX nodes.
     weights
         Its tensors, keyed ``"layer/param"`` (:func:`~core.engine.weights_file.weight_key`).
-    notes
-        What a person should know: the input preprocessing taken from the model's metadata
-        (or why it could not be), and each layer whose node's name could not be kept, and why.
+    model_notes
+        What a person should know about the model as a whole: the input's sizes given at
+        import, the preprocessing taken from its metadata (or why it could not be).
+    renamed
+        Each layer whose node's name could not be kept, and why.
     """
 
     document: NetworkDocument
     weights: dict[str, np.ndarray] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    model_notes: list[str] = field(default_factory=list)
+    renamed: list[str] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """Every note: the model's, then the renamed layers'."""
+        return self.model_notes + self.renamed
 
 
 # -- reading files safely ------------------------------------------------------------
@@ -201,18 +230,36 @@ def load_onnx_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     return model
 
 
-def import_onnx(path: str | os.PathLike[str]) -> ImportedNetwork:
-    """Read and import an ``.onnx`` file; errors name the file."""
+def import_onnx(path: str | os.PathLike[str], input_shape: Sequence[int] | None = None) -> ImportedNetwork:
+    """Read and import an ``.onnx`` file; errors name the file.
+
+    Parameters
+    ----------
+    input_shape
+        The sample shape (``[C, H, W]`` or ``[F]``, no batch) for a model whose input leaves
+        sizes open; its fixed sizes must be kept. ``None``: the model's own, all fixed.
+
+    Raises
+    ------
+    OpenInputSizes
+        When the input leaves sizes open and no ``input_shape`` is given.
+    OnnxImportError
+        For anything else that cannot be imported.
+    """
     model = load_onnx_model(path)
     try:
-        return import_model(model, Path(path).stem)
+        return import_model(model, Path(path).stem, input_shape)
+    except OpenInputSizes as exc:
+        raise OpenInputSizes(f"{path}: {exc}", exc.input_name, exc.sizes) from None
     except OnnxImportError as exc:
         raise OnnxImportError(f"{path}: {exc}") from None
 
 
-def import_model(model: onnx.ModelProto, name: str = "imported") -> ImportedNetwork:
-    """Turn an ONNX model into a network document and its weights."""
-    return _Importer(model, name).run()
+def import_model(
+    model: onnx.ModelProto, name: str = "imported", input_shape: Sequence[int] | None = None
+) -> ImportedNetwork:
+    """Turn an ONNX model into a network document and its weights (``input_shape``: see :func:`import_onnx`)."""
+    return _Importer(model, name, input_shape).run()
 
 
 # -- the importer ----------------------------------------------------------------------
@@ -221,9 +268,10 @@ def import_model(model: onnx.ModelProto, name: str = "imported") -> ImportedNetw
 class _Importer:
     """One import: walks the graph once, serving converters and rules as their :class:`OnnxReader`."""
 
-    def __init__(self, model: onnx.ModelProto, name: str) -> None:
+    def __init__(self, model: onnx.ModelProto, name: str, input_shape: Sequence[int] | None = None) -> None:
         _check_node_count(model)
         self.model = model
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.graph = model.graph
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.document = NetworkDocument(model.graph.name or name, f"Imported from ONNX (opset {self.opset}).")
@@ -443,14 +491,7 @@ class _Importer:
                 f"the model has {len(inputs)} data inputs ({names}); Layerwise networks have exactly one"
             )
         graph_input = inputs[0]
-        dims = graph_input.type.tensor_type.shape.dim
-        sizes = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-        if len(sizes) not in (2, 4) or any(s is None or s < 1 for s in sizes[1:]):
-            shown = ["?" if s is None else str(s) for s in sizes]
-            raise OnnxImportError(
-                f"input {graph_input.name!r} has shape [{', '.join(shown)}]; Layerwise needs N×C×H×W or N×features with fixed sizes"
-            )
-        shape = tuple(int(s) for s in sizes[1:])
+        shape = self._input_shape(graph_input)
         try:
             node = self.document.add_node(
                 "Input", {"shape": list(shape)}, name=self._free(holdable_name(graph_input.name) or "input")
@@ -461,6 +502,44 @@ class _Importer:
         self._preprocessing(node)
         self.tensors[graph_input.name] = (node.id, 0)
         self.shapes[graph_input.name] = shape
+
+    def _input_shape(self, graph_input: onnx.ValueInfoProto) -> Shape:
+        """The sample shape of ``graph_input``: its own when every size is fixed, else :attr:`input_shape`."""
+        dims = graph_input.type.tensor_type.shape.dim
+        sizes = [d.dim_value if d.HasField("dim_value") and d.dim_value >= 1 else None for d in dims]
+        shown = "[" + ", ".join("?" if s is None else str(s) for s in sizes) + "]"
+        if len(sizes) not in (2, 4):
+            raise OnnxImportError(
+                f"input {graph_input.name!r} has shape {shown}; Layerwise needs N×C×H×W or N×features"
+            )
+        own = sizes[1:]
+        if self.input_shape is None:
+            if any(size is None for size in own):
+                error = OpenInputSizes("", graph_input.name, own)
+                example = ",".join(map(str, error.suggestion()))
+                raise OpenInputSizes(
+                    f"input {graph_input.name!r} has shape {shown}, with sizes left open; give the sample shape "
+                    f"to import it at (layerwise import --input-shape {example})",
+                    graph_input.name,
+                    own,
+                )
+            return tuple(int(size) for size in own)  # type: ignore[arg-type]
+        given = self.input_shape
+        wanted = "C, H, W" if len(own) == 3 else "features"
+        if len(given) != len(own) or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in given):
+            raise OnnxImportError(
+                f"input shape {list(given)} does not fit input {graph_input.name!r} of shape {shown}: "
+                f"give {len(own)} whole number(s) ≥ 1 ({wanted}), without the batch"
+            )
+        clashes = [f"{size} (not {value})" for size, value in zip(own, given) if size is not None and size != value]
+        if clashes:
+            raise OnnxImportError(
+                f"input shape {list(given)} does not fit input {graph_input.name!r} of shape {shown}: its fixed "
+                f"sizes stay as they are: {', '.join(clashes)}"
+            )
+        if any(size is None for size in own):
+            self.notes.append(f"input {graph_input.name!r} of shape {shown} is imported at {format_shape(given)}")
+        return given
 
     def _preprocessing(self, node: Node) -> None:
         """Give the Input ``node`` the preprocessing the model's metadata records, with a note either way.
@@ -723,8 +802,8 @@ class _Importer:
         apply_layered_layout(self.document)
         kept = {n.name for n in self.document.nodes}
         weights = {weight_key(layer, key): value for (layer, key), value in self.weights.items() if layer in kept}
-        notes = self.notes + [self.renamed[n.id] for n in self.document.nodes if n.id in self.renamed]
-        return ImportedNetwork(self.document, weights, notes)
+        renamed = [self.renamed[n.id] for n in self.document.nodes if n.id in self.renamed]
+        return ImportedNetwork(self.document, weights, self.notes, renamed)
 
     def _prune(self, output_id: str) -> None:
         """Drop layers whose results never reach the output (side branches, layers a rule replaced)."""

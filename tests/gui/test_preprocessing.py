@@ -244,3 +244,40 @@ def test_see_inside_fits_image_files_with_the_inputs_resize(qtbot, tmp_path):
     # Raw pixels fitted as the Input says (shorter side 37, centre 32×32): the network normalises them.
     np.testing.assert_array_equal(after.x, load_image_file(picture, (3, 32, 32), 37))
     assert not np.array_equal(after.x, before.x) and after.x.min() >= 0.0 and after.x.max() <= 1.0
+
+
+def test_importing_a_model_with_open_sizes_asks_for_the_shape(window, monkeypatch, tmp_path):
+    from tests.core.onnx_io.test_open_input_sizes import open_model
+
+    onnx.save(open_model(), tmp_path / "open.onnx")
+    monkeypatch.setattr(
+        main_window_module.QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(tmp_path / "open.onnx"), "")
+    )
+    asked: list[str] = []
+    answers = ["3, a, 5", "3, 16, 24"]
+
+    def answer(parent, title, label, text=""):
+        asked.append(text)
+        return answers.pop(0), True
+
+    monkeypatch.setattr(main_window_module.QInputDialog, "getText", answer)
+    warnings: list[str] = []
+    monkeypatch.setattr(main_window_module.QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    window.import_onnx()
+    assert asked == ["3, 224, 224", "3, a, 5"]  # the suggestion, then the refused text to correct
+    assert warnings == ["Write whole numbers such as 3, 224, 224; got '3, a, 5'."]
+    node = input_of(window.document)
+    assert node.layer.params["shape"] == (3, 16, 24)
+
+
+def test_cancelling_the_shape_question_keeps_the_open_network(window, monkeypatch, tmp_path):
+    from tests.core.onnx_io.test_open_input_sizes import open_model
+
+    onnx.save(open_model(), tmp_path / "open.onnx")
+    before = window.document
+    monkeypatch.setattr(
+        main_window_module.QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(tmp_path / "open.onnx"), "")
+    )
+    monkeypatch.setattr(main_window_module.QInputDialog, "getText", lambda *args, **kwargs: ("", False))
+    window.import_onnx()
+    assert window.document is before
