@@ -10,6 +10,7 @@ import numpy as np
 
 from cli.common import load_network_argument
 from core.data import Dataset, builtin_names, load_dataset
+from core.data.dataset import STRONG_IMBALANCE, class_counts, imbalance
 from core.engine.model import Model
 from core.engine.optimizers import DEFAULT_WEIGHT_DECAY, OPTIMIZERS
 from core.errors import LayerwiseError
@@ -31,6 +32,8 @@ from core.training.trainer import Trainer, TrainingConfig
 
 EXIT_OK, EXIT_FAILED = 0, 1
 BAR_WIDTH = 24
+COUNTS_LISTED = 20
+"""Datasets with up to this many classes have each class's count printed; larger ones the range."""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -39,10 +42,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="train a network on a built-in or imported dataset",
         description="Train NETWORK on DATASET, printing training and validation loss and accuracy per epoch. "
         f"Built-in datasets ({', '.join(builtin_names())}) are generated at the network's input size; "
-        "imported ones (MNIST IDX folder, .npz, CIFAR-10 batches, image folder) must match it.",
+        "imported ones (MNIST IDX folder, .npz, CIFAR-10 or CIFAR-100 batches, image folder) must match it.",
     )
     train.add_argument("network", help="a network file or the name of a shipped example")
-    train.add_argument("--dataset", required=True, help="a built-in dataset name or a path to import")
+    train.add_argument(
+        "--dataset",
+        required=True,
+        help="a built-in dataset name, a downloaded one (layerwise datasets get NAME), or a path to import",
+    )
     add_training_arguments(train)
     train.add_argument("--weights", help="start from weights saved with --save")
     train.add_argument("--save", metavar="WEIGHTS.npz", help="write the trained weights here")
@@ -72,7 +79,12 @@ def add_training_arguments(train: argparse.ArgumentParser | argparse._ArgumentGr
     train.add_argument("--momentum", type=float, default=0.9, help="for --optimizer momentum")
     train.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
     train.add_argument("--loss", choices=("cross_entropy", "mse"), default="cross_entropy")
-    train.add_argument("--val-split", type=float, default=0.2, help="fraction held out for validation (0 for none)")
+    train.add_argument(
+        "--val-split",
+        type=float,
+        default=0.2,
+        help="fraction held out for validation (0 for none); a dataset with its own val/ split validates on that",
+    )
     train.add_argument(
         "--train-subset", type=int, metavar="K", help="train on K random training samples only (provokes overfitting)"
     )
@@ -170,10 +182,17 @@ def _class_weights(text: str | None) -> str | list[float] | None:
 
 
 def training_datasets(args: argparse.Namespace, model: Model) -> tuple[Dataset, Dataset | None, Dataset | None]:
-    """Training, validation and (when the source has one) test data."""
+    """Training, validation and (when the source has one) test data.
+
+    A dataset with a validation split of its own (an image folder's ``val/``) validates
+    on it instead of splitting one off, unless ``--val-split`` is 0.
+    """
     data = load_dataset(args.dataset, input_shape=tuple(model.input_shape), n_samples=args.samples, seed=args.seed)
     test = data.test
-    if args.val_split:
+    if args.val_split and data.val is not None:
+        train, val = Dataset(data.name, data.x, data.y, list(data.class_names)), data.val
+        print(f"validation: the folder's val/ split ({len(val):,} samples)")
+    elif args.val_split:
         train, val = data.split(args.val_split, args.seed)
     else:
         train, val = data, None
@@ -228,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
     if args.weights:
         model.load_weights(args.weights)
     train, val, test = training_datasets(args, model)
+    for line in class_balance_lines(train, args.class_weights is None):
+        print(line)
     trainer = Trainer(document, train, val, config, engine=make_engine(engine_choice(args), model, config))
     log = open(args.log, "w", encoding="utf-8") if args.log else None  # noqa: SIM115 (closed below)
     try:
@@ -243,6 +264,38 @@ def run(args: argparse.Namespace) -> int:
         model.save_weights(args.save)
         print(f"weights ({finished.restored}) saved to {args.save}")
     return EXIT_OK if finished.reason in ("completed", "early_stopped", "stopped") else EXIT_FAILED
+
+
+def class_balance_lines(train: Dataset, suggest_weights: bool = True) -> list[str]:
+    """The training part's class counts and, when the classes are strongly imbalanced, a warning.
+
+    Parameters
+    ----------
+    train
+        The samples a run trains on, labels ``(N,)``.
+    suggest_weights
+        Whether the warning suggests ``--class-weights balanced`` (not when weights are set).
+
+    Returns
+    -------
+    list[str]
+        One line of counts (each class's up to :data:`COUNTS_LISTED` classes, else their
+        range), then a warning line when the largest class is at least
+        :data:`~core.data.dataset.STRONG_IMBALANCE` times the smallest.
+    """
+    counts = class_counts(train)
+    if len(counts) <= COUNTS_LISTED:
+        shown = ", ".join(f"{name} {count:,}" for name, count in zip(train.class_names, counts))
+    else:
+        shown = f"{len(counts)} classes, {min(counts):,} to {max(counts):,} samples each"
+    lines = [f"class counts (training): {shown}"]
+    ratio = imbalance(train)
+    if ratio >= STRONG_IMBALANCE:
+        advice = "; consider --class-weights balanced" if suggest_weights else ""
+        lines.append(
+            f"warning: the classes are imbalanced, the largest has {ratio:.1f}× the samples of the smallest{advice}"
+        )
+    return lines
 
 
 def engine_choice(args: argparse.Namespace) -> EngineChoice:

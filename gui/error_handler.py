@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import sys
 import threading
 import traceback
@@ -19,23 +18,19 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QObject, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+
+from core.data.store import data_root
 
 log = logging.getLogger("layerwise")
 
-DATA_DIR_VARIABLE = "LAYERWISE_DATA_DIR"
 LOG_NAME = "layerwise.log"
 
 
 def user_data_dir() -> Path:
-    """Where logs and recovery files live (``$LAYERWISE_DATA_DIR`` when set), created if needed."""
-    override = os.environ.get(DATA_DIR_VARIABLE)
-    if override:
-        path = Path(override)
-    else:
-        location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-        path = Path(location) if location else Path.home() / ".layerwise"
+    """Where logs and recovery files live (:func:`core.data.store.data_root`), created if needed."""
+    path = data_root()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

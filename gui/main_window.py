@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         self.curves_panel = TrainingCurvesPanel()
         self.training_panel = TrainingPanel(self.curves_panel, worker_mode)
         self.training_panel.weights_provider = lambda: self.weights.state_dict(self.document) or None
+        self.training_panel.chooser.settings = self.settings  # the download dialog keeps its mirror there
         self.inside_panel = InsidePanel(worker_mode=worker_mode)
         self.palette_dock = self._dock("Layers", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)

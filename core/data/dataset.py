@@ -41,6 +41,10 @@ class Dataset:
     test
         A held-out test split shipped with the source, or ``None``. It has the same
         sample shape and classes.
+    val
+        A validation split shipped with the source (an image folder's ``val/``), or
+        ``None``; training validates on it instead of splitting one off. It has the
+        same sample shape and classes.
 
     Raises
     ------
@@ -53,6 +57,7 @@ class Dataset:
     y: np.ndarray = field(repr=False)
     class_names: list[str]
     test: Dataset | None = field(default=None, repr=False)
+    val: Dataset | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         where = f"dataset {self.name!r}"
@@ -75,19 +80,21 @@ class Dataset:
             )
         self.x = np.ascontiguousarray(self.x)
         self.y = np.ascontiguousarray(self.y)
-        if self.test is not None:
-            self._check_test(where)
+        for kind, part in (("test", self.test), ("val", self.val)):
+            if part is not None:
+                self._check_part(where, kind, part)
 
-    def _check_test(self, where: str) -> None:
-        if not isinstance(self.test, Dataset):
-            raise DatasetError(f"{where}: test must be a Dataset or None, got {type(self.test).__name__}")
-        if self.test.sample_shape != self.sample_shape:
+    def _check_part(self, where: str, kind: str, part: object) -> None:
+        """``part`` (the ``test`` or ``val`` split) must hold samples of this shape, of these classes."""
+        if not isinstance(part, Dataset):
+            raise DatasetError(f"{where}: {kind} must be a Dataset or None, got {type(part).__name__}")
+        if part.sample_shape != self.sample_shape:
             raise DatasetError(
-                f"{where}: test samples are {format_shape(self.test.sample_shape)} "
+                f"{where}: {kind} samples are {format_shape(part.sample_shape)} "
                 f"but training samples are {format_shape(self.sample_shape)}"
             )
-        if self.test.class_names != self.class_names:
-            raise DatasetError(f"{where}: the test split has different class names from the training split")
+        if part.class_names != self.class_names:
+            raise DatasetError(f"{where}: the {kind} split has different class names from the training split")
 
     @property
     def sample_shape(self) -> Shape:
@@ -105,7 +112,7 @@ class Dataset:
     def subset(self, indices: np.ndarray) -> Dataset:
         """Return a copy holding the samples at ``indices`` (an index or boolean array).
 
-        The test split is not carried over: a subset is a part of this split.
+        The test and validation splits are not carried over: a subset is a part of this split.
         """
         indices = np.asarray(indices)
         return Dataset(self.name, self.x[indices].copy(), self.y[indices].copy(), list(self.class_names))
@@ -129,7 +136,7 @@ class Dataset:
         Returns
         -------
         (train, validation)
-            Two new datasets; neither carries the test split.
+            Two new datasets; neither carries the test or validation split.
 
         Raises
         ------
@@ -153,6 +160,37 @@ class Dataset:
         for label, quota in zip(labels, quotas):
             in_val[rng.permutation(np.flatnonzero(self.y == label))[:quota]] = True
         return self.subset(~in_val), self.subset(in_val)
+
+
+STRONG_IMBALANCE = 3.0
+"""From this ratio of the largest to the smallest class on, the import dialog and ``layerwise
+train`` point at balanced class weights: below it plain cross-entropy copes well enough."""
+
+
+def class_counts(dataset: Dataset) -> list[int]:
+    """Samples of each class: ``K`` counts, ``class_counts(d)[k]`` of class ``d.class_names[k]``.
+
+    Parameters
+    ----------
+    dataset
+        Labels ``(N,)`` in ``0 .. K-1``.
+
+    Returns
+    -------
+    list[int]
+        ``(K,)`` counts summing to ``N``; a class without samples counts 0.
+    """
+    return [int(c) for c in np.bincount(dataset.y, minlength=dataset.num_classes)]
+
+
+def imbalance(dataset: Dataset) -> float:
+    """The largest class count divided by the smallest nonzero one: 1.0 when balanced.
+
+    Classes without samples are left out (they have no ratio); compare with
+    :data:`STRONG_IMBALANCE`.
+    """
+    present = [count for count in class_counts(dataset) if count]
+    return max(present) / min(present)
 
 
 def _describe(array: object) -> str:

@@ -1,13 +1,13 @@
-"""Reading datasets from disk: IDX (MNIST), .npz, CIFAR-10 python batches, image folders.
+"""Reading datasets from disk: IDX (MNIST), .npz, CIFAR-10 and CIFAR-100 python batches, image folders.
 
 Every file is treated as hostile: headers are checked before anything is
 allocated from them and data is read as far as the file really goes, ``.npy``
-headers are parsed without being evaluated, CIFAR pickles are scanned and then read
-by an unpickler that can only rebuild NumPy arrays, and images are decoded by the
-plugins of the accepted formats only, with a pixel cap. Every error is a
+headers are parsed without being evaluated, CIFAR pickles (CIFAR-10 and CIFAR-100)
+are scanned and then read by an unpickler that can only rebuild NumPy arrays, and
+images are decoded by the plugins of the accepted formats only, with a pixel cap. Every error is a
 :class:`DatasetError` whose message starts with the offending file's path.
 
-The detection of a path's format and the readers of IDX, CIFAR-10 and image folders
+The detection of a path's format and the readers of IDX, CIFAR and image folders
 (everything but :func:`import_dataset` and the ``.npz`` reader, which rests on
 :mod:`core.safe_npz`) use nothing beyond the standard library, NumPy, Pillow (imported
 when an image folder is read), :func:`~core.shapes.format_shape`,
@@ -50,12 +50,17 @@ SUPPORTED_FORMATS = (
         "a CIFAR-10 python folder (data_batch_1 … data_batch_5, optionally test_batch and batches.meta) "
         "or one batch file"
     ),
-    "a folder with one sub-folder of images (png, jpg, jpeg, bmp, gif, webp) per class",
+    "a CIFAR-100 python folder (train and meta, optionally test)",
+    (
+        "a folder with one sub-folder of images (png, jpg, jpeg, bmp, gif, webp) per class, or with train/ "
+        "and val/ (or valid/, validation/) and test/ sub-folders, each holding one such sub-folder per class"
+    ),
 )
 MAX_DATA_BYTES = 2**31
 """Largest array an imported file may declare (IDX data, .npz array, decoded image folder as float32)."""
 MAX_BATCH_FILE_BYTES = 2**30
-"""CIFAR batch files are about 30 MB; larger pickles are refused before reading."""
+"""CIFAR-10 batch files are about 30 MB and CIFAR-100's ``train`` file, which holds all 50,000
+training images, about 155 MB; larger pickles are refused before reading."""
 MAX_IMAGE_PIXELS = 40_000_000
 """Larger images in an image folder are refused (decompression-bomb guard)."""
 MAX_CLASSES = 10_000
@@ -74,25 +79,35 @@ _IDX_IMAGES_MAGIC = 0x00000803
 _IDX_LABELS_MAGIC = 0x00000801
 _GREY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
 _CIFAR_BATCH_NAME = re.compile(r"data_batch_\d+|test_batch")
+CIFAR100_LABELS = ("fine", "coarse")
+"""The label sets of CIFAR-100: its 100 classes, or the 20 superclasses that group them."""
+CIFAR100_PARTS = ("train", "test")
+"""CIFAR-100's batch files: the training and the test split, with ``meta`` beside them."""
+SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+"""The sub-folders of an image folder with splits, and the split each one holds."""
 
 Split = tuple[np.ndarray, np.ndarray]
 """Images ``(N, C, H, W)`` float32 in [0, 1] and their ``(N,)`` int64 labels."""
 
 
-def import_dataset(path: str | os.PathLike[str]) -> Dataset:
+def import_dataset(path: str | os.PathLike[str], *, cifar100_labels: str = "fine") -> Dataset:
     """Read the dataset at ``path``, detecting its format.
 
     Parameters
     ----------
     path
-        A folder (IDX, CIFAR-10 or image folder) or a file (``.npz``, IDX images
-        file, CIFAR-10 batch); see :data:`SUPPORTED_FORMATS`.
+        A folder (IDX, CIFAR-10, CIFAR-100 or image folder) or a file (``.npz``, IDX
+        images file, CIFAR batch); see :data:`SUPPORTED_FORMATS`.
+    cifar100_labels
+        For CIFAR-100: ``"fine"`` (its 100 classes) or ``"coarse"`` (its 20
+        superclasses); see :data:`CIFAR100_LABELS`. Other formats ignore it.
 
     Returns
     -------
     Dataset
         Images as ``(N, C, H, W)`` float32; ``.test`` holds the test split when the
-        source has one (IDX ``t10k``, CIFAR ``test_batch``, npz ``x_test``).
+        source has one (IDX ``t10k``, CIFAR ``test_batch`` or ``test``, npz ``x_test``,
+        an image folder's ``test/``) and ``.val`` an image folder's ``val/`` split.
 
     Raises
     ------
@@ -100,20 +115,28 @@ def import_dataset(path: str | os.PathLike[str]) -> Dataset:
         ``"<path>: …"`` naming the file and what is wrong with it.
     """
     path = Path(path)
+    _check_cifar100_labels(path, cifar100_labels)
     kind = dataset_kind(path)
     if kind == "npz":
         return _import_npz(path)
-    (x, y), test, class_names = read_dataset(path, kind)
     name = path.name if path.is_dir() else path.name.removesuffix(".gz")
-    test_set = Dataset(f"{name} test", *test, class_names) if test is not None else None
-    return Dataset(name, x, y, class_names, test=test_set)
+    if kind == "images":
+        splits, class_names = _read_image_splits(path)
+    else:
+        train, test, class_names = read_dataset(path, kind, cifar100_labels=cifar100_labels)
+        splits = {"train": train} if test is None else {"train": train, "test": test}
+    parts = {
+        split: Dataset(f"{name} {split}", *splits[split], class_names) for split in ("val", "test") if split in splits
+    }
+    return Dataset(name, *splits["train"], class_names, test=parts.get("test"), val=parts.get("val"))
 
 
 def dataset_kind(path: Path) -> str:
-    """Which reader the dataset at ``path`` needs: ``"idx"``, ``"npz"``, ``"cifar"`` or ``"images"``.
+    """Which reader the dataset at ``path`` needs: ``"idx"``, ``"npz"``, ``"cifar"``, ``"cifar100"`` or ``"images"``.
 
     Folders are told apart by the names of their entries, files by their names and
-    then by their first bytes.
+    then by their first bytes. An image folder with splits (:data:`SPLIT_FOLDERS`) is
+    ``"images"`` too.
 
     Raises
     ------
@@ -132,21 +155,28 @@ def dataset_kind(path: Path) -> str:
         return "idx"
     if any(_CIFAR_BATCH_NAME.fullmatch(entry.name) for entry in entries):
         return "cifar"
+    if (path / "train").is_file() and _peek(path / "train").startswith(b"\x80"):
+        return "cifar100"
     if _class_dirs(entries):
         return "images"
     raise _unsupported(path, "is a folder in none of the supported layouts")
 
 
-def read_dataset(path: Path, kind: str) -> tuple[Split, Split | None, list[str]]:
+def read_dataset(path: Path, kind: str, *, cifar100_labels: str = "fine") -> tuple[Split, Split | None, list[str]]:
     """The training split, the test split (``None`` unless the source has one) and the class names.
+
+    An image folder's ``val/`` split is not among them: :func:`import_dataset` reads it
+    (with :func:`_read_image_splits`).
 
     Parameters
     ----------
     path
         A folder or file of ``kind``.
     kind
-        What :func:`dataset_kind` says of ``path``: ``"idx"``, ``"cifar"`` or ``"images"``
-        (``.npz`` archives have readers of their own).
+        What :func:`dataset_kind` says of ``path``: ``"idx"``, ``"cifar"``, ``"cifar100"``
+        or ``"images"`` (``.npz`` archives have readers of their own).
+    cifar100_labels
+        ``"fine"`` or ``"coarse"``: which labels of a CIFAR-100 file are the classes.
 
     Raises
     ------
@@ -158,6 +188,8 @@ def read_dataset(path: Path, kind: str) -> tuple[Split, Split | None, list[str]]
         return _read_idx_folder(path) if folder else _read_idx_file(path)
     if kind == "cifar":
         return _read_cifar_folder(path) if folder else _read_cifar_file(path)
+    if kind == "cifar100":
+        return _read_cifar100(path, cifar100_labels)
     if kind == "images" and folder:
         return _read_image_folder(path)
     raise _unsupported(path, f"is not read as {kind!r} here")
@@ -188,6 +220,8 @@ def _file_kind(path: Path) -> str:
         return "idx"
     if _CIFAR_BATCH_NAME.fullmatch(name):
         return "cifar"
+    if name in CIFAR100_PARTS and path.with_name("meta").is_file():
+        return "cifar100"
     head = _peek(path)
     if head.startswith(_IDX_IMAGES_MAGIC.to_bytes(4, "big")):
         return "idx"
@@ -523,12 +557,16 @@ def _entry(path: Path, batch: dict[Any, Any], key: str) -> Any:
     raise DatasetError(f"{path}: has no {key!r} entry; found {found or 'no entries'}")
 
 
-def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(N, 3, 32, 32)`` float32 images in [0, 1] and ``(N,)`` int64 labels of one batch file."""
+def _read_batch(path: Path, labels_key: str = "labels") -> tuple[np.ndarray, np.ndarray]:
+    """``(N, 3, 32, 32)`` float32 images in [0, 1] and ``(N,)`` int64 labels of one batch file.
+
+    ``labels_key`` names the entry of the labels: ``"labels"`` in CIFAR-10,
+    ``"fine_labels"`` or ``"coarse_labels"`` in CIFAR-100.
+    """
     batch = _unpickle(path)
     if not isinstance(batch, dict):
         raise DatasetError(f"{path}: holds a {type(batch).__name__}, not a CIFAR batch dictionary")
-    data, labels = _entry(path, batch, "data"), _entry(path, batch, "labels")
+    data, labels = _entry(path, batch, "data"), _entry(path, batch, labels_key)
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         shown = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DatasetError(f"{path}: entry 'data' must be a uint8 array of shape (N, 3072), got {shown}")
@@ -537,14 +575,14 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except (TypeError, ValueError, OverflowError):
         labels = np.asarray([], dtype=object)
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise DatasetError(f"{path}: entry 'labels' must be a list of whole numbers")
+        raise DatasetError(f"{path}: entry {labels_key!r} must be a list of whole numbers")
     if len(labels) != len(data) or len(data) == 0:
         raise DatasetError(f"{path}: holds {len(data):,} images but {len(labels):,} labels")
     if labels.min() < 0:
-        raise DatasetError(f"{path}: entry 'labels' holds the negative label {int(labels.min())}")
+        raise DatasetError(f"{path}: entry {labels_key!r} holds the negative label {int(labels.min())}")
     if labels.max() >= MAX_CLASSES:
         raise DatasetError(
-            f"{path}: entry 'labels' holds label {int(labels.max()):,}; Layerwise classifies into at most "
+            f"{path}: entry {labels_key!r} holds label {int(labels.max()):,}; Layerwise classifies into at most "
             f"{MAX_CLASSES:,} classes"
         )
     images = data.reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255)
@@ -555,10 +593,15 @@ def _class_names(meta: Path | None, labels: list[tuple[Path, np.ndarray]]) -> li
     """Names from ``batches.meta`` when there is one, else ``"0"``, ``"1"``, … (at least ten)."""
     if meta is None:
         return [str(k) for k in range(max(10, *(int(y.max()) + 1 for _, y in labels)))]
+    return _meta_names(meta, "label_names", labels)
+
+
+def _meta_names(meta: Path, key: str, labels: list[tuple[Path, np.ndarray]]) -> list[str]:
+    """The class names in entry ``key`` of the pickle ``meta``, checked to name every label of ``labels``."""
     content = _unpickle(meta)
-    names = _entry(meta, content, "label_names") if isinstance(content, dict) else None
+    names = _entry(meta, content, key) if isinstance(content, dict) else None
     if not isinstance(names, list) or not names or not all(isinstance(n, (bytes, str)) for n in names):
-        raise DatasetError(f"{meta}: entry 'label_names' must be a non-empty list of names")
+        raise DatasetError(f"{meta}: entry {key!r} must be a non-empty list of names")
     names = [n.decode("utf-8", errors="replace") if isinstance(n, bytes) else n for n in names]
     for path, y in labels:
         if y.max() >= len(names):
@@ -590,50 +633,192 @@ def _read_cifar_file(path: Path) -> tuple[Split, None, list[str]]:
     return (x, y), None, _class_names(meta if meta.is_file() else None, [(path, y)])
 
 
+# --- CIFAR-100 python batches -----------------------------------------------------------------
+
+
+def _check_cifar100_labels(path: Path, labels: object) -> None:
+    if labels not in CIFAR100_LABELS:
+        raise DatasetError(
+            f"{path}: CIFAR-100 labels are 'fine' (100 classes) or 'coarse' (20 superclasses), got {labels!r}"
+        )
+
+
+def _read_cifar100(path: Path, labels: str) -> tuple[Split, Split | None, list[str]]:
+    """A CIFAR-100 folder (``train``, ``meta``, optionally ``test``) or one of its two batch files.
+
+    Parameters
+    ----------
+    path
+        The folder (``cifar-100-python``), or its ``train`` or ``test`` file, which is
+        then the training split.
+    labels
+        ``"fine"``: the 100 classes (entries ``fine_labels`` and ``fine_label_names``);
+        ``"coarse"``: the 20 superclasses (``coarse_labels``, ``coarse_label_names``).
+
+    Returns
+    -------
+    (train, test, class_names)
+        ``(N, 3, 32, 32)`` float32 images with ``(N,)`` int64 labels; the test split is
+        ``None`` when the folder has no ``test`` file (and for a single file).
+    """
+    _check_cifar100_labels(path, labels)
+    folder = path if path.is_dir() else path.parent
+    meta = folder / "meta"
+    if not meta.is_file():
+        raise DatasetError(f"{meta}: is missing; a CIFAR-100 folder needs it beside train for the class names")
+    train_path = path / "train" if path.is_dir() else path
+    test_path = path / "test" if path.is_dir() else None
+    train = _read_batch(train_path, f"{labels}_labels")
+    test = _read_batch(test_path, f"{labels}_labels") if test_path is not None and test_path.is_file() else None
+    labelled = [(train_path, train[1])] + ([(test_path, test[1])] if test is not None else [])
+    return train, test, _meta_names(meta, f"{labels}_label_names", labelled)
+
+
 # --- image folders ----------------------------------------------------------------------------
 
 
-def _read_image_folder(path: Path) -> tuple[Split, None, list[str]]:
+def _read_image_folder(path: Path) -> tuple[Split, Split | None, list[str]]:
+    """The training split, the test split (a ``test/`` sub-folder, else ``None``) and the class names."""
+    splits, classes = _read_image_splits(path)
+    return splits["train"], splits.get("test"), classes
+
+
+def _read_image_splits(path: Path) -> tuple[dict[str, Split], list[str]]:
+    """Every split of an image folder, decoded at one size, and the class names.
+
+    Parameters
+    ----------
+    path
+        A folder of class folders, or one with splits (:data:`SPLIT_FOLDERS`).
+
+    Returns
+    -------
+    (splits, class_names)
+        ``{"train": (x, y)}`` for a plain image folder; with splits also ``"val"`` and
+        ``"test"`` where the folder has them. ``x`` is ``(N, C, H, W)`` float32 in
+        [0, 1], ``y`` is ``(N,)`` int64. Every split is decoded at the size most common
+        in the training split (others are resized, bilinear), in grey (``C = 1``) when
+        every image is grey, else in RGB (``C = 3``).
+    """
     # Imported here: train.py needs Pillow for image folders only.
     try:
         from PIL import Image
     except ImportError:
         raise DatasetError(f"{path}: is an image folder; reading it needs Pillow: pip install pillow") from None
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-    classes, files, labels = _image_folder_files(path)
-    headers = [_image_header(f) for f in files]
-    (width, height), _ = Counter(size for size, _ in headers).most_common(1)[0]
-    mode = "L" if all(grey for _, grey in headers) else "RGB"
+    classes, parts = _image_split_files(path)
+    headers = {split: [_image_header(f) for f in files] for split, (files, _) in parts.items()}
+    (width, height), _ = Counter(size for size, _ in headers["train"]).most_common(1)[0]
+    mode = "L" if all(grey for found in headers.values() for _, grey in found) else "RGB"
     channels = 1 if mode == "L" else 3
-    check_total_size(str(path), len(files), (channels, height, width), MAX_DATA_BYTES)
-    pixels = np.empty((len(files), height, width, channels), dtype=np.uint8)
-    for i, file in enumerate(files):
-        pixels[i] = _decode_image(file, mode, (width, height)).reshape(height, width, channels)
-    x = pixels.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
-    return (x, np.array(labels, dtype=np.int64)), None, classes
+    total = sum(len(files) for files, _ in parts.values())
+    check_total_size(str(path), total, (channels, height, width), MAX_DATA_BYTES)
+    splits: dict[str, Split] = {}
+    for split, (files, labels) in parts.items():
+        pixels = np.empty((len(files), height, width, channels), dtype=np.uint8)
+        for i, file in enumerate(files):
+            pixels[i] = _decode_image(file, mode, (width, height)).reshape(height, width, channels)
+        x = pixels.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
+        splits[split] = (x, np.array(labels, dtype=np.int64))
+    return splits, classes
 
 
 def _image_folder_files(path: Path) -> tuple[list[str], list[Path], list[int]]:
-    """``(class names, image files, class index of each file)`` of an image folder, sub-folders in name order.
+    """``(class names, image files, class index of each file)`` of an image folder's training split.
+
+    For a folder with splits the class names are those of every split (see
+    :func:`_image_split_files`), the files those of ``train/``.
+    """
+    classes, parts = _image_split_files(path)
+    files, labels = parts["train"]
+    return classes, files, labels
+
+
+def _image_split_files(path: Path) -> tuple[list[str], dict[str, tuple[list[Path], list[int]]]]:
+    """The class names and, per split, the image files and their class indices.
+
+    A plain image folder has one split, ``"train"``: its sub-folders in name order are
+    the classes. A folder with splits has ``"train"`` and, where present, ``"val"`` and
+    ``"test"`` (:data:`SPLIT_FOLDERS`); its classes are the class folders of all its
+    splits together, in name order, with the same index in every split (a class may
+    be missing from a split). Other sub-folders of a folder with splits are ignored.
+
+    Returns
+    -------
+    (class_names, {split: (files, labels)})
+        ``files`` sorted by name within each class folder, ``labels`` their class indices.
 
     Raises
     ------
     DatasetError
-        When fewer than 2 sub-folders hold images.
+        When fewer than 2 classes hold images, or a split folder holds none.
     """
-    classes: list[str] = []
-    files: list[Path] = []
-    labels: list[int] = []
-    for directory in _class_dirs(_entries(path)):
-        images = sorted(f for f in directory.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-        if images:
-            files += images
-            labels += [len(classes)] * len(images)
-            classes.append(directory.name)
+    entries = _entries(path)
+    folders = _split_folders(path, entries)
+    if not folders:
+        found = _class_images(path, entries)
+        if len(found) < 2:
+            held = f"only {next(iter(found))!r} has" if found else "none has"
+            raise _unsupported(path, f"of its sub-folders {held} images; an image folder needs at least 2 classes")
+        found_by_split = {"train": found}
+    else:
+        found_by_split = {}
+        for split, folder in folders.items():
+            found_by_split[split] = _class_images(folder, _entries(folder))
+            if not found_by_split[split]:
+                raise DatasetError(
+                    f"{folder}: none of its sub-folders holds images; each split of an image folder "
+                    "holds one sub-folder of images per class"
+                )
+    classes = sorted({name for found in found_by_split.values() for name in found})
     if len(classes) < 2:
-        found = f"only {classes[0]!r} has" if classes else "none has"
-        raise _unsupported(path, f"of its sub-folders {found} images; an image folder needs at least 2 classes")
-    return classes, files, labels
+        raise _unsupported(path, f"its splits hold images of only one class, {classes[0]!r}; it needs at least 2")
+    index = {name: k for k, name in enumerate(classes)}
+    parts: dict[str, tuple[list[Path], list[int]]] = {}
+    for split, found in found_by_split.items():
+        files = [file for images in found.values() for file in images]
+        labels = [index[name] for name, images in found.items() for _ in images]
+        parts[split] = (files, labels)
+    return classes, parts
+
+
+def _class_images(directory: Path, entries: list[Path]) -> dict[str, list[Path]]:
+    """The image files of each sub-folder of ``directory`` that holds any, by sub-folder name, in name order."""
+    found: dict[str, list[Path]] = {}
+    for folder in _class_dirs(entries):
+        images = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        if images:
+            found[folder.name] = images
+    return found
+
+
+def _split_folders(path: Path, entries: list[Path]) -> dict[str, Path]:
+    """The split sub-folders of an image folder with splits, ``{"train": …, "val": …, "test": …}``.
+
+    A folder has splits when its ``train`` sub-folder (any case) holds sub-folders and
+    no images of its own; a plain image folder (where ``train`` would be a class) gives
+    ``{}``.
+
+    Raises
+    ------
+    DatasetError
+        When two sub-folders name the same split (``val/`` and ``valid/``).
+    """
+    named = [(SPLIT_FOLDERS[e.name.lower()], e) for e in _class_dirs(entries) if e.name.lower() in SPLIT_FOLDERS]
+    train = next((folder for split, folder in named if split == "train"), None)
+    if train is None:
+        return {}
+    inside = _entries(train)
+    if any(f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() for f in inside) or not _class_dirs(inside):
+        return {}
+    folders: dict[str, Path] = {}
+    for split, folder in named:
+        if split in folders:
+            raise DatasetError(
+                f"{path}: has both {folders[split].name}/ and {folder.name}/, two {split} splits; keep one"
+            )
+        folders[split] = folder
+    return folders
 
 
 def _image_header(file: Path) -> tuple[tuple[int, int], bool]:

@@ -213,7 +213,7 @@ _DATASET_READERS: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
             # what to read and its limits
             "SUPPORTED_FORMATS", "MAX_DATA_BYTES", "MAX_BATCH_FILE_BYTES", "MAX_IMAGE_PIXELS", "MAX_CLASSES",
             "IMAGE_SUFFIXES", "IMAGE_FORMATS", "PIL_ERRORS", "_IDX_IMAGES_MAGIC", "_IDX_LABELS_MAGIC",
-            "_GREY_MODES", "_CIFAR_BATCH_NAME", "Split",
+            "_GREY_MODES", "_CIFAR_BATCH_NAME", "CIFAR100_LABELS", "CIFAR100_PARTS", "SPLIT_FOLDERS", "Split",
             # which format a path holds
             "dataset_kind", "read_dataset", "_unsupported", "_entries", "_class_dirs", "_file_kind",
             "_open_binary", "_peek",
@@ -223,9 +223,12 @@ _DATASET_READERS: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
             # CIFAR-10 python batches, through an unpickler that rebuilds NumPy arrays only
             "_NUMPY_RECONSTRUCT", "_NdarrayType", "_reconstruct", "_ALLOWED_GLOBALS", "_BatchUnpickler",
             "PICKLE_ERRORS", "_MEMO_STORES", "_unpickle", "_check_opcodes", "_entry", "_read_batch",
-            "_class_names", "_read_cifar_folder", "_read_cifar_file",
-            # image folders
-            "_read_image_folder", "_image_folder_files", "_image_header", "_decode_image",
+            "_class_names", "_meta_names", "_read_cifar_folder", "_read_cifar_file",
+            # CIFAR-100 python batches, through the same unpickler
+            "_check_cifar100_labels", "_read_cifar100",
+            # image folders, with or without train/, val/ and test/ splits
+            "_read_image_folder", "_read_image_splits", "_image_folder_files", "_image_split_files",
+            "_class_images", "_split_folders", "_image_header", "_decode_image",
         ),
     ),
 )  # fmt: skip

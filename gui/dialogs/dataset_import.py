@@ -3,31 +3,40 @@
 The import runs on a worker thread (a 60,000-image MNIST takes a few seconds) while a
 timer polls for the result, so the dialog stays responsive. Any failure, expected
 (:class:`DatasetError`, naming the file) or not, shows as a message; OK is enabled only
-once a dataset has been read.
+once a dataset has been read. A read dataset shows its samples per class, split by
+split; when its training classes are strongly imbalanced the dialog says so and offers
+balanced class weights, which the Training dock takes on when the dialog is accepted.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from core.data import Dataset, DatasetError, import_dataset
+from core.data.dataset import STRONG_IMBALANCE, class_counts, imbalance
 from gui.widgets.dataset_preview import DatasetPreview
 from gui.widgets.sample_grid import accent_colour
 
@@ -39,15 +48,26 @@ FILE_FILTERS = ";;".join(
         "NumPy archives (*.npz)",
         "IDX files, raw or gzipped (*-ubyte *-ubyte.gz *.idx3-ubyte *.gz)",
         "CIFAR-10 batches (data_batch_* test_batch)",
+        "CIFAR-100 batches (train test)",
         "All files (*)",
     )
 )
 HELP_TEXT = (
     "Choose a <b>file</b>: an MNIST/Fashion-MNIST IDX images file (raw or .gz), a .npz with arrays "
     "<tt>x</tt> and <tt>y</tt> (or <tt>x_train</tt>, <tt>y_train</tt>, optionally <tt>x_test</tt>, "
-    "<tt>y_test</tt>), or a CIFAR-10 batch.<br>Or a <b>folder</b>: an MNIST folder, a CIFAR-10 folder, "
-    "or images with one sub-folder per class."
+    "<tt>y_test</tt>), or a CIFAR-10 batch.<br>Or a <b>folder</b>: an MNIST folder, a CIFAR-10 or "
+    "CIFAR-100 folder, or images with one sub-folder per class (optionally inside <tt>train/</tt>, "
+    "<tt>val/</tt> and <tt>test/</tt> sub-folders)."
 )
+COUNTS_MAX_HEIGHT = 180
+"""The per-class counts table scrolls beyond this height (CIFAR-100 has 100 rows)."""
+SPLIT_TITLES = (("training", "Training"), ("val", "Validation"), ("test", "Test"))
+
+
+def split_counts(dataset: Dataset) -> list[tuple[str, list[int]]]:
+    """Samples per class of each split the dataset has: ``[("Training", K counts), ("Validation", …), …]``."""
+    parts = {"training": dataset, "val": dataset.val, "test": dataset.test}
+    return [(title, class_counts(parts[key])) for key, title in SPLIT_TITLES if parts[key] is not None]
 
 
 def _import(path: Path) -> Dataset:
@@ -66,7 +86,14 @@ class DatasetImportDialog(QDialog):
 
     After the dialog is accepted, :attr:`dataset` holds the imported dataset and
     :attr:`path` the file or folder it came from.
+
+    Signals
+    -------
+    balanced_weights_requested()
+        Emitted on acceptance when "Use balanced class weights" is ticked.
     """
+
+    balanced_weights_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,6 +137,21 @@ class DatasetImportDialog(QDialog):
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.RichText)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.counts = QTableWidget()
+        self.counts.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.counts.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.counts.verticalHeader().hide()
+        self.counts.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.counts.horizontalHeader().setStretchLastSection(True)
+        self.counts.setMaximumHeight(COUNTS_MAX_HEIGHT)
+        self.counts.setToolTip("Samples of each class, split by split")
+        self.imbalance_label = QLabel()
+        self.imbalance_label.setWordWrap(True)
+        self.balanced_box = QCheckBox("Use balanced class weights")
+        self.balanced_box.setToolTip(
+            "Set the Training dock's class weights to balanced: each class weighs samples / (classes · its count) "
+            "in the loss, so that the small classes count as much as the large ones."
+        )
         self.preview = DatasetPreview()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
@@ -119,6 +161,9 @@ class DatasetImportDialog(QDialog):
         layout.addLayout(path_row)
         layout.addWidget(self.busy)
         layout.addWidget(self.status)
+        layout.addWidget(self.counts)
+        layout.addWidget(self.imbalance_label)
+        layout.addWidget(self.balanced_box)
         layout.addWidget(self.preview, 1)
         layout.addWidget(self.buttons)
         self._show_idle()
@@ -137,12 +182,55 @@ class DatasetImportDialog(QDialog):
         """The message of the last failed import, "" otherwise."""
         return self.status.property("error") or ""
 
+    def use_balanced_weights(self) -> bool:
+        """Whether balanced class weights are offered for the dataset read and ticked."""
+        return self.dataset is not None and self.balanced_box.isVisibleTo(self) and self.balanced_box.isChecked()
+
+    def _hide_counts(self) -> None:
+        self.counts.hide()
+        self.imbalance_label.hide()
+        self.balanced_box.hide()
+        self.balanced_box.setChecked(False)
+
+    def _show_counts(self, dataset: Dataset) -> None:
+        """The samples per class of each split and, for a strong imbalance, the offer of balanced weights."""
+        columns = split_counts(dataset)
+        self.counts.clear()
+        self.counts.setColumnCount(1 + len(columns))
+        self.counts.setRowCount(dataset.num_classes)
+        self.counts.setHorizontalHeaderLabels(["Class", *(title for title, _ in columns)])
+        for row, name in enumerate(dataset.class_names):
+            self.counts.setItem(row, 0, QTableWidgetItem(name))
+            for column, (_title, counts) in enumerate(columns, start=1):
+                item = QTableWidgetItem(f"{counts[row]:,}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.counts.setItem(row, column, item)
+        self.counts.show()
+        ratio = imbalance(dataset)
+        self.balanced_box.setChecked(False)
+        if ratio < STRONG_IMBALANCE:
+            self.imbalance_label.hide()
+            self.balanced_box.hide()
+            return
+        text = (
+            f"The training classes are imbalanced: the largest has {ratio:.1f}× the samples of the smallest. "
+            "A network trained on them favours the large classes."
+        )
+        empty = [name for name, count in zip(dataset.class_names, columns[0][1]) if count == 0]
+        if empty:
+            # Balanced weights divide by each class's count: a class without samples has none.
+            text += f" Balanced class weights need a training sample of every class; {empty[0]!r} has none."
+        self.imbalance_label.setText(text)
+        self.imbalance_label.show()
+        self.balanced_box.setVisible(not empty)
+
     def _show_idle(self) -> None:
         self.busy.hide()
         self.status.hide()
         self.status.setProperty("error", "")
         self.ok_button.setEnabled(False)
         self.preview.set_dataset(None)
+        self._hide_counts()
 
     def _show_busy(self, path: Path) -> None:
         self.busy.show()
@@ -152,6 +240,7 @@ class DatasetImportDialog(QDialog):
         self.status.show()
         self.ok_button.setEnabled(False)
         self.preview.set_dataset(None)
+        self._hide_counts()
 
     def _show_error(self, message: str) -> None:
         self.busy.hide()
@@ -162,6 +251,7 @@ class DatasetImportDialog(QDialog):
         self.status.show()
         self.ok_button.setEnabled(False)
         self.preview.set_dataset(None)
+        self._hide_counts()
 
     def _show_dataset(self, dataset: Dataset, path: Path) -> None:
         self.busy.hide()
@@ -169,6 +259,7 @@ class DatasetImportDialog(QDialog):
         self.status.setProperty("error", "")
         self.dataset, self.path = dataset, path
         self.preview.set_dataset(dataset)
+        self._show_counts(dataset)
         self.ok_button.setEnabled(True)
         self.ok_button.setFocus()
 
@@ -262,6 +353,8 @@ class DatasetImportDialog(QDialog):
         if self.dataset is None or self.is_busy():
             return
         self._shutdown()
+        if self.use_balanced_weights():
+            self.balanced_weights_requested.emit()
         super().accept()
 
     def reject(self) -> None:
@@ -283,9 +376,17 @@ class DatasetImportDialog(QDialog):
             self._executor = None
 
     @classmethod
-    def choose(cls, parent: QWidget | None = None) -> tuple[Dataset, Path] | None:
-        """Run the dialog modally: the imported dataset and its path, or ``None`` when cancelled."""
+    def choose(
+        cls, parent: QWidget | None = None, on_balanced_weights: Callable[[], None] | None = None
+    ) -> tuple[Dataset, Path] | None:
+        """Run the dialog modally: the imported dataset and its path, or ``None`` when cancelled.
+
+        ``on_balanced_weights`` is called when the dialog is accepted with balanced class
+        weights ticked.
+        """
         dialog = cls(parent)
+        if on_balanced_weights is not None:
+            dialog.balanced_weights_requested.connect(on_balanced_weights)
         try:
             if dialog.exec() == QDialog.DialogCode.Accepted and dialog.dataset is not None and dialog.path:
                 return dialog.dataset, dialog.path

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from core.data import Dataset, DatasetError, builtin_names, load_builtin
 from core.data.dataset import stratified_take
+from core.data.store import installed, load_fetched
 from core.errors import LayerwiseError
 from core.graph.classifier import Classifier, find_classifier
 from core.graph.document import NetworkDocument
@@ -52,6 +53,7 @@ from core.training.events import (
 )
 from core.training.history import RunHistory, format_setting
 from core.training.run_log import RunLogError
+from gui.dialogs.dataset_download import DatasetDownloadDialog
 from gui.dialogs.dataset_import import DatasetImportDialog
 from gui.panels.run_log_follower import RunLogFollower
 from gui.panels.training_curves import TrainingCurvesPanel
@@ -73,6 +75,9 @@ CLOSE_WAIT_SECONDS = 0.4
 ERROR_STYLE = "color: #b3261e"
 BUILTIN_KIND = "builtin"
 FILE_KIND = "file"
+FETCHED_KIND = "fetched"
+DOWNLOAD_ITEM = "download:"
+"""The combo item that opens the download dialog instead of choosing a dataset."""
 
 
 def network_input_shape(document: NetworkDocument) -> tuple[int, ...] | None:
@@ -91,9 +96,17 @@ def format_duration(seconds: float) -> str:
 
 
 class DatasetChooser(QGroupBox):
-    """Built-in datasets (made for the network's input shape) and imported files."""
+    """Built-in datasets (made for the network's input shape), downloaded ones, imported files, and "Download…".
+
+    Attributes
+    ----------
+    settings
+        Where the download dialog keeps its mirror (the main window's settings), or ``None``.
+    """
 
     dataset_changed = Signal()
+    balanced_weights_requested = Signal()
+    """The import dialog was accepted with "Use balanced class weights" ticked."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Dataset", parent)
@@ -101,9 +114,19 @@ class DatasetChooser(QGroupBox):
         self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         for name in builtin_names():
             self.combo.addItem(f"{name} (built-in)", f"{BUILTIN_KIND}:{name}")
+        for stored in installed():
+            self.combo.addItem(f"{stored.name} (downloaded)", f"{FETCHED_KIND}:{stored.name}")
+        self.combo.addItem("Download…", DOWNLOAD_ITEM)
+        self.combo.setItemData(
+            self.combo.count() - 1,
+            "MNIST, Fashion-MNIST, Kuzushiji-MNIST, CIFAR-10 and CIFAR-100: downloaded once, verified and kept.",
+            Qt.ItemDataRole.ToolTipRole,
+        )
+        self.settings: QSettings | None = None
+        self._previous_index = 0
         self.import_button = QPushButton("Import…")
         self.import_button.setToolTip(
-            "Import MNIST/Fashion-MNIST IDX files, .npz, CIFAR-10 batches or an image folder."
+            "Import MNIST/Fashion-MNIST IDX files, .npz, CIFAR-10 or CIFAR-100 batches or an image folder."
         )
         self.import_button.clicked.connect(self.choose_file)
         self.info = QLabel()
@@ -125,7 +148,35 @@ class DatasetChooser(QGroupBox):
         self._cache: dict[tuple[str, tuple[int, ...] | None], Dataset] = {}
         self._input_shape: tuple[int, ...] | None = None
         self._stale = True  # the preview is made when first seen: built-in sets take a moment to build
-        self.combo.currentIndexChanged.connect(lambda _index: self.refresh())
+        self.combo.currentIndexChanged.connect(self._index_changed)
+
+    def _index_changed(self, index: int) -> None:
+        if self.combo.itemData(index) == DOWNLOAD_ITEM:
+            # "Download…" is an action, not a dataset: go back to what was chosen, then open the dialog.
+            self.combo.blockSignals(True)
+            self.combo.setCurrentIndex(self._previous_index)
+            self.combo.blockSignals(False)
+            QTimer.singleShot(0, self.download)
+            return
+        self._previous_index = index
+        self.refresh()
+
+    def download(self, name: str = "") -> None:
+        """Open the download dialog; a dataset it fetched is offered and selected."""
+        chosen = DatasetDownloadDialog.choose(self, self.settings, name)
+        if chosen is not None:
+            self.add_fetched(*chosen)
+
+    def add_fetched(self, name: str, dataset: Dataset) -> None:
+        """Offer a downloaded dataset (already read) and select it."""
+        self._cache[(f"{FETCHED_KIND}:{name}", None)] = dataset
+        data = f"{FETCHED_KIND}:{name}"
+        index = self.combo.findData(data)
+        if index < 0:
+            index = self.combo.findData(DOWNLOAD_ITEM)
+            self.combo.insertItem(index, f"{name} (downloaded)", data)
+        self.combo.setCurrentIndex(index)
+        self.refresh()
 
     def set_input_shape(self, shape: tuple[int, ...] | None) -> None:
         if shape != self._input_shape:
@@ -144,7 +195,7 @@ class DatasetChooser(QGroupBox):
         self.refresh()
 
     def choose_file(self) -> None:
-        chosen = DatasetImportDialog.choose(self)
+        chosen = DatasetImportDialog.choose(self, self.balanced_weights_requested.emit)
         if chosen is not None:
             dataset, path = chosen
             self.add_imported(dataset, path)
@@ -177,9 +228,18 @@ class DatasetChooser(QGroupBox):
         kind, _, key = str(self.combo.currentData()).partition(":")
         if kind == FILE_KIND:
             return self._imported[key]
+        if kind == FETCHED_KIND:
+            return self._fetched(key)
         cache_key = (key, self._input_shape)
         if cache_key not in self._cache:
             self._cache[cache_key] = load_builtin(key, input_shape=self._input_shape)
+        return self._cache[cache_key]
+
+    def _fetched(self, name: str) -> Dataset:
+        """A downloaded dataset, read once (MNIST takes about a second) and kept."""
+        cache_key = (f"{FETCHED_KIND}:{name}", None)
+        if cache_key not in self._cache:
+            self._cache[cache_key] = load_fetched(name)
         return self._cache[cache_key]
 
     def class_count(self) -> tuple[str, int]:
@@ -193,6 +253,8 @@ class DatasetChooser(QGroupBox):
         kind, _, key = str(self.combo.currentData()).partition(":")
         if kind == FILE_KIND:
             dataset = self._imported[key]
+        elif kind == FETCHED_KIND:
+            dataset = self._fetched(key)
         else:
             dataset = self._cache.get((key, self._input_shape)) or load_builtin(
                 key, input_shape=self._input_shape, n_samples=24
@@ -296,6 +358,7 @@ class TrainingPanel(QWidget):
         self.fit_row.hide()
         self._replacement: tuple[Classifier, int] | None = None
         self.chooser.dataset_changed.connect(self._check_class_count)
+        self.chooser.balanced_weights_requested.connect(self._use_balanced_weights)
 
         self.train_button = QPushButton("Train")
         self.train_button.setDefault(True)
@@ -418,6 +481,10 @@ class TrainingPanel(QWidget):
             self.replace_button.show()
         self.fit_row.show()
 
+    def _use_balanced_weights(self) -> None:
+        box = self.form.recipe.class_weights
+        box.setCurrentIndex(box.findData("balanced"))
+
     def _request_classifier_replacement(self) -> None:
         if self._replacement is not None and not self.is_training:
             self.classifier_replacement_requested.emit(*self._replacement)
@@ -480,7 +547,13 @@ class TrainingPanel(QWidget):
         self._progress = (0, request.config.epochs, 0, 0)
         self._paused = False
         self._started_at = time.perf_counter()
-        self._say(f"Starting ({request.engine.label})…")
+        own_val = self.chooser.dataset().val
+        if own_val is not None and request.val is own_val:
+            self._say(
+                f"Starting ({request.engine.label}); validation: the folder's val/ split ({len(own_val):,} samples)…"
+            )
+        else:
+            self._say(f"Starting ({request.engine.label})…")
         self._set_running(True)
         return True
 
@@ -493,10 +566,16 @@ class TrainingPanel(QWidget):
         return TrainingRequest(network_to_dict(self.document), train, val, config, weights, self.engine.choice())
 
     def _split_data(self) -> tuple[Dataset, Dataset]:
-        """The chosen dataset's training and validation parts as a run uses them (the subset taken)."""
+        """The chosen dataset's training and validation parts as a run uses them (the subset taken).
+
+        A dataset with a validation split of its own (an image folder's ``val/``) validates on it.
+        """
         dataset = self.chooser.dataset()
         data = self.form.data_settings()
-        train, val = dataset.split(data.val_fraction, data.seed)
+        if dataset.val is not None:
+            train, val = Dataset(dataset.name, dataset.x, dataset.y, list(dataset.class_names)), dataset.val
+        else:
+            train, val = dataset.split(data.val_fraction, data.seed)
         if data.subset and data.subset < len(train):
             train = train.subset(stratified_take(train.y, data.subset, np.random.default_rng(data.seed)))
         return train, val
