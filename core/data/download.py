@@ -476,6 +476,7 @@ class _Job:
         started = time.monotonic()
         received = 0
         last_report = -math.inf
+        reported: tuple[int, int | None] | None = None
         try:
             out = open(self.part, mode)  # noqa: SIM115 - closed in the finally below
         except OSError as exc:
@@ -514,7 +515,7 @@ class _Job:
                     )
                 now = time.monotonic()
                 if now - last_report >= PROGRESS_INTERVAL_S:
-                    last_report = now
+                    last_report, reported = now, (done, total)
                     held.clear()
                     self.report(url, done, total, _rate(received, now - started))
                 else:
@@ -530,7 +531,8 @@ class _Job:
             out.close()
         if total is not None and done < total:
             raise DownloadError(f"{url}: connection cut at {done:,} of {total:,} bytes; get it again to resume")
-        self.report(url, done, done, _rate(received, time.monotonic() - started))
+        if reported != (done, done):  # a file that came in one chunk was reported complete already
+            self.report(url, done, done, _rate(received, time.monotonic() - started))
 
     def report(self, url: str, done: int, total: int | None, rate: float) -> None:
         if self.progress is not None:
