@@ -2,7 +2,7 @@
 """Layerwise entry point.
 
 ``python main.py [NETWORK]`` opens the app (on the LeNet-5 example when no network is
-given); ``python main.py info|train|export|import|predict|explain|datasets …`` work headless on the same
+given); ``python main.py info|train|sweep|export|import|predict|explain|datasets …`` work headless on the same
 ``core/``.
 """
 
@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from core.errors import LayerwiseError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER_ERROR = 0, 1, 2
-COMMANDS = ("info", "train", "export", "import", "predict", "export-pytorch", "explain", "datasets")
+COMMANDS = ("info", "train", "sweep", "export", "import", "predict", "export-pytorch", "explain", "datasets")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import datasets, explain, info, onnx_commands, torch_commands, train
+    from cli import datasets, explain, info, onnx_commands, sweep, torch_commands, train
 
     parser = argparse.ArgumentParser(
         prog="layerwise",
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     info.add_parser(commands)
     train.add_parser(commands)
+    sweep.add_parser(commands)
     onnx_commands.add_parsers(commands)
     torch_commands.add_parser(commands)
     explain.add_parser(commands)

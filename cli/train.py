@@ -6,17 +6,15 @@ import argparse
 import sys
 from typing import IO, Any
 
-import numpy as np
-
 from cli.common import load_network_argument
-from core.data import Dataset, builtin_names, load_dataset
+from core.data import Dataset, builtin_names
 from core.data.dataset import STRONG_IMBALANCE, class_counts, imbalance
 from core.engine.model import Model
 from core.engine.optimizers import DEFAULT_WEIGHT_DECAY, OPTIMIZERS
 from core.errors import LayerwiseError
 from core.session.engines import ENGINE_KINDS, NUMPY, EngineChoice, make_engine
 from core.torch_engine.engine import INSTALL_HINT
-from core.training.augment import AugmentSettings, parse_kinds
+from core.training.augment import AugmentSettings
 from core.training.events import (
     BatchEnded,
     EarlyStopChecked,
@@ -26,6 +24,7 @@ from core.training.events import (
     TrainingFinished,
     TrainingStarted,
 )
+from core.training.options import config_from_options, datasets_from_options
 from core.training.run_log import RunLogWriter
 from core.training.schedules import SCHEDULES, ScheduleSettings
 from core.training.trainer import Trainer, TrainingConfig
@@ -66,7 +65,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help=f"numpy: the built-in engine (default); torch: PyTorch, which must be installed ({INSTALL_HINT})",
     )
     train.add_argument("--device", metavar="D", help="with --engine torch: cpu (default), cuda, cuda:N or mps")
+    train.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="BLAS threads (default: as many as BLAS takes); 1 reproduces a sweep's run bit for bit, as its "
+        "workers use one each, and a matrix product's sums round differently when split over threads",
+    )
     train.set_defaults(handler=run)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
+    return value
 
 
 def add_training_arguments(train: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -163,84 +179,26 @@ def add_recipe_arguments(train: argparse.ArgumentParser | argparse._ArgumentGrou
     )
 
 
-def _int_list(flag: str, text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise LayerwiseError(f"{flag} takes comma-separated whole numbers, got {text!r}") from None
-
-
-def _class_weights(text: str | None) -> str | list[float] | None:
-    if text is None or text == "balanced":
-        return text
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise LayerwiseError(
-            f"--class-weights takes 'balanced' or comma-separated numbers, one per class, got {text!r}"
-        ) from None
-
-
 def training_datasets(args: argparse.Namespace, model: Model) -> tuple[Dataset, Dataset | None, Dataset | None]:
-    """Training, validation and (when the source has one) test data.
-
-    A dataset with a validation split of its own (an image folder's ``val/``) validates
-    on it instead of splitting one off, unless ``--val-split`` is 0.
-    """
-    data = load_dataset(args.dataset, input_shape=tuple(model.input_shape), n_samples=args.samples, seed=args.seed)
-    test = data.test
-    if args.val_split and data.val is not None:
-        train, val = Dataset(data.name, data.x, data.y, list(data.class_names)), data.val
-        print(f"validation: the folder's val/ split ({len(val):,} samples)")
-    elif args.val_split:
-        train, val = data.split(args.val_split, args.seed)
-    else:
-        train, val = data, None
-    if args.train_subset is not None:
-        if not 1 <= args.train_subset <= len(train):
-            raise LayerwiseError(f"--train-subset must be between 1 and {len(train)}, got {args.train_subset}")
-        chosen = np.random.default_rng(args.seed).permutation(len(train))[: args.train_subset]
-        train = train.subset(np.sort(chosen))
-    return train, val, test
+    """Training, validation and (when the source has one) test data (:func:`~core.training.options.datasets_from_options`)."""
+    return datasets_from_options(args, tuple(model.input_shape))
 
 
 def training_config(args: argparse.Namespace) -> TrainingConfig:
     """The :class:`TrainingConfig` the flags describe (checked when a trainer or ``train.py`` takes it)."""
-    return TrainingConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        optimizer=args.optimizer,
-        momentum=args.momentum,
-        nesterov=args.nesterov,
-        loss=args.loss,
-        l1=args.l1,
-        l2=args.l2,
-        dropout=not args.no_dropout,
-        augment=AugmentSettings(kinds=parse_kinds(args.augment), noise_std=args.noise_std),
-        early_stopping=args.early_stop,
-        monitor=args.monitor,
-        min_delta=args.min_delta,
-        restore_best=not args.no_restore_best,
-        seed=args.seed,
-        schedule=ScheduleSettings(
-            kind=args.schedule,
-            step_size=args.step_size,
-            gamma=args.gamma,
-            milestones=_int_list("--milestones", args.milestones),
-            warmup_epochs=args.warmup_epochs,
-            min_lr=args.min_lr,
-            factor=args.plateau_factor,
-            patience=args.plateau_patience,
-        ),
-        weight_decay=args.weight_decay,
-        clip_norm=args.clip_norm,
-        label_smoothing=args.label_smoothing,
-        class_weights=_class_weights(args.class_weights),
-    )
+    return config_from_options(args)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.threads is None:
+        return _run(args)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=args.threads):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     _path, document = load_network_argument(args.network)
     config = training_config(args)
     model = Model(document, seed=args.seed)

@@ -63,8 +63,9 @@ def test_export_pytorch_takes_the_training_flags_of_train():
     commands = next(a for a in parser._actions if a.choices and "train" in a.choices).choices
     train = {s for a in commands["train"]._actions for s in a.option_strings}
     export = {s for a in commands["export-pytorch"]._actions for s in a.option_strings}
-    # What this run writes, and where it runs: train.py takes its own --log, --name and --device.
-    left_out = {"--save", "--log", "--name", "--engine", "--device"}
+    # What this run writes, and where and how it runs: train.py takes its own --log, --name and --device
+    # (and PyTorch sets its own threads).
+    left_out = {"--save", "--log", "--name", "--engine", "--device", "--threads"}
     assert train - left_out <= export
     assert not left_out & export
 
