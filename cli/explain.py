@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cli.common import load_network_argument
+from cli.common import load_model_argument
 from core.analysis.explain import METHODS, Explanation, explain
 from core.atomic import atomic_write_bytes
 from core.data.sample_images import load_image_file
@@ -53,16 +53,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, help="the .npy file to write the H×W map to")
     parser.add_argument("--png", help="also write the map as a heat map over the input (a .png)")
     parser.set_defaults(handler=run)
-
-
-def _model(network: str, weights: str | None) -> tuple[Model, str]:
-    path, document = load_network_argument(network)
-    model = Model(document)
-    beside = path.with_suffix(".npz")
-    chosen = weights or (str(beside) if beside.is_file() else None)
-    if chosen:
-        model.load_weights(chosen)
-    return model, chosen or "fresh initial weights"
 
 
 # --- the sample ---------------------------------------------------------------------------
@@ -197,7 +187,7 @@ def _describe(model: Model, result: Explanation) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    model, weights = _model(args.network, args.weights)
+    model, weights = load_model_argument(args.network, args.weights, weights_beside=True)
     x = read_sample(args.input, model)
     result = explain(
         model,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cli.common import load_network_argument
+from cli.common import load_model_argument
 from core.atomic import atomic_write_bytes
 from core.data.sample_images import load_image_file
 from core.engine.model import Model
@@ -84,18 +84,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     predict.set_defaults(handler=run_predict)
 
 
-def _model(network: str, weights: str | None, *, default_weights: bool = False) -> tuple[Model, str]:
-    path, document = load_network_argument(network)
-    model = Model(document)
-    beside = path.with_suffix(".npz")
-    chosen = weights or (str(beside) if default_weights and beside.is_file() else None)
-    if chosen:
-        model.load_weights(chosen)
-    return model, chosen or "fresh initial weights"
-
-
 def run_export(args: argparse.Namespace) -> int:
-    model, weights = _model(args.network, args.weights)
+    model, weights = load_model_argument(args.network, args.weights)
     exported = save_onnx(model, args.output, args.opset, bake_preprocessing=args.bake_preprocessing)
     print(
         f"wrote {args.output}: {len(exported.graph.node)} nodes, opset {args.opset}, IR {exported.ir_version}, {weights}"
@@ -141,7 +131,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    model, _ = _model(args.network, args.weights, default_weights=True)
+    model, _ = load_model_argument(args.network, args.weights, weights_beside=True)
     inputs = [Path(name) for name in args.input]
     arrays = [path for path in inputs if path.suffix.lower() == ".npy"]
     if arrays and len(inputs) > 1:
