@@ -59,8 +59,8 @@ HELP_TEXT = (
     "CIFAR-100 folder, or images with one sub-folder per class (optionally inside <tt>train/</tt>, "
     "<tt>val/</tt> and <tt>test/</tt> sub-folders)."
 )
-COUNTS_MAX_HEIGHT = 180
-"""The per-class counts table scrolls beyond this height (CIFAR-100 has 100 rows)."""
+COUNTS_ROWS_SHOWN = 6
+"""The per-class counts table shows this many classes and scrolls beyond (CIFAR-100 has 100 rows)."""
 SPLIT_TITLES = (("training", "Training"), ("val", "Validation"), ("test", "Test"))
 
 
@@ -142,8 +142,8 @@ class DatasetImportDialog(QDialog):
         self.counts.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.counts.verticalHeader().hide()
         self.counts.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.counts.horizontalHeader().setStretchLastSection(True)
-        self.counts.setMaximumHeight(COUNTS_MAX_HEIGHT)
+        self.counts.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.counts.setSizeAdjustPolicy(QAbstractItemView.SizeAdjustPolicy.AdjustToContents)
         self.counts.setToolTip("Samples of each class, split by split")
         self.imbalance_label = QLabel()
         self.imbalance_label.setWordWrap(True)
@@ -205,6 +205,14 @@ class DatasetImportDialog(QDialog):
                 item = QTableWidgetItem(f"{counts[row]:,}")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.counts.setItem(row, column, item)
+        # As tall as its first rows, as wide as its columns: the layout would otherwise squeeze it to two rows.
+        self.counts.resizeColumnsToContents()
+        rows = min(dataset.num_classes, COUNTS_ROWS_SHOWN)
+        frame = 2 * self.counts.frameWidth()
+        height = self.counts.horizontalHeader().height() + rows * self.counts.verticalHeader().defaultSectionSize()
+        self.counts.setFixedHeight(height + frame)
+        scroll = self.counts.verticalScrollBar().sizeHint().width() if dataset.num_classes > rows else 0
+        self.counts.setFixedWidth(self.counts.horizontalHeader().length() + frame + scroll)
         self.counts.show()
         ratio = imbalance(dataset)
         self.balanced_box.setChecked(False)

@@ -69,7 +69,7 @@ def display_range(x: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def summary_html(dataset: Dataset) -> str:
-    """The header line: name, sample count, sample shape, classes and the test split."""
+    """The header line: name, sample count, sample shape, classes and the validation and test splits."""
     shape = dataset.sample_shape
     shape_text = f"{format_shape(shape)} (C×H×W)" if len(shape) == 3 else f"{shape[0]} features"
     parts = [
@@ -78,6 +78,8 @@ def summary_html(dataset: Dataset) -> str:
         shape_text,
         f"{dataset.num_classes} {'class' if dataset.num_classes == 1 else 'classes'}",
     ]
+    if dataset.val is not None:
+        parts.append(f"validation split: {len(dataset.val):,}")
     if dataset.test is not None:
         parts.append(f"test split: {len(dataset.test):,}")
     return " &nbsp;·&nbsp; ".join(parts)
