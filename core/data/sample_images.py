@@ -109,9 +109,8 @@ def fit_image(image: Image.Image, shape: tuple[int, ...], where: str = "image", 
         # Pillow clamps 16-bit grey at 255 when converting to "L"; keep the top 8 bits instead.
         image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
     image = image.convert("RGB" if channels == 3 else "L")
-    if resize:
-        image = _resize_and_crop(image, resize, height, width)
-    image = _centre_crop(image, height, width)
+    # With a resize the crop is already H×W; otherwise crop to the aspect ratio, then resize.
+    image = _resize_and_crop(image, resize, height, width) if resize else _centre_crop(image, height, width)
     if image.size != (width, height):
         shrinking = image.size[0] > width or image.size[1] > height
         # Lanczos keeps a shrunken photograph sharp without aliasing; bilinear is kinder when enlarging.

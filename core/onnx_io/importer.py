@@ -85,8 +85,13 @@ class OpenInputSizes(OnnxImportError):
         self.input_name, self.sizes = input_name, sizes
 
     def suggestion(self) -> list[int]:
-        """A sample shape to offer: the fixed sizes, and 224 for each open one (ImageNet's)."""
-        return [size if size is not None else 224 for size in self.sizes]
+        """A sample shape to offer; see :func:`suggested_shape`."""
+        return suggested_shape(self.sizes)
+
+
+def suggested_shape(sizes: Sequence[int | None]) -> list[int]:
+    """A sample shape to offer for ``sizes`` (``None`` where open): the fixed sizes, and 224 (ImageNet's) for each open one."""
+    return [size if size is not None else 224 for size in sizes]
 
 
 @dataclass
@@ -515,8 +520,7 @@ class _Importer:
         own = sizes[1:]
         if self.input_shape is None:
             if any(size is None for size in own):
-                error = OpenInputSizes("", graph_input.name, own)
-                example = ",".join(map(str, error.suggestion()))
+                example = ",".join(map(str, suggested_shape(own)))
                 raise OpenInputSizes(
                     f"input {graph_input.name!r} has shape {shown}, with sizes left open; give the sample shape "
                     f"to import it at (layerwise import --input-shape {example})",
